@@ -1,0 +1,20 @@
+/*
+ * ledger.c - module entry point.
+ *
+ * Everything that belongs to the library as a whole rather than to one SQL
+ * object lives here: the module magic block and _PG_init.
+ */
+#include "ledger.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init - called once when a backend loads the library.
+ */
+void
+_PG_init(void)
+{
+	LedgerRegisterCacheCallbacks();
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# test/run.sh - run every test of the ledger extension against a throwaway server.
+#
+# Installs what is missing, builds, installs, starts PostgreSQL 15 privately,
+# then runs pg_regress, the isolation specs, pgTAP and the stress scripts.
+# Every suite runs even when an earlier one fails; the server is stopped
+# whatever happens.  The last line is "N passed, N failed", counting test
+# files.  Exit status is non-zero on any failure.
+set -uo pipefail
+
+. "$(dirname "$0")/lib/pg.sh"
+cd "$LEDGER_ROOT"
+
+ledger_require_packages
+ledger_build_install
+trap ledger_stop_server EXIT
+ledger_start_server ledger-test
+
+passed=0
+failed=0
+
+# count_pg_regress OUTPUT_FILE - add a pg_regress run's totals to the counters.
+count_pg_regress() {
+	local line total bad
+	line=$(grep -E 'All [0-9]+ tests passed|[0-9]+ of [0-9]+ tests (failed|passed)' "$1" | tail -n 1)
+	if [[ $line =~ All\ ([0-9]+)\ tests\ passed ]]; then
+		passed=$((passed + BASH_REMATCH[1]))
+	elif [[ $line =~ ([0-9]+)\ of\ ([0-9]+)\ tests\ failed ]]; then
+		bad=${BASH_REMATCH[1]}
+		total=${BASH_REMATCH[2]}
+		passed=$((passed + total - bad))
+		failed=$((failed + bad))
+	else
+		failed=$((failed + 1))
+	fi
+}
+
+# pg_regress suites through PGXS, so "make installcheck" and this script agree.
+log "pg_regress"
+out=$(mktemp)
+make -s installcheck ISOLATION= 2>&1 | tee "$out"
+count_pg_regress "$out"
+[ -s regression.diffs ] && cat regression.diffs
+
+log "isolation tests"
+if compgen -G "test/specs/*.spec" >/dev/null; then
+	make -s installcheck REGRESS= 2>&1 | tee "$out"
+	count_pg_regress "$out"
+	[ -s output_iso/regression.diffs ] && cat output_iso/regression.diffs
+fi
+
+log "pgTAP"
+psql -X -q -c "CREATE DATABASE ledger_tap" >/dev/null
+psql -X -q -d ledger_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION ledger" >/dev/null
+for t in test/pgtap/*.sql; do
+	[ -e "$t" ] || continue
+	if pg_prove -d ledger_tap "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done
+
+log "stress and scenario scripts"
+for t in test/stress/*.sh; do
+	[ -e "$t" ] || continue
+	log "$t"
+	if bash "$t"; then
+		passed=$((passed + 1))
+	else
+		echo "FAILED: $t" >&2
+		failed=$((failed + 1))
+	fi
+done
+
+rm -f "$out"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
