@@ -1,0 +1,553 @@
+/*
+ * account.c - accounts: creation, limits, closing, balances and locking.
+ *
+ * An account's balances are four running sums kept on its row.  Every
+ * movement reads the row under FOR UPDATE, changes it in memory through the
+ * helpers below (which check overflow and limits), and writes it back once.
+ * Rows are always locked in ascending id order, whatever order the caller
+ * named them in, so two calls that share accounts queue instead of
+ * deadlocking.
+ */
+#include "ledger.h"
+
+#include "catalog/pg_type.h"
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+/* Columns every statement that reads an account returns, in this order. */
+#define ACCOUNT_COLUMNS \
+	"id, asset, normal_balance OPERATOR(pg_catalog.=) 'credit', min_balance, " \
+	"max_balance, debits_posted, credits_posted, debits_pending, " \
+	"credits_pending, version, closed, updated_at"
+
+static LedgerStatement lock_accounts = LEDGER_STATEMENT(
+	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
+	" WHERE id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY id FOR UPDATE", "B");
+
+static LedgerStatement read_account = LEDGER_STATEMENT(
+	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
+	" WHERE id OPERATOR(pg_catalog.=) $1", "b");
+
+static LedgerStatement save_account = LEDGER_STATEMENT(
+	"UPDATE ledger.accounts SET min_balance = $2, max_balance = $3,"
+	" debits_posted = $4, credits_posted = $5, debits_pending = $6,"
+	" credits_pending = $7, version = $8, closed = $9, updated_at = $10"
+	" WHERE id OPERATOR(pg_catalog.=) $1", "baaaaaaboT");
+
+/* Report that an account does not exist. */
+static void
+unknown_account(int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
+			 errmsg("account %lld does not exist", (long long) id)));
+}
+
+/* Report that an account's balance column would leave the amount range. */
+static void
+balance_overflow(const LedgerAccount *account)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
+			 errmsg("balance of account %lld would overflow", (long long) account->id),
+			 errdetail("A balance column of the account would leave the range of ledger.amount.")));
+}
+
+/* Copy row "row" of the last SPI result (ACCOUNT_COLUMNS) into *account. */
+static void
+account_from_row(int row, LedgerAccount *account)
+{
+	bool		isnull;
+	char	   *asset;
+
+	account->id = DatumGetInt64(LedgerGetColumn(row, 1, &isnull));
+	asset = TextDatumGetCString(LedgerGetColumn(row, 2, &isnull));
+	strlcpy(account->asset, asset, sizeof(account->asset));
+	account->credit_normal = DatumGetBool(LedgerGetColumn(row, 3, &isnull));
+	account->min_balance = 0;
+	account->max_balance = 0;
+	{
+		Datum		d = LedgerGetColumn(row, 4, &isnull);
+
+		account->has_min = !isnull;
+		if (!isnull)
+			account->min_balance = DatumGetAmount(d);
+		d = LedgerGetColumn(row, 5, &isnull);
+		account->has_max = !isnull;
+		if (!isnull)
+			account->max_balance = DatumGetAmount(d);
+	}
+	account->debits_posted = DatumGetAmount(LedgerGetColumn(row, 6, &isnull));
+	account->credits_posted = DatumGetAmount(LedgerGetColumn(row, 7, &isnull));
+	account->debits_pending = DatumGetAmount(LedgerGetColumn(row, 8, &isnull));
+	account->credits_pending = DatumGetAmount(LedgerGetColumn(row, 9, &isnull));
+	account->version = DatumGetInt64(LedgerGetColumn(row, 10, &isnull));
+	account->closed = DatumGetBool(LedgerGetColumn(row, 11, &isnull));
+	account->updated_at = DatumGetTimestampTz(LedgerGetColumn(row, 12, &isnull));
+}
+
+/*
+ * LockAccounts - read and row-lock accounts.
+ *
+ * ids must be distinct and in ascending order; accounts receives them in the
+ * same order.  Caller must be connected to SPI.  Raises an error naming the
+ * first id that does not exist.
+ */
+void
+LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	Datum		arg;
+
+	for (int i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	arg = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	LedgerExecute(&lock_accounts, &arg, NULL, 0);
+
+	for (int i = 0, row = 0; i < n; i++)
+	{
+		if (row >= (int) SPI_processed)
+			unknown_account(ids[i]);
+		account_from_row(row, &accounts[i]);
+		if (accounts[i].id != ids[i])
+			unknown_account(ids[i]);
+		row++;
+	}
+	pfree(elems);
+}
+
+/*
+ * SaveAccount - write an account's mutable columns back to its row.
+ *
+ * Caller must hold the row lock taken by LockAccounts.
+ */
+void
+SaveAccount(const LedgerAccount *account)
+{
+	Datum		values[10];
+	char		nulls[10];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(account->id);
+	values[1] = AmountGetDatum(account->min_balance);
+	nulls[1] = account->has_min ? ' ' : 'n';
+	values[2] = AmountGetDatum(account->max_balance);
+	nulls[2] = account->has_max ? ' ' : 'n';
+	values[3] = AmountGetDatum(account->debits_posted);
+	values[4] = AmountGetDatum(account->credits_posted);
+	values[5] = AmountGetDatum(account->debits_pending);
+	values[6] = AmountGetDatum(account->credits_pending);
+	values[7] = Int64GetDatum(account->version);
+	values[8] = BoolGetDatum(account->closed);
+	values[9] = TimestampTzGetDatum(account->updated_at);
+	LedgerExecuteWrite(&save_account, values, nulls, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
+}
+
+/* a + b, or an overflow error naming the account. */
+static Amount
+add_checked(const LedgerAccount *account, Amount a, Amount b)
+{
+	Amount		result;
+
+	if (__builtin_add_overflow(a, b, &result))
+		balance_overflow(account);
+	return result;
+}
+
+/* a - b, or an overflow error naming the account. */
+static Amount
+sub_checked(const LedgerAccount *account, Amount a, Amount b)
+{
+	Amount		result;
+
+	if (__builtin_sub_overflow(a, b, &result))
+		balance_overflow(account);
+	return result;
+}
+
+/*
+ * AccountPostedBalance - credits less debits for a credit-normal account,
+ * debits less credits for a debit-normal one.
+ */
+Amount
+AccountPostedBalance(const LedgerAccount *account)
+{
+	return account->credit_normal ?
+		sub_checked(account, account->credits_posted, account->debits_posted) :
+		sub_checked(account, account->debits_posted, account->credits_posted);
+}
+
+/*
+ * AccountAvailableBalance - the posted balance less pending outflows, the
+ * lowest the balance can go if every open hold is captured.
+ */
+Amount
+AccountAvailableBalance(const LedgerAccount *account)
+{
+	return sub_checked(account, AccountPostedBalance(account),
+					   account->credit_normal ? account->debits_pending :
+					   account->credits_pending);
+}
+
+/*
+ * AccountCeilingBalance - the posted balance plus pending inflows, the
+ * highest the balance can go if every open hold is captured.
+ */
+Amount
+AccountCeilingBalance(const LedgerAccount *account)
+{
+	return add_checked(account, AccountPostedBalance(account),
+					   account->credit_normal ? account->credits_pending :
+					   account->debits_pending);
+}
+
+/*
+ * AccountPost - post one entry of amount on the given side of an account.
+ *
+ * Bumps the version and returns the posted balance after the entry.  Limits
+ * are checked separately, by CheckAccountLimits, once all entries of the
+ * movement are posted.
+ */
+Amount
+AccountPost(LedgerAccount *account, LedgerSide side, Amount amount)
+{
+	if (side == LEDGER_DEBIT)
+		account->debits_posted = add_checked(account, account->debits_posted, amount);
+	else
+		account->credits_posted = add_checked(account, account->credits_posted, amount);
+	account->version++;
+	return AccountPostedBalance(account);
+}
+
+/*
+ * CheckAccountOpen - a closed account takes part in no new movement.
+ */
+void
+CheckAccountOpen(const LedgerAccount *account)
+{
+	if (account->closed)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_ACCOUNT_CLOSED),
+				 errmsg("account %lld is closed", (long long) account->id),
+				 errhint("Reopen it with ledger.reopen_account() first.")));
+}
+
+/*
+ * CheckAccountLimits - after amount was added on side of the account, the
+ * balance must still lie within the account's limits.
+ *
+ * A movement that lowers the balance is checked against min_balance using
+ * the available balance; one that raises it against max_balance using the
+ * balance with pending inflows.  The other bound cannot have been crossed by
+ * it.
+ */
+void
+CheckAccountLimits(const LedgerAccount *account, LedgerSide side, Amount amount)
+{
+	bool		lowers = (side == LEDGER_DEBIT) == account->credit_normal;
+
+	if (lowers && account->has_min)
+	{
+		Amount		available = AccountAvailableBalance(account);
+
+		if (available < account->min_balance)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INSUFFICIENT_FUNDS),
+					 errmsg("account %lld has insufficient funds", (long long) account->id),
+					 errdetail("The available balance is %s, the amount is %s and the minimum balance is %s.",
+							   AmountToCString(available + amount),
+							   AmountToCString(amount),
+							   AmountToCString(account->min_balance)),
+					 errhint("Lower the amount, or raise the account's funds or lower its minimum balance.")));
+	}
+	else if (!lowers && account->has_max)
+	{
+		Amount		ceiling = AccountCeilingBalance(account);
+
+		if (ceiling > account->max_balance)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_LIMIT_EXCEEDED),
+					 errmsg("account %lld would exceed its maximum balance", (long long) account->id),
+					 errdetail("The balance with pending inflows would be %s and the maximum balance is %s.",
+							   AmountToCString(ceiling),
+							   AmountToCString(account->max_balance)),
+					 errhint("Lower the amount or raise the account's maximum balance.")));
+	}
+}
+
+/*
+ * NextEntryTimestamp - the time to stamp a movement on these accounts with.
+ *
+ * The wall clock, but never earlier than the accounts' last change, so that
+ * an account's entries never go back in time in version order even when the
+ * clock steps back or an older transaction commits later.  Caller must hold
+ * the accounts' locks.
+ */
+TimestampTz
+NextEntryTimestamp(const LedgerAccount *accounts, int n)
+{
+	TimestampTz ts = GetCurrentTimestamp();
+
+	for (int i = 0; i < n; i++)
+		if (accounts[i].updated_at > ts)
+			ts = accounts[i].updated_at;
+	return ts;
+}
+
+/* Check a pair of limits and that they include the account's balances. */
+static void
+check_limits(LedgerAccount *account)
+{
+	Amount		low;
+	Amount		high;
+
+	if (account->has_min && account->has_max &&
+		account->min_balance > account->max_balance)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_LIMITS),
+				 errmsg("minimum balance %s is greater than maximum balance %s",
+						AmountToCString(account->min_balance),
+						AmountToCString(account->max_balance))));
+
+	low = AccountAvailableBalance(account);
+	high = AccountCeilingBalance(account);
+	if ((account->has_min && low < account->min_balance) ||
+		(account->has_max && high > account->max_balance))
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_LIMITS_EXCLUDE_BALANCE),
+				 account->id != 0 ?
+				 errmsg("limits exclude the balance of account %lld", (long long) account->id) :
+				 errmsg("limits exclude the opening balance of zero"),
+				 errdetail("The available balance is %s and the balance with pending inflows is %s.",
+						   AmountToCString(low), AmountToCString(high)),
+				 errhint("Limits must include the current balance; move funds first.")));
+}
+
+/*
+ * ledger_create_account - create an account in an asset; returns its id.
+ */
+PG_FUNCTION_INFO_V1(ledger_create_account);
+Datum
+ledger_create_account(PG_FUNCTION_ARGS)
+{
+	static LedgerStatement asset_exists = LEDGER_STATEMENT(
+		"SELECT 1 FROM ledger.assets WHERE code OPERATOR(pg_catalog.=) $1 FOR KEY SHARE", "t");
+	static LedgerStatement insert_account = LEDGER_STATEMENT(
+		"INSERT INTO ledger.accounts (asset, name, normal_balance, min_balance,"
+		" max_balance, metadata, created_at, updated_at)"
+		" VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.now(), pg_catalog.now())"
+		" ON CONFLICT (name) DO NOTHING RETURNING id", "tttaaj");
+	LedgerAccount account;
+	char	   *normal_balance;
+	Datum		values[6];
+	char		nulls[6];
+	bool		isnull;
+	int64		id;
+
+	CheckArgNotNull(fcinfo, 0, "asset");
+	CheckArgNotNull(fcinfo, 2, "normal_balance");
+	CheckMetadata(fcinfo, 5);
+
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *name = TextDatumGetCString(PG_GETARG_DATUM(1));
+		int			len = pg_mbstrlen(name);
+
+		if (len < 1 || len > LEDGER_NAME_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INVALID_NAME),
+					 errmsg("account name must be 1 to %d characters long", LEDGER_NAME_MAX)));
+	}
+
+	normal_balance = TextDatumGetCString(PG_GETARG_DATUM(2));
+	if (strcmp(normal_balance, "credit") != 0 && strcmp(normal_balance, "debit") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_NORMAL_BALANCE),
+				 errmsg("invalid normal balance \"%s\"", normal_balance),
+				 errhint("Use 'credit' for liabilities such as user wallets, 'debit' for assets such as cash.")));
+
+	/* The new account's balance is zero: its limits must include zero. */
+	memset(&account, 0, sizeof(account));
+	account.credit_normal = normal_balance[0] == 'c';
+	account.has_min = !PG_ARGISNULL(3);
+	account.min_balance = account.has_min ? PG_GETARG_AMOUNT(3) : 0;
+	account.has_max = !PG_ARGISNULL(4);
+	account.max_balance = account.has_max ? PG_GETARG_AMOUNT(4) : 0;
+	check_limits(&account);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	values[0] = PG_GETARG_DATUM(0);
+	LedgerExecute(&asset_exists, values, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_UNKNOWN_ASSET),
+				 errmsg("asset \"%s\" does not exist", TextDatumGetCString(values[0])),
+				 errhint("Create it with ledger.create_asset().")));
+
+	for (int i = 0; i < 6; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	LedgerExecuteWrite(&insert_account, values, nulls, 0);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_DUPLICATE_ACCOUNT),
+				 errmsg("account name \"%s\" is already taken",
+						TextDatumGetCString(PG_GETARG_DATUM(1)))));
+	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * ledger_account_id - the id of the account with a given name.
+ */
+PG_FUNCTION_INFO_V1(ledger_account_id);
+Datum
+ledger_account_id(PG_FUNCTION_ARGS)
+{
+	static LedgerStatement find_account = LEDGER_STATEMENT(
+		"SELECT id FROM ledger.accounts WHERE name OPERATOR(pg_catalog.=) $1", "t");
+	Datum		name = PG_GETARG_DATUM(0);
+	bool		isnull;
+	int64		id;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	LedgerQuery(&find_account, &name, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
+				 errmsg("account \"%s\" does not exist", TextDatumGetCString(name))));
+	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+/*
+ * ledger_set_account_limits - set min_balance and max_balance (NULL:
+ * unbounded).
+ *
+ * New limits must include the account's current balances, available and
+ * with pending inflows: a limit that the balance already breaks would make
+ * every later check ambiguous, so it is refused rather than half-applied.
+ */
+PG_FUNCTION_INFO_V1(ledger_set_account_limits);
+Datum
+ledger_set_account_limits(PG_FUNCTION_ARGS)
+{
+	LedgerAccount account;
+	int64		id;
+
+	CheckArgNotNull(fcinfo, 0, "account_id");
+	id = PG_GETARG_INT64(0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	LockAccounts(&id, 1, &account);
+	account.has_min = !PG_ARGISNULL(1);
+	account.min_balance = account.has_min ? PG_GETARG_AMOUNT(1) : 0;
+	account.has_max = !PG_ARGISNULL(2);
+	account.max_balance = account.has_max ? PG_GETARG_AMOUNT(2) : 0;
+	check_limits(&account);
+	SaveAccount(&account);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* Set an account's closed flag under its lock. */
+static void
+set_account_closed(int64 id, bool closed)
+{
+	LedgerAccount account;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	LockAccounts(&id, 1, &account);
+	if (account.closed != closed)
+	{
+		account.closed = closed;
+		SaveAccount(&account);
+	}
+	SPI_finish();
+}
+
+/*
+ * ledger_close_account - close an account; closing a closed one does nothing.
+ */
+PG_FUNCTION_INFO_V1(ledger_close_account);
+Datum
+ledger_close_account(PG_FUNCTION_ARGS)
+{
+	set_account_closed(PG_GETARG_INT64(0), true);
+	PG_RETURN_VOID();
+}
+
+/*
+ * ledger_reopen_account - reopen an account; reopening an open one does
+ * nothing.
+ */
+PG_FUNCTION_INFO_V1(ledger_reopen_account);
+Datum
+ledger_reopen_account(PG_FUNCTION_ARGS)
+{
+	set_account_closed(PG_GETARG_INT64(0), false);
+	PG_RETURN_VOID();
+}
+
+/*
+ * ledger_balance - one row: posted, pending debits, pending credits and
+ * available balance of an account, as of the caller's snapshot.
+ */
+PG_FUNCTION_INFO_V1(ledger_balance);
+Datum
+ledger_balance(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		Datum		id = PG_GETARG_DATUM(0);
+		LedgerAccount account;
+		TupleDesc	desc;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		MemoryContext oldcontext;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		LedgerQuery(&read_account, &id, NULL, 1);
+		if (SPI_processed == 0)
+			unknown_account(DatumGetInt64(id));
+		account_from_row(0, &account);
+		SPI_finish();
+
+		values[0] = AmountGetDatum(AccountPostedBalance(&account));
+		values[1] = AmountGetDatum(account.debits_pending);
+		values[2] = AmountGetDatum(account.credits_pending);
+		values[3] = AmountGetDatum(AccountAvailableBalance(&account));
+		funcctx->user_fctx = heap_form_tuple(BlessTupleDesc(desc), values, nulls);
+		funcctx->max_calls = 1;
+		MemoryContextSwitchTo(oldcontext);
+	}
+
+	funcctx = SRF_PERCALL_SETUP();
+	if (funcctx->call_cntr < funcctx->max_calls)
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum((HeapTuple) funcctx->user_fctx));
+	SRF_RETURN_DONE(funcctx);
+}

@@ -1,0 +1,282 @@
+/*
+ * guard.c - triggers that keep the ledger's tables in the ledger's hands.
+ *
+ * The tables are readable for reporting but written only by the extension's
+ * functions.  Privileges already keep other roles out; these triggers also
+ * stop the table owner and superusers working by hand, so that history stays
+ * append-only and a balance never changes without its entries.  A superuser
+ * can still switch triggers off (session_replication_role = replica, as a
+ * restore does); ledger.verify() is the answer to that.
+ */
+#include "ledger.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/rel.h"
+
+/* Set by LedgerExecuteWrite while one of our own statements runs. */
+bool		ledger_write_in_progress = false;
+
+/* Columns of ledger.accounts, in table order. */
+enum
+{
+	Anum_accounts_id = 1,
+	Anum_accounts_asset,
+	Anum_accounts_name,
+	Anum_accounts_normal_balance,
+	Anum_accounts_min_balance,
+	Anum_accounts_max_balance,
+	Anum_accounts_debits_posted,
+	Anum_accounts_credits_posted,
+	Anum_accounts_debits_pending,
+	Anum_accounts_credits_pending,
+	Anum_accounts_version,
+	Anum_accounts_closed,
+	Anum_accounts_metadata,
+	Anum_accounts_created_at,
+	Anum_accounts_updated_at,
+	Natts_accounts = Anum_accounts_updated_at
+};
+
+/* Columns of ledger.assets that accounts depend on. */
+#define Anum_assets_code	1
+#define Anum_assets_scale	2
+
+/* The trigger's operation, for messages. */
+static const char *
+trigger_operation(TriggerData *trigdata)
+{
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		return "insert into";
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		return "update";
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		return "delete from";
+	return "truncate";
+}
+
+/* Reject the statement the trigger fired for. */
+static void
+reject_direct_write(TriggerData *trigdata, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LEDGER_PROTECTED_TABLE),
+			 errmsg("cannot %s table \"%s\"", trigger_operation(trigdata),
+					RelationGetRelationName(trigdata->tg_relation)),
+			 errdetail("The ledger's tables are written only by the ledger functions."),
+			 errhint("%s", hint)));
+}
+
+/* Reject being called other than as the trigger we were declared as. */
+static TriggerData *
+check_trigger_call(FunctionCallInfo fcinfo, const char *name)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager", name)));
+	return (TriggerData *) fcinfo->context;
+}
+
+/*
+ * ledger_guard_history - statement trigger on the append-only tables.
+ *
+ * INSERT passes only from inside the ledger functions; UPDATE, DELETE and
+ * TRUNCATE never pass.
+ */
+PG_FUNCTION_INFO_V1(ledger_guard_history);
+Datum
+ledger_guard_history(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_history");
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && ledger_write_in_progress)
+		return PointerGetDatum(NULL);
+
+	reject_direct_write(trigdata,
+						"History is append-only: correct a transfer with a reversing transfer.");
+	return PointerGetDatum(NULL);	/* keep compiler quiet */
+}
+
+/* Fetch an amount column of an accounts tuple; *isnull says whether NULL. */
+static Amount
+tuple_amount(HeapTuple tuple, TupleDesc desc, int attnum, bool *isnull)
+{
+	Datum		d = heap_getattr(tuple, attnum, desc, isnull);
+
+	return *isnull ? 0 : DatumGetAmount(d);
+}
+
+/*
+ * check_account_row - the invariants of an account row, whoever wrote it.
+ *
+ * The C code checks the same rules before it writes; this is the backstop
+ * that no later code path can bypass.
+ */
+static void
+check_account_row(HeapTuple tuple, TupleDesc desc)
+{
+	LedgerAccount account;
+	bool		isnull;
+	Amount		low;
+	Amount		high;
+
+	memset(&account, 0, sizeof(account));
+	account.id = DatumGetInt64(heap_getattr(tuple, Anum_accounts_id, desc, &isnull));
+	account.credit_normal =
+		strcmp(TextDatumGetCString(heap_getattr(tuple, Anum_accounts_normal_balance,
+												desc, &isnull)), "credit") == 0;
+	account.min_balance = tuple_amount(tuple, desc, Anum_accounts_min_balance, &isnull);
+	account.has_min = !isnull;
+	account.max_balance = tuple_amount(tuple, desc, Anum_accounts_max_balance, &isnull);
+	account.has_max = !isnull;
+	account.debits_posted = tuple_amount(tuple, desc, Anum_accounts_debits_posted, &isnull);
+	account.credits_posted = tuple_amount(tuple, desc, Anum_accounts_credits_posted, &isnull);
+	account.debits_pending = tuple_amount(tuple, desc, Anum_accounts_debits_pending, &isnull);
+	account.credits_pending = tuple_amount(tuple, desc, Anum_accounts_credits_pending, &isnull);
+
+	if (account.debits_posted < 0 || account.credits_posted < 0 ||
+		account.debits_pending < 0 || account.credits_pending < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
+				 errmsg("balance columns of account %lld cannot be negative",
+						(long long) account.id)));
+
+	low = AccountAvailableBalance(&account);
+	high = AccountCeilingBalance(&account);
+	if (account.has_min && low < account.min_balance)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INSUFFICIENT_FUNDS),
+				 errmsg("account %lld would fall below its minimum balance",
+						(long long) account.id),
+				 errdetail("The available balance would be %s; the minimum balance is %s.",
+						   AmountToCString(low), AmountToCString(account.min_balance))));
+	if (account.has_max && high > account.max_balance)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_LIMIT_EXCEEDED),
+				 errmsg("account %lld would exceed its maximum balance",
+						(long long) account.id),
+				 errdetail("The balance with pending credits would be %s; the maximum balance is %s.",
+						   AmountToCString(high), AmountToCString(account.max_balance))));
+}
+
+/*
+ * ledger_guard_accounts - row trigger on ledger.accounts.
+ *
+ * Outside the ledger functions only name and metadata may change; inside
+ * them anything may, as long as the row still obeys its limits.
+ */
+PG_FUNCTION_INFO_V1(ledger_guard_accounts);
+Datum
+ledger_guard_accounts(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_accounts");
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	HeapTuple	newtuple;
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (!ledger_write_in_progress)
+			reject_direct_write(trigdata, "Use ledger.create_account().");
+		newtuple = trigdata->tg_trigtuple;
+	}
+	else
+	{
+		newtuple = trigdata->tg_newtuple;
+		if (!ledger_write_in_progress)
+		{
+			for (int attnum = 1; attnum <= desc->natts; attnum++)
+			{
+				Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+				bool		oldnull;
+				bool		newnull;
+				Datum		oldval;
+				Datum		newval;
+
+				if (attr->attisdropped || attnum == Anum_accounts_name ||
+					attnum == Anum_accounts_metadata)
+					continue;
+				oldval = heap_getattr(trigdata->tg_trigtuple, attnum, desc, &oldnull);
+				newval = heap_getattr(newtuple, attnum, desc, &newnull);
+				if (oldnull != newnull ||
+					(!oldnull && !datumIsEqual(oldval, newval, attr->attbyval, attr->attlen)))
+					ereport(ERROR,
+							(errcode(ERRCODE_LEDGER_PROTECTED_TABLE),
+							 errmsg("cannot change column \"%s\" of table \"accounts\" directly",
+									NameStr(attr->attname)),
+							 errdetail("Only name and metadata may be updated directly."),
+							 errhint("Balances change through ledger.transfer(); limits through ledger.set_account_limits(); state through ledger.close_account() and ledger.reopen_account().")));
+			}
+			return PointerGetDatum(newtuple);
+		}
+	}
+
+	check_account_row(newtuple, desc);
+	return PointerGetDatum(newtuple);
+}
+
+/*
+ * ledger_guard_assets - row trigger on ledger.assets.
+ *
+ * Assets are created by ledger.create_asset(); an asset that accounts use
+ * can be neither changed nor deleted, since its scale gives their amounts
+ * meaning.
+ */
+PG_FUNCTION_INFO_V1(ledger_guard_assets);
+Datum
+ledger_guard_assets(PG_FUNCTION_ARGS)
+{
+	static LedgerStatement asset_in_use = LEDGER_STATEMENT(
+		"SELECT 1 FROM ledger.accounts WHERE asset OPERATOR(pg_catalog.=) $1 LIMIT 1", "t");
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_assets");
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	HeapTuple	oldtuple = trigdata->tg_trigtuple;
+	bool		isnull;
+	Datum		code;
+	bool		in_use;
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (!ledger_write_in_progress)
+			reject_direct_write(trigdata, "Use ledger.create_asset().");
+		return PointerGetDatum(trigdata->tg_trigtuple);
+	}
+
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		HeapTuple	newtuple = trigdata->tg_newtuple;
+		bool		same = true;
+
+		for (int attnum = Anum_assets_code; attnum <= Anum_assets_scale; attnum++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+			bool		newnull;
+			Datum		oldval = heap_getattr(oldtuple, attnum, desc, &isnull);
+			Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
+
+			if (isnull != newnull ||
+				(!isnull && !datumIsEqual(oldval, newval, attr->attbyval, attr->attlen)))
+				same = false;
+		}
+		if (same)
+			return PointerGetDatum(newtuple);
+	}
+
+	code = heap_getattr(oldtuple, Anum_assets_code, desc, &isnull);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	LedgerExecute(&asset_in_use, &code, NULL, 1);
+	in_use = SPI_processed > 0;
+	SPI_finish();
+
+	if (in_use)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_ASSET_IN_USE),
+				 errmsg("asset \"%s\" is in use", TextDatumGetCString(code)),
+				 errdetail("Accounts are kept in this asset, so its code and scale cannot change and it cannot be deleted.")));
+
+	return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+						   trigdata->tg_newtuple : oldtuple);
+}

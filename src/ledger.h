@@ -1,0 +1,179 @@
+/*
+ * ledger.h - declarations shared by the ledger extension's source files.
+ *
+ * Holds the money type's C representation, the extension's SQLSTATEs (one
+ * class of our own, "LG", so callers can tell our rejections from
+ * PostgreSQL's) and the helpers that several files call.
+ */
+#ifndef LEDGER_H
+#define LEDGER_H
+
+#include "compat.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+#include "amount_text.h"
+
+/*
+ * An amount is a signed 128-bit count of minor units.  On disk and in Datums
+ * it is a 16-byte pass-by-reference value aligned to 8 bytes (typalign
+ * 'double'), so it is always copied out with memcpy, never dereferenced as a
+ * 16-byte-aligned object.
+ */
+typedef int128 Amount;
+
+static inline Amount
+DatumGetAmount(Datum d)
+{
+	Amount		a;
+
+	memcpy(&a, DatumGetPointer(d), sizeof(Amount));
+	return a;
+}
+
+extern Datum AmountGetDatum(Amount a);
+extern char *AmountToCString(Amount a);
+
+#define PG_GETARG_AMOUNT(n)	DatumGetAmount(PG_GETARG_DATUM(n))
+#define PG_RETURN_AMOUNT(x)	return AmountGetDatum(x)
+
+/*
+ * SQLSTATEs of the extension.  Stable: clients match on them, and each one
+ * is documented in docs/errors.md.  LG0xx reject arguments, LG1xx reject a
+ * movement because of an account's state, LG2xx concern holds, LG9xx guard
+ * the tables.
+ */
+#define ERRCODE_LEDGER_INVALID_AMOUNT		MAKE_SQLSTATE('L','G','0','0','1')
+#define ERRCODE_LEDGER_NULL_ARGUMENT		MAKE_SQLSTATE('L','G','0','0','2')
+#define ERRCODE_LEDGER_SAME_ACCOUNT			MAKE_SQLSTATE('L','G','0','0','3')
+#define ERRCODE_LEDGER_UNKNOWN_ACCOUNT		MAKE_SQLSTATE('L','G','0','0','4')
+#define ERRCODE_LEDGER_UNKNOWN_ASSET		MAKE_SQLSTATE('L','G','0','0','5')
+#define ERRCODE_LEDGER_INVALID_ASSET		MAKE_SQLSTATE('L','G','0','0','6')
+#define ERRCODE_LEDGER_DUPLICATE_ASSET		MAKE_SQLSTATE('L','G','0','0','7')
+#define ERRCODE_LEDGER_DUPLICATE_ACCOUNT	MAKE_SQLSTATE('L','G','0','0','8')
+#define ERRCODE_LEDGER_INVALID_NORMAL_BALANCE MAKE_SQLSTATE('L','G','0','0','9')
+#define ERRCODE_LEDGER_INVALID_LIMITS		MAKE_SQLSTATE('L','G','0','1','0')
+#define ERRCODE_LEDGER_INVALID_KEY			MAKE_SQLSTATE('L','G','0','1','1')
+#define ERRCODE_LEDGER_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('L','G','0','1','2')
+#define ERRCODE_LEDGER_INVALID_METADATA		MAKE_SQLSTATE('L','G','0','1','3')
+#define ERRCODE_LEDGER_INVALID_NAME			MAKE_SQLSTATE('L','G','0','1','4')
+
+#define ERRCODE_LEDGER_ASSET_MISMATCH		MAKE_SQLSTATE('L','G','1','0','1')
+#define ERRCODE_LEDGER_ACCOUNT_CLOSED		MAKE_SQLSTATE('L','G','1','0','2')
+#define ERRCODE_LEDGER_INSUFFICIENT_FUNDS	MAKE_SQLSTATE('L','G','1','0','3')
+#define ERRCODE_LEDGER_LIMIT_EXCEEDED		MAKE_SQLSTATE('L','G','1','0','4')
+#define ERRCODE_LEDGER_BALANCE_OVERFLOW		MAKE_SQLSTATE('L','G','1','0','5')
+#define ERRCODE_LEDGER_LIMITS_EXCLUDE_BALANCE MAKE_SQLSTATE('L','G','1','0','6')
+#define ERRCODE_LEDGER_ASSET_IN_USE			MAKE_SQLSTATE('L','G','1','0','7')
+
+#define ERRCODE_LEDGER_PROTECTED_TABLE		MAKE_SQLSTATE('L','G','9','0','1')
+
+/* Limits on caller-supplied text. */
+#define LEDGER_ASSET_CODE_MAX	16
+#define LEDGER_KEY_MAX			255
+#define LEDGER_NAME_MAX			255
+
+/*
+ * An account row as the C code works on it: read under the row lock, changed
+ * in memory, written back once.
+ */
+typedef struct LedgerAccount
+{
+	int64		id;
+	char		asset[LEDGER_ASSET_CODE_MAX + 1];
+	bool		credit_normal;	/* credits raise the balance */
+	bool		has_min;		/* false: no lower bound */
+	bool		has_max;		/* false: no upper bound */
+	Amount		min_balance;
+	Amount		max_balance;
+	Amount		debits_posted;
+	Amount		credits_posted;
+	Amount		debits_pending;
+	Amount		credits_pending;
+	int64		version;
+	bool		closed;
+	TimestampTz updated_at;
+} LedgerAccount;
+
+/* A side of a double entry. */
+typedef enum LedgerSide
+{
+	LEDGER_DEBIT,
+	LEDGER_CREDIT
+} LedgerSide;
+
+/*
+ * Prepared statements, kept for the life of the backend.  argtypes has one
+ * letter per parameter: b bigint, B bigint[], i integer, t text, j jsonb,
+ * a ledger.amount, A ledger.amount[], T timestamptz, o boolean.
+ */
+typedef struct LedgerStatement
+{
+	const char *sql;
+	const char *argtypes;
+	SPIPlanPtr	plan;
+	uint32		generation;
+} LedgerStatement;
+
+#define LEDGER_STATEMENT(sql, argtypes) { (sql), (argtypes), NULL, 0 }
+
+/*
+ * A request to move amount from one account to another, as the API
+ * functions receive it.  description and metadata are text and jsonb Datums.
+ */
+typedef struct TransferRequest
+{
+	int64		debit_account_id;
+	int64		credit_account_id;
+	Amount		amount;
+	char	   *idempotency_key;	/* NULL: none */
+	Datum		description;
+	bool		description_null;
+	Datum		metadata;
+	bool		metadata_null;
+} TransferRequest;
+
+/* spi.c */
+extern Oid	LedgerAmountTypeOid(void);
+extern void LedgerRegisterCacheCallbacks(void);
+extern int	LedgerExecute(LedgerStatement *stmt, Datum *values, const char *nulls,
+						  long count);
+extern int	LedgerQuery(LedgerStatement *stmt, Datum *values, const char *nulls,
+						long count);
+extern int	LedgerExecuteWrite(LedgerStatement *stmt, Datum *values,
+							   const char *nulls, long count);
+extern Datum LedgerGetColumn(int row, int col, bool *isnull);
+
+/* guard.c */
+extern bool ledger_write_in_progress;
+
+/* account.c */
+extern void LockAccounts(const int64 *ids, int n, LedgerAccount *accounts);
+extern void SaveAccount(const LedgerAccount *account);
+extern Amount AccountPostedBalance(const LedgerAccount *account);
+extern Amount AccountAvailableBalance(const LedgerAccount *account);
+extern Amount AccountCeilingBalance(const LedgerAccount *account);
+extern Amount AccountPost(LedgerAccount *account, LedgerSide side,
+						  Amount amount);
+extern void CheckAccountOpen(const LedgerAccount *account);
+extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
+							   Amount amount);
+extern TimestampTz NextEntryTimestamp(const LedgerAccount *accounts, int n);
+
+/* transfer.c */
+extern int64 FindTransferByKey(const TransferRequest *req);
+extern void CheckTransferRequest(const TransferRequest *req);
+extern void CheckTransferAccounts(const LedgerAccount *debit,
+								  const LedgerAccount *credit);
+extern int64 PostTransfer(const TransferRequest *req, LedgerAccount *debit,
+						  LedgerAccount *credit);
+
+/* validate.c */
+extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void CheckPositiveAmount(Amount amount);
+extern char *GetIdempotencyKey(FunctionCallInfo fcinfo, int argno);
+extern void CheckMetadata(FunctionCallInfo fcinfo, int argno);
+
+#endif							/* LEDGER_H */

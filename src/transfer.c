@@ -1,0 +1,276 @@
+/*
+ * transfer.c - ledger.transfer: move an amount between two accounts.
+ *
+ * A transfer is one row in ledger.transfers, one entry per account in
+ * ledger.entries and one update per account, all in the caller's
+ * transaction, under both accounts' row locks.  Every check runs before the
+ * first write, so a rejected call leaves nothing behind even inside a
+ * savepoint.
+ *
+ * Idempotency: a key is unique across transfers (a unique index).  A call
+ * looks the key up once it holds the accounts' locks; if it is new, the
+ * insert of the transfer row uses ON CONFLICT DO NOTHING, so a concurrent
+ * call on other accounts that committed the same key meanwhile is found
+ * instead of raising a unique violation.  Either way the
+ * caller gets the original transfer's id when its arguments match, and an
+ * error naming the key when they do not.
+ */
+#include "ledger.h"
+
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+
+static LedgerStatement find_transfer_by_key = LEDGER_STATEMENT(
+	"SELECT id, debit_account_id, credit_account_id, amount, description, metadata"
+	" FROM ledger.transfers WHERE idempotency_key OPERATOR(pg_catalog.=) $1", "t");
+
+static LedgerStatement insert_transfer = LEDGER_STATEMENT(
+	"INSERT INTO ledger.transfers (debit_account_id, credit_account_id, amount,"
+	" idempotency_key, description, metadata, created_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7)"
+	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", "bbattjT");
+
+static LedgerStatement insert_entries = LEDGER_STATEMENT(
+	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	" direction, amount, balance_after, created_at)"
+	" VALUES ($1, $2, $3, 'debit', $4, $5, $6), ($1, $7, $8, 'credit', $4, $9, $6)",
+	"bbbaaTbba");
+
+/* Are two nullable text Datums equal? */
+static bool
+text_equal(Datum a, bool anull, Datum b, bool bnull)
+{
+	if (anull || bnull)
+		return anull && bnull;
+	return strcmp(TextDatumGetCString(a), TextDatumGetCString(b)) == 0;
+}
+
+/* Are two nullable jsonb Datums equal? */
+static bool
+jsonb_equal(Datum a, bool anull, Datum b, bool bnull)
+{
+	if (anull || bnull)
+		return anull && bnull;
+	return DatumGetBool(DirectFunctionCall2(jsonb_eq, a, b));
+}
+
+/*
+ * FindTransferByKey - if a transfer with this key exists, return its id when
+ * it was made with the same arguments, or raise an idempotency conflict.
+ * Returns 0 when the key is unused.  Caller must be connected to SPI.
+ */
+int64
+FindTransferByKey(const TransferRequest *req)
+{
+	Datum		key;
+	bool		isnull;
+	bool		description_null;
+	bool		metadata_null;
+	Datum		description;
+	Datum		metadata;
+	int64		id;
+	int64		debit_id;
+	int64		credit_id;
+	Amount		amount;
+
+	if (req->idempotency_key == NULL)
+		return 0;
+
+	key = CStringGetTextDatum(req->idempotency_key);
+	LedgerExecute(&find_transfer_by_key, &key, NULL, 1);
+	if (SPI_processed == 0)
+		return 0;
+
+	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+	debit_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
+	credit_id = DatumGetInt64(LedgerGetColumn(0, 3, &isnull));
+	amount = DatumGetAmount(LedgerGetColumn(0, 4, &isnull));
+	description = LedgerGetColumn(0, 5, &description_null);
+	metadata = LedgerGetColumn(0, 6, &metadata_null);
+
+	if (debit_id != req->debit_account_id ||
+		credit_id != req->credit_account_id ||
+		amount != req->amount ||
+		!text_equal(description, description_null,
+					req->description, req->description_null) ||
+		!jsonb_equal(metadata, metadata_null, req->metadata, req->metadata_null))
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_IDEMPOTENCY_CONFLICT),
+				 errmsg("idempotency key \"%s\" was already used with different arguments",
+						req->idempotency_key),
+				 errdetail("The key belongs to transfer %lld of %s from account %lld to account %lld.",
+						   (long long) id, AmountToCString(amount),
+						   (long long) debit_id, (long long) credit_id),
+				 errhint("Use a new key for a new transfer, or repeat the original arguments to get its id.")));
+	return id;
+}
+
+/*
+ * CheckTransferRequest - the checks that need no lock: a positive amount,
+ * two different accounts.
+ */
+void
+CheckTransferRequest(const TransferRequest *req)
+{
+	CheckPositiveAmount(req->amount);
+	if (req->debit_account_id == req->credit_account_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_SAME_ACCOUNT),
+				 errmsg("cannot transfer from account %lld to itself",
+						(long long) req->debit_account_id)));
+}
+
+/*
+ * CheckTransferAccounts - the checks that need the locked rows: both
+ * accounts open and in the same asset.
+ */
+void
+CheckTransferAccounts(const LedgerAccount *debit, const LedgerAccount *credit)
+{
+	CheckAccountOpen(debit);
+	CheckAccountOpen(credit);
+	if (strcmp(debit->asset, credit->asset) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_ASSET_MISMATCH),
+				 errmsg("accounts %lld and %lld hold different assets",
+						(long long) debit->id, (long long) credit->id),
+				 errdetail("Account %lld holds %s and account %lld holds %s.",
+						   (long long) debit->id, debit->asset,
+						   (long long) credit->id, credit->asset),
+				 errhint("Move value between assets with one transfer per asset through exchange accounts.")));
+}
+
+/*
+ * PostTransfer - post a checked request between two locked accounts.
+ *
+ * Writes the transfer row and its two entries and updates both accounts in
+ * memory and on disk.  Returns the new transfer's id, or, when a concurrent
+ * call committed the same idempotency key first, that transfer's id (after
+ * FindTransferByKey has compared the arguments) with nothing written.
+ * Caller must hold both accounts' locks and have run CheckTransferRequest
+ * and CheckTransferAccounts.
+ */
+int64
+PostTransfer(const TransferRequest *req, LedgerAccount *debit,
+			 LedgerAccount *credit)
+{
+	TimestampTz created_at;
+	Amount		debit_balance;
+	Amount		credit_balance;
+	Datum		values[9];
+	char		nulls[9];
+	bool		isnull;
+	int64		id;
+
+	debit_balance = AccountPost(debit, LEDGER_DEBIT, req->amount);
+	credit_balance = AccountPost(credit, LEDGER_CREDIT, req->amount);
+	CheckAccountLimits(debit, LEDGER_DEBIT, req->amount);
+	CheckAccountLimits(credit, LEDGER_CREDIT, req->amount);
+	{
+		LedgerAccount pair[2] = {*debit, *credit};
+
+		created_at = NextEntryTimestamp(pair, 2);
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(req->debit_account_id);
+	values[1] = Int64GetDatum(req->credit_account_id);
+	values[2] = AmountGetDatum(req->amount);
+	values[3] = req->idempotency_key ? CStringGetTextDatum(req->idempotency_key) : (Datum) 0;
+	nulls[3] = req->idempotency_key ? ' ' : 'n';
+	values[4] = req->description;
+	nulls[4] = req->description_null ? 'n' : ' ';
+	values[5] = req->metadata;
+	nulls[5] = req->metadata_null ? 'n' : ' ';
+	values[6] = TimestampTzGetDatum(created_at);
+	LedgerExecuteWrite(&insert_transfer, values, nulls, 0);
+	if (SPI_processed == 0)
+	{
+		/* Lost a race for the key: the winner has committed by now. */
+		id = FindTransferByKey(req);
+		if (id == 0)
+			elog(ERROR, "idempotency key \"%s\" conflicted but was not found",
+				 req->idempotency_key);
+		return id;
+	}
+	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int64GetDatum(debit->id);
+	values[2] = Int64GetDatum(debit->version);
+	values[3] = AmountGetDatum(req->amount);
+	values[4] = AmountGetDatum(debit_balance);
+	values[5] = TimestampTzGetDatum(created_at);
+	values[6] = Int64GetDatum(credit->id);
+	values[7] = Int64GetDatum(credit->version);
+	values[8] = AmountGetDatum(credit_balance);
+	LedgerExecuteWrite(&insert_entries, values, NULL, 0);
+
+	debit->updated_at = created_at;
+	credit->updated_at = created_at;
+	SaveAccount(debit);
+	SaveAccount(credit);
+	return id;
+}
+
+/*
+ * ledger_transfer - move an amount from the debit account to the credit
+ * account; returns the transfer id.
+ *
+ * Locks both accounts in ascending id order, so concurrent transfers never
+ * deadlock each other.
+ */
+PG_FUNCTION_INFO_V1(ledger_transfer);
+Datum
+ledger_transfer(PG_FUNCTION_ARGS)
+{
+	TransferRequest req;
+	LedgerAccount accounts[2];
+	int64		ids[2];
+	LedgerAccount *debit;
+	LedgerAccount *credit;
+	int64		id;
+
+	CheckArgNotNull(fcinfo, 0, "debit_account_id");
+	CheckArgNotNull(fcinfo, 1, "credit_account_id");
+	CheckArgNotNull(fcinfo, 2, "amount");
+	CheckMetadata(fcinfo, 5);
+
+	req.debit_account_id = PG_GETARG_INT64(0);
+	req.credit_account_id = PG_GETARG_INT64(1);
+	req.amount = PG_GETARG_AMOUNT(2);
+	req.idempotency_key = GetIdempotencyKey(fcinfo, 3);
+	req.description_null = PG_ARGISNULL(4);
+	req.description = req.description_null ? (Datum) 0 : PG_GETARG_DATUM(4);
+	req.metadata_null = PG_ARGISNULL(5);
+	req.metadata = req.metadata_null ? (Datum) 0 : PG_GETARG_DATUM(5);
+	CheckTransferRequest(&req);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * The key is looked up after the locks: a concurrent call with the same
+	 * key and accounts has committed by the time we hold them, and its
+	 * transfer, not a fresh check of funds, decides the answer.
+	 */
+	{
+		bool		debit_first = req.debit_account_id < req.credit_account_id;
+
+		ids[0] = debit_first ? req.debit_account_id : req.credit_account_id;
+		ids[1] = debit_first ? req.credit_account_id : req.debit_account_id;
+		LockAccounts(ids, 2, accounts);
+		debit = &accounts[debit_first ? 0 : 1];
+		credit = &accounts[debit_first ? 1 : 0];
+	}
+	id = FindTransferByKey(&req);
+	if (id == 0)
+	{
+		CheckTransferAccounts(debit, credit);
+		id = PostTransfer(&req, debit, credit);
+	}
+
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}

@@ -1,0 +1,86 @@
+/*
+ * validate.c - checks of caller-supplied arguments shared by the API.
+ *
+ * Every function checks its arguments before it takes a lock or writes a
+ * row, so a bad call costs nothing and leaves nothing behind.
+ */
+#include "ledger.h"
+
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+/*
+ * CheckArgNotNull - reject a NULL where the API needs a value.
+ */
+void
+CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+				 errmsg("%s must not be null", argname)));
+}
+
+/*
+ * CheckPositiveAmount - reject an amount of zero or less.
+ */
+void
+CheckPositiveAmount(Amount amount)
+{
+	if (amount <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_AMOUNT),
+				 errmsg("amount %s is not positive", AmountToCString(amount)),
+				 errhint("Amounts count minor units and must be greater than zero.")));
+}
+
+/*
+ * GetIdempotencyKey - the key argument as a C string, or NULL if none.
+ *
+ * A key is 1 to 255 characters without control characters, so that it can
+ * be quoted in messages and logs as it is.
+ */
+char *
+GetIdempotencyKey(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *key;
+	int			len;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	key = TextDatumGetCString(PG_GETARG_DATUM(argno));
+	len = pg_mbstrlen(key);
+	if (len < 1 || len > LEDGER_KEY_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_KEY),
+				 errmsg("idempotency key must be 1 to %d characters long", LEDGER_KEY_MAX),
+				 errdetail("The key given has %d characters.", len)));
+	for (const char *p = key; *p; p++)
+	{
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INVALID_KEY),
+					 errmsg("idempotency key \"%s\" contains a control character", key)));
+	}
+	return key;
+}
+
+/*
+ * CheckMetadata - metadata, when given, is a JSON object.
+ */
+void
+CheckMetadata(FunctionCallInfo fcinfo, int argno)
+{
+	Jsonb	   *metadata;
+
+	if (PG_ARGISNULL(argno))
+		return;
+	metadata = PG_GETARG_JSONB_P(argno);
+	if (!JB_ROOT_IS_OBJECT(metadata) || JB_ROOT_IS_SCALAR(metadata))
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_METADATA),
+				 errmsg("metadata must be a JSON object"),
+				 errdetail("The value given is %s.",
+						   JsonbToCString(NULL, &metadata->root, VARSIZE(metadata)))));
+}
