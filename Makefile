@@ -17,7 +17,7 @@ DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount
+REGRESS = amount asset account transfer guard
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/

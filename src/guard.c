@@ -95,6 +95,9 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && ledger_write_in_progress)
 		return PointerGetDatum(NULL);
 
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "accounts") == 0)
+		reject_direct_write(trigdata,
+							"Accounts are never deleted; close one with ledger.close_account().");
 	reject_direct_write(trigdata,
 						"History is append-only: correct a transfer with a reversing transfer.");
 	return PointerGetDatum(NULL);	/* keep compiler quiet */
