@@ -37,7 +37,28 @@ enum
 	Anum_accounts_metadata,
 	Anum_accounts_created_at,
 	Anum_accounts_updated_at,
-	Natts_accounts = Anum_accounts_updated_at
+	Anum_accounts_holds_expire_at,
+	Natts_accounts = Anum_accounts_holds_expire_at
+};
+
+/* Columns of ledger.hold_records, in table order. */
+enum
+{
+	Anum_holds_id = 1,
+	Anum_holds_debit_account_id,
+	Anum_holds_credit_account_id,
+	Anum_holds_amount,
+	Anum_holds_expires_at,
+	Anum_holds_idempotency_key,
+	Anum_holds_description,
+	Anum_holds_metadata,
+	Anum_holds_created_at,		/* last of the immutable facts */
+	Anum_holds_status,
+	Anum_holds_captured_amount,
+	Anum_holds_capture_transfer_id,
+	Anum_holds_resolved_at,		/* last of the resolution */
+	Anum_holds_debit_reserved,
+	Anum_holds_credit_reserved
 };
 
 /* Columns of ledger.assets that accounts depend on. */
@@ -282,4 +303,89 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 
 	return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 						   trigdata->tg_newtuple : oldtuple);
+}
+
+/* Is column attnum the same in both tuples? */
+static bool
+column_unchanged(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc, int attnum)
+{
+	Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+	bool		oldnull;
+	bool		newnull;
+	Datum		oldval = heap_getattr(oldtuple, attnum, desc, &oldnull);
+	Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull == newnull;
+	return datumIsEqual(oldval, newval, attr->attbyval, attr->attlen);
+}
+
+/* Report a hold update that breaks the hold's life cycle. */
+static void
+reject_hold_change(int64 id, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LEDGER_PROTECTED_TABLE),
+			 errmsg("cannot change hold %lld this way", (long long) id),
+			 errdetail("%s", detail)));
+}
+
+/*
+ * ledger_guard_holds - row trigger on ledger.hold_records.
+ *
+ * Holds are inserted by ledger.hold() only.  An update, by the ledger
+ * functions only, may move the status from 'pending' to a final status
+ * together with its resolution columns, and may release a side's
+ * reservation (true to false, never back).  The facts of a hold, and a
+ * resolution once recorded, never change.
+ */
+PG_FUNCTION_INFO_V1(ledger_guard_holds);
+Datum
+ledger_guard_holds(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_holds");
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	HeapTuple	oldtuple = trigdata->tg_trigtuple;
+	HeapTuple	newtuple = trigdata->tg_newtuple;
+	bool		isnull;
+	int64		id;
+	char	   *oldstatus;
+	char	   *newstatus;
+
+	if (!ledger_write_in_progress)
+		reject_direct_write(trigdata, "Holds change through ledger.capture(), ledger.release() and ledger.expire_holds().");
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		return PointerGetDatum(oldtuple);
+
+	id = DatumGetInt64(heap_getattr(oldtuple, Anum_holds_id, desc, &isnull));
+	for (int attnum = Anum_holds_id; attnum <= Anum_holds_created_at; attnum++)
+		if (!column_unchanged(oldtuple, newtuple, desc, attnum))
+			reject_hold_change(id, "The accounts, amount, expiry, key, description, metadata and creation time of a hold never change.");
+
+	oldstatus = TextDatumGetCString(heap_getattr(oldtuple, Anum_holds_status, desc, &isnull));
+	newstatus = TextDatumGetCString(heap_getattr(newtuple, Anum_holds_status, desc, &isnull));
+	if (strcmp(oldstatus, "pending") != 0)
+	{
+		for (int attnum = Anum_holds_status; attnum <= Anum_holds_resolved_at; attnum++)
+			if (!column_unchanged(oldtuple, newtuple, desc, attnum))
+				reject_hold_change(id, "A hold is resolved once; its resolution never changes.");
+	}
+	else if (strcmp(newstatus, "pending") == 0)
+	{
+		for (int attnum = Anum_holds_captured_amount; attnum <= Anum_holds_resolved_at; attnum++)
+			if (!column_unchanged(oldtuple, newtuple, desc, attnum))
+				reject_hold_change(id, "A pending hold has no resolution.");
+	}
+
+	for (int attnum = Anum_holds_debit_reserved; attnum <= Anum_holds_credit_reserved; attnum++)
+	{
+		bool		was = DatumGetBool(heap_getattr(oldtuple, attnum, desc, &isnull));
+		bool		now = DatumGetBool(heap_getattr(newtuple, attnum, desc, &isnull));
+
+		if (now && !was)
+			reject_hold_change(id, "A released reservation is never taken again.");
+		if (!now && strcmp(newstatus, "pending") == 0)
+			reject_hold_change(id, "A pending hold keeps both reservations.");
+	}
+	return PointerGetDatum(newtuple);
 }
