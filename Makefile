@@ -11,7 +11,8 @@ OBJS = \
 	src/guard.o \
 	src/asset.o \
 	src/account.o \
-	src/transfer.o
+	src/transfer.o \
+	src/hold.o
 
 DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
@@ -21,7 +22,7 @@ REGRESS = amount asset account transfer guard
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/
-ISOLATION =
+ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read
 ISOLATION_OPTS = --inputdir=test --load-extension=ledger
 
 PG_CONFIG ?= pg_config

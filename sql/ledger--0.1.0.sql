@@ -497,8 +497,8 @@ CREATE INDEX hold_records_debit_reserved_idx
     ON ledger.hold_records (debit_account_id, expires_at) WHERE debit_reserved;
 CREATE INDEX hold_records_credit_reserved_idx
     ON ledger.hold_records (credit_account_id, expires_at) WHERE credit_reserved;
-CREATE INDEX hold_records_pending_expiry_idx
-    ON ledger.hold_records (expires_at) WHERE status OPERATOR(pg_catalog.=) 'pending';
+CREATE INDEX hold_records_expiry_idx
+    ON ledger.hold_records (expires_at) WHERE debit_reserved OR credit_reserved;
 COMMENT ON TABLE ledger.hold_records IS
     'holds and their resolution; read them through the view ledger.holds';
 SELECT pg_catalog.pg_extension_config_dump('ledger.hold_records', '');
@@ -669,14 +669,15 @@ REVOKE ALL ON FUNCTION ledger.balance(bigint) FROM PUBLIC;
 
 -- The same figures for every account, with the display form of each amount.
 -- available is the posted balance less pending outflows: debits for a
--- credit-normal account, credits for a debit-normal one.
+-- credit-normal account, credits for a debit-normal one.  Holds past their
+-- expiry no longer count, even before their release is recorded.
 CREATE VIEW ledger.account_balances AS
 SELECT a.id AS account_id,
        a.name,
        a.asset,
        b.posted,
-       a.debits_pending AS pending_debits,
-       a.credits_pending AS pending_credits,
+       p.pending_debits,
+       p.pending_credits,
        b.available,
        pg_catalog.concat(ledger.format_amount(b.posted, s.scale), ' ', a.asset) AS posted_display,
        pg_catalog.concat(ledger.format_amount(b.available, s.scale), ' ', a.asset) AS available_display,
@@ -684,15 +685,102 @@ SELECT a.id AS account_id,
   FROM ledger.accounts AS a
   JOIN ledger.assets AS s ON s.code OPERATOR(pg_catalog.=) a.asset
  CROSS JOIN LATERAL (
+       SELECT a.debits_pending OPERATOR(ledger.-) COALESCE(x.debits, '0'::ledger.amount)
+                  AS pending_debits,
+              a.credits_pending OPERATOR(ledger.-) COALESCE(x.credits, '0'::ledger.amount)
+                  AS pending_credits
+         FROM (SELECT ledger.sum(h.amount) FILTER (
+                          WHERE h.debit_account_id OPERATOR(pg_catalog.=) a.id AND h.debit_reserved) AS debits,
+                      ledger.sum(h.amount) FILTER (
+                          WHERE h.credit_account_id OPERATOR(pg_catalog.=) a.id AND h.credit_reserved) AS credits
+                 FROM ledger.hold_records AS h
+                WHERE a.holds_expire_at OPERATOR(pg_catalog.<=) pg_catalog.statement_timestamp()
+                  AND ((h.debit_account_id OPERATOR(pg_catalog.=) a.id AND h.debit_reserved)
+                       OR (h.credit_account_id OPERATOR(pg_catalog.=) a.id AND h.credit_reserved))
+                  AND h.expires_at OPERATOR(pg_catalog.<=) pg_catalog.statement_timestamp()) AS x
+       ) AS p
+ CROSS JOIN LATERAL (
        SELECT CASE a.normal_balance
                   WHEN 'credit' THEN a.credits_posted OPERATOR(ledger.-) a.debits_posted
                   ELSE a.debits_posted OPERATOR(ledger.-) a.credits_posted
-              END AS posted,
-              CASE a.normal_balance
-                  WHEN 'credit' THEN a.credits_posted OPERATOR(ledger.-) a.debits_posted
-                                    OPERATOR(ledger.-) a.debits_pending
-                  ELSE a.debits_posted OPERATOR(ledger.-) a.credits_posted
-                       OPERATOR(ledger.-) a.credits_pending
-              END AS available) AS b;
+              END AS posted) AS q
+ CROSS JOIN LATERAL (
+       SELECT q.posted,
+              q.posted OPERATOR(ledger.-)
+                  CASE a.normal_balance WHEN 'credit' THEN p.pending_debits ELSE p.pending_credits END
+                  AS available) AS b;
 COMMENT ON VIEW ledger.account_balances IS
     'posted, pending and available balance of every account, with display forms';
+
+-- ===========================================================================
+-- API: holds (two-phase transfers)
+-- ===========================================================================
+
+CREATE FUNCTION ledger.hold(debit_account_id bigint,
+                            credit_account_id bigint,
+                            amount ledger.amount,
+                            expires_at timestamptz DEFAULT NULL,
+                            idempotency_key text DEFAULT NULL,
+                            description text DEFAULT NULL,
+                            metadata jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ledger_hold'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.hold(bigint, bigint, ledger.amount, timestamptz, text, text, jsonb) IS
+    'reserve an amount from the debit account for the credit account; returns the hold id';
+REVOKE ALL ON FUNCTION ledger.hold(bigint, bigint, ledger.amount, timestamptz, text, text, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION ledger.capture(hold_id bigint,
+                               amount ledger.amount DEFAULT NULL,
+                               idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ledger_capture'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.capture(bigint, ledger.amount, text) IS
+    'post all or part of a pending hold as a transfer and release the rest; returns the transfer id';
+REVOKE ALL ON FUNCTION ledger.capture(bigint, ledger.amount, text) FROM PUBLIC;
+
+CREATE FUNCTION ledger.release(hold_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ledger_release'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.release(bigint) IS 'cancel a pending hold';
+REVOKE ALL ON FUNCTION ledger.release(bigint) FROM PUBLIC;
+
+CREATE FUNCTION ledger.expire_holds(max_holds integer DEFAULT 1000)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'ledger_expire_holds'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.expire_holds(integer) IS
+    'release up to max_holds holds past their expiry; returns how many expired';
+REVOKE ALL ON FUNCTION ledger.expire_holds(integer) FROM PUBLIC;
+
+-- A hold past its expiry reads as 'expired' even before the release has
+-- been recorded: its reservation no longer counts from that moment.
+CREATE VIEW ledger.holds AS
+SELECT h.id,
+       h.debit_account_id,
+       h.credit_account_id,
+       h.amount,
+       h.captured_amount,
+       CASE WHEN h.status OPERATOR(pg_catalog.=) 'pending'
+                 AND h.expires_at OPERATOR(pg_catalog.<=) pg_catalog.statement_timestamp()
+            THEN 'expired'
+            ELSE h.status
+       END AS status,
+       h.expires_at,
+       h.created_at,
+       h.resolved_at,
+       h.capture_transfer_id,
+       h.idempotency_key,
+       h.description,
+       h.metadata,
+       pg_catalog.concat(ledger.format_amount(h.amount, s.scale), ' ', a.asset) AS amount_display
+  FROM ledger.hold_records AS h
+  JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) h.debit_account_id
+  JOIN ledger.assets AS s ON s.code OPERATOR(pg_catalog.=) a.asset;
+COMMENT ON VIEW ledger.holds IS 'every hold with its status: pending, captured, released or expired';

@@ -21,11 +21,15 @@
 #define ACCOUNT_COLUMNS \
 	"id, asset, normal_balance OPERATOR(pg_catalog.=) 'credit', min_balance, " \
 	"max_balance, debits_posted, credits_posted, debits_pending, " \
-	"credits_pending, version, closed, updated_at"
+	"credits_pending, version, closed, updated_at, holds_expire_at"
 
 static LedgerStatement lock_accounts = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY id FOR UPDATE", "B");
+
+static LedgerStatement lock_account_skip_locked = LEDGER_STATEMENT(
+	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
+	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED", "b");
 
 static LedgerStatement read_account = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
@@ -34,8 +38,9 @@ static LedgerStatement read_account = LEDGER_STATEMENT(
 static LedgerStatement save_account = LEDGER_STATEMENT(
 	"UPDATE ledger.accounts SET min_balance = $2, max_balance = $3,"
 	" debits_posted = $4, credits_posted = $5, debits_pending = $6,"
-	" credits_pending = $7, version = $8, closed = $9, updated_at = $10"
-	" WHERE id OPERATOR(pg_catalog.=) $1", "baaaaaaboT");
+	" credits_pending = $7, version = $8, closed = $9, updated_at = $10,"
+	" holds_expire_at = $11"
+	" WHERE id OPERATOR(pg_catalog.=) $1", "baaaaaaboTT");
 
 /* Report that an account does not exist. */
 static void
@@ -87,6 +92,9 @@ account_from_row(int row, LedgerAccount *account)
 	account->version = DatumGetInt64(LedgerGetColumn(row, 10, &isnull));
 	account->closed = DatumGetBool(LedgerGetColumn(row, 11, &isnull));
 	account->updated_at = DatumGetTimestampTz(LedgerGetColumn(row, 12, &isnull));
+	account->holds_expire_at = DatumGetTimestampTz(LedgerGetColumn(row, 13, &isnull));
+	if (isnull)
+		TIMESTAMP_NOEND(account->holds_expire_at);
 }
 
 /*
@@ -94,7 +102,9 @@ account_from_row(int row, LedgerAccount *account)
  *
  * ids must be distinct and in ascending order; accounts receives them in the
  * same order.  Caller must be connected to SPI.  Raises an error naming the
- * first id that does not exist.
+ * first id that does not exist.  Holds on these accounts that have expired
+ * are released before returning, so an expired reservation never counts
+ * against the caller's movement.
  */
 void
 LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
@@ -118,6 +128,38 @@ LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
 		row++;
 	}
 	pfree(elems);
+
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		for (int i = 0; i < n; i++)
+		{
+			if (accounts[i].holds_expire_at <= now)
+			{
+				ExpireDueHolds(accounts, n, now);
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * LockAccountSkipLocked - lock one more account if nobody holds it.
+ *
+ * For a caller that already holds other accounts' locks, possibly of higher
+ * ids: it never waits, so it cannot deadlock.  Returns false when the row is
+ * locked by another transaction (or does not exist).
+ */
+bool
+LockAccountSkipLocked(int64 id, LedgerAccount *account)
+{
+	Datum		arg = Int64GetDatum(id);
+
+	LedgerExecute(&lock_account_skip_locked, &arg, NULL, 0);
+	if (SPI_processed == 0)
+		return false;
+	account_from_row(0, account);
+	return true;
 }
 
 /*
@@ -128,8 +170,8 @@ LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
 void
 SaveAccount(const LedgerAccount *account)
 {
-	Datum		values[10];
-	char		nulls[10];
+	Datum		values[11];
+	char		nulls[11];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(account->id);
@@ -144,6 +186,8 @@ SaveAccount(const LedgerAccount *account)
 	values[7] = Int64GetDatum(account->version);
 	values[8] = BoolGetDatum(account->closed);
 	values[9] = TimestampTzGetDatum(account->updated_at);
+	values[10] = TimestampTzGetDatum(account->holds_expire_at);
+	nulls[10] = TIMESTAMP_NOT_FINITE(account->holds_expire_at) ? 'n' : ' ';
 	LedgerExecuteWrite(&save_account, values, nulls, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
@@ -223,6 +267,35 @@ AccountPost(LedgerAccount *account, LedgerSide side, Amount amount)
 		account->credits_posted = add_checked(account, account->credits_posted, amount);
 	account->version++;
 	return AccountPostedBalance(account);
+}
+
+/*
+ * AccountReserve - add a hold's amount to the pending column of a side.
+ *
+ * Limits are checked separately, by CheckAccountLimits.
+ */
+void
+AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount)
+{
+	if (side == LEDGER_DEBIT)
+		account->debits_pending = add_checked(account, account->debits_pending, amount);
+	else
+		account->credits_pending = add_checked(account, account->credits_pending, amount);
+}
+
+/*
+ * AccountUnreserve - take a hold's amount off the pending column of a side.
+ */
+void
+AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount)
+{
+	Amount	   *pending = side == LEDGER_DEBIT ?
+		&account->debits_pending : &account->credits_pending;
+
+	if (*pending < amount)
+		elog(ERROR, "pending %s of account %lld is below a hold it carries",
+			 side == LEDGER_DEBIT ? "debits" : "credits", (long long) account->id);
+	*pending -= amount;
 }
 
 /*
@@ -474,6 +547,14 @@ set_account_closed(int64 id, bool closed)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LockAccounts(&id, 1, &account);
+	if (closed && (account.debits_pending != 0 || account.credits_pending != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_PENDING_HOLDS),
+				 errmsg("account %lld has pending holds", (long long) id),
+				 errdetail("Pending debits are %s and pending credits are %s.",
+						   AmountToCString(account.debits_pending),
+						   AmountToCString(account.credits_pending)),
+				 errhint("Capture or release its holds before closing it.")));
 	if (account.closed != closed)
 	{
 		account.closed = closed;
@@ -535,6 +616,7 @@ ledger_balance(PG_FUNCTION_ARGS)
 		if (SPI_processed == 0)
 			unknown_account(DatumGetInt64(id));
 		account_from_row(0, &account);
+		ExcludeExpiredHolds(&account, GetCurrentTimestamp());
 		SPI_finish();
 
 		values[0] = AmountGetDatum(AccountPostedBalance(&account));

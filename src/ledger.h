@@ -59,6 +59,8 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('L','G','0','1','2')
 #define ERRCODE_LEDGER_INVALID_METADATA		MAKE_SQLSTATE('L','G','0','1','3')
 #define ERRCODE_LEDGER_INVALID_NAME			MAKE_SQLSTATE('L','G','0','1','4')
+#define ERRCODE_LEDGER_INVALID_EXPIRY		MAKE_SQLSTATE('L','G','0','1','5')
+#define ERRCODE_LEDGER_INVALID_ARGUMENT		MAKE_SQLSTATE('L','G','0','1','6')
 
 #define ERRCODE_LEDGER_ASSET_MISMATCH		MAKE_SQLSTATE('L','G','1','0','1')
 #define ERRCODE_LEDGER_ACCOUNT_CLOSED		MAKE_SQLSTATE('L','G','1','0','2')
@@ -67,6 +69,13 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_BALANCE_OVERFLOW		MAKE_SQLSTATE('L','G','1','0','5')
 #define ERRCODE_LEDGER_LIMITS_EXCLUDE_BALANCE MAKE_SQLSTATE('L','G','1','0','6')
 #define ERRCODE_LEDGER_ASSET_IN_USE			MAKE_SQLSTATE('L','G','1','0','7')
+#define ERRCODE_LEDGER_PENDING_HOLDS		MAKE_SQLSTATE('L','G','1','0','8')
+
+#define ERRCODE_LEDGER_UNKNOWN_HOLD			MAKE_SQLSTATE('L','G','2','0','1')
+#define ERRCODE_LEDGER_HOLD_CAPTURED		MAKE_SQLSTATE('L','G','2','0','2')
+#define ERRCODE_LEDGER_HOLD_RELEASED		MAKE_SQLSTATE('L','G','2','0','3')
+#define ERRCODE_LEDGER_HOLD_EXPIRED			MAKE_SQLSTATE('L','G','2','0','4')
+#define ERRCODE_LEDGER_CAPTURE_EXCEEDS_HOLD	MAKE_SQLSTATE('L','G','2','0','5')
 
 #define ERRCODE_LEDGER_PROTECTED_TABLE		MAKE_SQLSTATE('L','G','9','0','1')
 
@@ -94,7 +103,9 @@ typedef struct LedgerAccount
 	Amount		credits_pending;
 	int64		version;
 	bool		closed;
-	TimestampTz updated_at;
+	TimestampTz updated_at;		/* time of the last entry */
+	TimestampTz holds_expire_at;	/* earliest expiry of a hold reserved on
+									 * the account; DT_NOEND if none */
 } LedgerAccount;
 
 /* A side of a double entry. */
@@ -133,6 +144,7 @@ typedef struct TransferRequest
 	bool		description_null;
 	Datum		metadata;
 	bool		metadata_null;
+	int64		hold_id;		/* the hold a capture completes; 0: none */
 } TransferRequest;
 
 /* spi.c */
@@ -161,6 +173,9 @@ extern void CheckAccountOpen(const LedgerAccount *account);
 extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
 							   Amount amount);
 extern TimestampTz NextEntryTimestamp(const LedgerAccount *accounts, int n);
+extern bool LockAccountSkipLocked(int64 id, LedgerAccount *account);
+extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
+extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
 
 /* transfer.c */
 extern int64 FindTransferByKey(const TransferRequest *req);
@@ -168,7 +183,12 @@ extern void CheckTransferRequest(const TransferRequest *req);
 extern void CheckTransferAccounts(const LedgerAccount *debit,
 								  const LedgerAccount *credit);
 extern int64 PostTransfer(const TransferRequest *req, LedgerAccount *debit,
-						  LedgerAccount *credit);
+						  LedgerAccount *credit, bool *created);
+
+/* hold.c */
+extern void ExpireDueHolds(LedgerAccount *accounts, int n, TimestampTz now);
+extern void ExcludeExpiredHolds(LedgerAccount *account, TimestampTz now);
+extern int64 ExpiredHoldCount(void);
 
 /* validate.c */
 extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname);

@@ -22,14 +22,14 @@
 #include "utils/jsonb.h"
 
 static LedgerStatement find_transfer_by_key = LEDGER_STATEMENT(
-	"SELECT id, debit_account_id, credit_account_id, amount, description, metadata"
-	" FROM ledger.transfers WHERE idempotency_key OPERATOR(pg_catalog.=) $1", "t");
+	"SELECT id, debit_account_id, credit_account_id, amount, description, metadata,"
+	" hold_id FROM ledger.transfers WHERE idempotency_key OPERATOR(pg_catalog.=) $1", "t");
 
 static LedgerStatement insert_transfer = LEDGER_STATEMENT(
 	"INSERT INTO ledger.transfers (debit_account_id, credit_account_id, amount,"
-	" idempotency_key, description, metadata, created_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7)"
-	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", "bbattjT");
+	" idempotency_key, description, metadata, created_at, hold_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", "bbattjTb");
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
 	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
@@ -72,6 +72,7 @@ FindTransferByKey(const TransferRequest *req)
 	int64		id;
 	int64		debit_id;
 	int64		credit_id;
+	int64		hold_id;
 	Amount		amount;
 
 	if (req->idempotency_key == NULL)
@@ -88,8 +89,12 @@ FindTransferByKey(const TransferRequest *req)
 	amount = DatumGetAmount(LedgerGetColumn(0, 4, &isnull));
 	description = LedgerGetColumn(0, 5, &description_null);
 	metadata = LedgerGetColumn(0, 6, &metadata_null);
+	hold_id = DatumGetInt64(LedgerGetColumn(0, 7, &isnull));
+	if (isnull)
+		hold_id = 0;
 
 	if (debit_id != req->debit_account_id ||
+		hold_id != req->hold_id ||
 		credit_id != req->credit_account_id ||
 		amount != req->amount ||
 		!text_equal(description, description_null,
@@ -145,15 +150,16 @@ CheckTransferAccounts(const LedgerAccount *debit, const LedgerAccount *credit)
  * PostTransfer - post a checked request between two locked accounts.
  *
  * Writes the transfer row and its two entries and updates both accounts in
- * memory and on disk.  Returns the new transfer's id, or, when a concurrent
- * call committed the same idempotency key first, that transfer's id (after
- * FindTransferByKey has compared the arguments) with nothing written.
+ * memory and on disk.  Returns the new transfer's id with *created set, or,
+ * when a concurrent call committed the same idempotency key first, that
+ * transfer's id (after FindTransferByKey has compared the arguments) with
+ * nothing written and *created clear.
  * Caller must hold both accounts' locks and have run CheckTransferRequest
  * and CheckTransferAccounts.
  */
 int64
 PostTransfer(const TransferRequest *req, LedgerAccount *debit,
-			 LedgerAccount *credit)
+			 LedgerAccount *credit, bool *created)
 {
 	TimestampTz created_at;
 	Amount		debit_balance;
@@ -184,8 +190,11 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	values[5] = req->metadata;
 	nulls[5] = req->metadata_null ? 'n' : ' ';
 	values[6] = TimestampTzGetDatum(created_at);
+	values[7] = Int64GetDatum(req->hold_id);
+	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
 	LedgerExecuteWrite(&insert_transfer, values, nulls, 0);
-	if (SPI_processed == 0)
+	*created = SPI_processed > 0;
+	if (!*created)
 	{
 		/* Lost a race for the key: the winner has committed by now. */
 		id = FindTransferByKey(req);
@@ -231,6 +240,7 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	LedgerAccount *debit;
 	LedgerAccount *credit;
 	int64		id;
+	bool		created;
 
 	CheckArgNotNull(fcinfo, 0, "debit_account_id");
 	CheckArgNotNull(fcinfo, 1, "credit_account_id");
@@ -245,6 +255,7 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	req.description = req.description_null ? (Datum) 0 : PG_GETARG_DATUM(4);
 	req.metadata_null = PG_ARGISNULL(5);
 	req.metadata = req.metadata_null ? (Datum) 0 : PG_GETARG_DATUM(5);
+	req.hold_id = 0;
 	CheckTransferRequest(&req);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -268,7 +279,7 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	if (id == 0)
 	{
 		CheckTransferAccounts(debit, credit);
-		id = PostTransfer(&req, debit, credit);
+		id = PostTransfer(&req, debit, credit, &created);
 	}
 
 	SPI_finish();
