@@ -12,7 +12,8 @@ OBJS = \
 	src/asset.o \
 	src/account.o \
 	src/transfer.o \
-	src/hold.o
+	src/hold.o \
+	src/worker.o
 
 DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"

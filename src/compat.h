@@ -18,4 +18,9 @@
 #error "ledger requires a compiler with a 128-bit integer type"
 #endif
 
+/* PostgreSQL 15 renamed EmitWarningsOnPlaceholders. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
 #endif							/* LEDGER_COMPAT_H */

@@ -6,6 +6,9 @@
  */
 #include "ledger.h"
 
+#include "miscadmin.h"
+#include "utils/guc.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -17,4 +20,8 @@ void
 _PG_init(void)
 {
 	LedgerRegisterCacheCallbacks();
+	LedgerDefineExpiryGucs();
+	MarkGUCPrefixReserved("ledger");
+	if (process_shared_preload_libraries_in_progress)
+		LedgerRegisterExpiryWorker();
 }

@@ -190,6 +190,10 @@ extern void ExpireDueHolds(LedgerAccount *accounts, int n, TimestampTz now);
 extern void ExcludeExpiredHolds(LedgerAccount *account, TimestampTz now);
 extern int64 ExpiredHoldCount(void);
 
+/* worker.c */
+extern void LedgerDefineExpiryGucs(void);
+extern void LedgerRegisterExpiryWorker(void);
+
 /* validate.c */
 extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void CheckPositiveAmount(Amount amount);

@@ -1,0 +1,167 @@
+/*
+ * worker.c - the background worker that expires holds on its own.
+ *
+ * Lazy expiry already stops an expired hold from counting against an
+ * account the next time the account is locked; the worker makes the
+ * release visible in ledger.hold_records without waiting for that, so that
+ * reports and the holds view need no interpretation.  It runs only when the
+ * library is in shared_preload_libraries, connects to one database
+ * (ledger.expiry_database) and calls ledger.expire_holds() every
+ * ledger.expiry_interval, batch after batch until nothing is due.
+ *
+ * An error ends the worker; the postmaster starts it again after
+ * EXPIRY_WORKER_RESTART_SECONDS, which is all the recovery a retry of
+ * expire_holds() needs.
+ */
+#include "ledger.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+#define EXPIRY_WORKER_RESTART_SECONDS 10
+#define EXPIRY_BATCH 1000
+
+static char *expiry_database = NULL;
+static int	expiry_interval_ms = 1000;
+
+PGDLLEXPORT void ledger_expiry_worker_main(Datum main_arg);
+
+/*
+ * LedgerDefineExpiryGucs - the worker's settings; defined in every backend
+ * so that SHOW and ALTER SYSTEM know them.
+ */
+void
+LedgerDefineExpiryGucs(void)
+{
+	DefineCustomStringVariable("ledger.expiry_database",
+							   "Database in which the hold expiry worker runs.",
+							   "Takes effect at server start; the library must be in shared_preload_libraries.",
+							   &expiry_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("ledger.expiry_interval",
+							"Time between two runs of the hold expiry worker.",
+							NULL,
+							&expiry_interval_ms,
+							1000,
+							10,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+}
+
+/*
+ * LedgerRegisterExpiryWorker - called from _PG_init while the library is
+ * being preloaded.
+ */
+void
+LedgerRegisterExpiryWorker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = EXPIRY_WORKER_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "ledger", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "ledger_expiry_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "ledger hold expiry worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "ledger hold expiry worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * expire_batch - one transaction: expire up to EXPIRY_BATCH holds.
+ *
+ * Returns how many expired, or -1 when the extension is not installed in
+ * the worker's database.
+ */
+static int
+expire_batch(void)
+{
+	int			expired = -1;
+	bool		isnull;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "SELECT ledger.expire_holds()");
+
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension"
+					" WHERE extname OPERATOR(pg_catalog.=) 'ledger'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the ledger extension");
+	if (SPI_processed > 0)
+	{
+		if (SPI_execute("SELECT ledger.expire_holds(" CppAsString2(EXPIRY_BATCH) ")",
+						false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not run ledger.expire_holds()");
+		expired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return expired;
+}
+
+/*
+ * ledger_expiry_worker_main - entry point of the background worker.
+ */
+void
+ledger_expiry_worker_main(Datum main_arg)
+{
+	bool		reported_missing = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(expiry_database, NULL, 0);
+	pgstat_report_appname("ledger hold expiry worker");
+	ereport(LOG,
+			(errmsg("ledger hold expiry worker started in database \"%s\"",
+					expiry_database)));
+
+	for (;;)
+	{
+		int			expired;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		do
+		{
+			expired = expire_batch();
+			CHECK_FOR_INTERRUPTS();
+		} while (expired == EXPIRY_BATCH);
+
+		if (expired < 0 && !reported_missing)
+			ereport(LOG,
+					(errmsg("ledger hold expiry worker is waiting for CREATE EXTENSION ledger in database \"%s\"",
+							expiry_database)));
+		reported_missing = expired < 0;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 expiry_interval_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
