@@ -36,20 +36,24 @@ static int	expiry_interval_ms = 1000;
 PGDLLEXPORT void ledger_expiry_worker_main(Datum main_arg);
 
 /*
- * LedgerDefineExpiryGucs - the worker's settings; defined in every backend
- * so that SHOW and ALTER SYSTEM know them.
+ * LedgerDefineExpiryGucs - the worker's settings.
+ *
+ * The database can only be chosen at server start, so it exists only when
+ * the library is preloaded; the interval is defined in every backend so
+ * that SHOW and ALTER SYSTEM know it.
  */
 void
 LedgerDefineExpiryGucs(void)
 {
-	DefineCustomStringVariable("ledger.expiry_database",
-							   "Database in which the hold expiry worker runs.",
-							   "Takes effect at server start; the library must be in shared_preload_libraries.",
-							   &expiry_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("ledger.expiry_database",
+								   "Database in which the hold expiry worker runs.",
+								   "Takes effect at server start.",
+								   &expiry_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
 	DefineCustomIntVariable("ledger.expiry_interval",
 							"Time between two runs of the hold expiry worker.",
 							NULL,
