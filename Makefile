@@ -12,6 +12,7 @@ OBJS = \
 	src/asset.o \
 	src/account.o \
 	src/transfer.o \
+	src/chain.o \
 	src/hold.o \
 	src/worker.o
 

@@ -404,6 +404,7 @@ CREATE TABLE ledger.accounts (
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     holds_expire_at timestamptz,
+    entry_hash      bytea,
     CONSTRAINT accounts_normal_balance_check
         CHECK (normal_balance OPERATOR(pg_catalog.=) ANY (ARRAY['credit', 'debit']))
 ) WITH (fillfactor = 80);
@@ -429,11 +430,14 @@ CREATE TABLE ledger.transfers (
     description         text,
     metadata            jsonb,
     created_at          timestamptz NOT NULL,
-    hold_id             bigint
+    hold_id             bigint,
+    reverses_transfer_id bigint
 );
 ALTER SEQUENCE ledger.transfers_id_seq OWNED BY ledger.transfers.id;
 CREATE INDEX transfers_created_at_idx ON ledger.transfers (created_at);
 CREATE INDEX transfers_hold_id_idx ON ledger.transfers (hold_id) WHERE hold_id IS NOT NULL;
+CREATE INDEX transfers_reverses_transfer_id_idx ON ledger.transfers (reverses_transfer_id)
+    WHERE reverses_transfer_id IS NOT NULL;
 CREATE INDEX transfers_metadata_idx ON ledger.transfers
     USING gin (metadata pg_catalog.jsonb_path_ops) WHERE metadata IS NOT NULL;
 COMMENT ON TABLE ledger.transfers IS 'append-only record of every transfer';
@@ -443,7 +447,9 @@ SELECT pg_catalog.pg_extension_config_dump('ledger.transfers_id_seq', '');
 CREATE SEQUENCE ledger.entries_id_seq;
 -- One row per account per transfer.  account_version numbers an account's
 -- entries 1, 2, 3... without gaps; balance_after is the posted balance right
--- after the entry, so a balance at any time is one index probe.
+-- after the entry, so a balance at any time is one index probe.  hash is
+-- SHA-256 over the previous entry's hash of the same account and this
+-- entry's fields, so an edit anywhere in an account's history shows.
 CREATE TABLE ledger.entries (
     id              bigint PRIMARY KEY
                     DEFAULT pg_catalog.nextval('ledger.entries_id_seq'::pg_catalog.regclass),
@@ -454,6 +460,7 @@ CREATE TABLE ledger.entries (
     amount          ledger.amount NOT NULL,
     balance_after   ledger.amount NOT NULL,
     created_at      timestamptz NOT NULL,
+    hash            bytea NOT NULL,
     CONSTRAINT entries_account_version_key UNIQUE (account_id, account_version),
     CONSTRAINT entries_direction_check
         CHECK (direction OPERATOR(pg_catalog.=) ANY (ARRAY['debit', 'credit']))
@@ -784,3 +791,15 @@ SELECT h.id,
   JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) h.debit_account_id
   JOIN ledger.assets AS s ON s.code OPERATOR(pg_catalog.=) a.asset;
 COMMENT ON VIEW ledger.holds IS 'every hold with its status: pending, captured, released or expired';
+
+-- ===========================================================================
+-- API: batches and reversals
+-- ===========================================================================
+
+-- (batches and reversals section)
+
+-- ===========================================================================
+-- API: history and verification
+-- ===========================================================================
+
+-- (history and verification section)

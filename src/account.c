@@ -21,7 +21,7 @@
 #define ACCOUNT_COLUMNS \
 	"id, asset, normal_balance OPERATOR(pg_catalog.=) 'credit', min_balance, " \
 	"max_balance, debits_posted, credits_posted, debits_pending, " \
-	"credits_pending, version, closed, updated_at, holds_expire_at"
+	"credits_pending, version, closed, updated_at, holds_expire_at, entry_hash"
 
 static LedgerStatement lock_accounts = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
@@ -39,8 +39,8 @@ static LedgerStatement save_account = LEDGER_STATEMENT(
 	"UPDATE ledger.accounts SET min_balance = $2, max_balance = $3,"
 	" debits_posted = $4, credits_posted = $5, debits_pending = $6,"
 	" credits_pending = $7, version = $8, closed = $9, updated_at = $10,"
-	" holds_expire_at = $11"
-	" WHERE id OPERATOR(pg_catalog.=) $1", "baaaaaaboTT");
+	" holds_expire_at = $11, entry_hash = $12"
+	" WHERE id OPERATOR(pg_catalog.=) $1", "baaaaaaboTTh");
 
 /* Report that an account does not exist. */
 static void
@@ -95,6 +95,20 @@ account_from_row(int row, LedgerAccount *account)
 	account->holds_expire_at = DatumGetTimestampTz(LedgerGetColumn(row, 13, &isnull));
 	if (isnull)
 		TIMESTAMP_NOEND(account->holds_expire_at);
+	{
+		Datum		d = LedgerGetColumn(row, 14, &isnull);
+
+		account->has_entry_hash = !isnull;
+		if (!isnull)
+		{
+			bytea	   *hash = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(hash) != LEDGER_HASH_LEN)
+				elog(ERROR, "entry hash of account %lld has the wrong length",
+					 (long long) account->id);
+			memcpy(account->entry_hash, VARDATA_ANY(hash), LEDGER_HASH_LEN);
+		}
+	}
 }
 
 /*
@@ -170,8 +184,8 @@ LockAccountSkipLocked(int64 id, LedgerAccount *account)
 void
 SaveAccount(const LedgerAccount *account)
 {
-	Datum		values[11];
-	char		nulls[11];
+	Datum		values[12];
+	char		nulls[12];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(account->id);
@@ -188,9 +202,24 @@ SaveAccount(const LedgerAccount *account)
 	values[9] = TimestampTzGetDatum(account->updated_at);
 	values[10] = TimestampTzGetDatum(account->holds_expire_at);
 	nulls[10] = TIMESTAMP_NOT_FINITE(account->holds_expire_at) ? 'n' : ' ';
+	values[11] = PointerGetDatum(HashToBytea(account->entry_hash));
+	nulls[11] = account->has_entry_hash ? ' ' : 'n';
 	LedgerExecuteWrite(&save_account, values, nulls, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
+}
+
+/*
+ * HashToBytea - a chain hash as a bytea value.
+ */
+bytea *
+HashToBytea(const uint8 *hash)
+{
+	bytea	   *result = palloc(VARHDRSZ + LEDGER_HASH_LEN);
+
+	SET_VARSIZE(result, VARHDRSZ + LEDGER_HASH_LEN);
+	memcpy(VARDATA(result), hash, LEDGER_HASH_LEN);
+	return result;
 }
 
 /* a + b, or an overflow error naming the account. */

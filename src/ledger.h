@@ -84,6 +84,9 @@ extern char *AmountToCString(Amount a);
 #define LEDGER_KEY_MAX			255
 #define LEDGER_NAME_MAX			255
 
+/* Length of an entry's chain hash (SHA-256). */
+#define LEDGER_HASH_LEN			32
+
 /*
  * An account row as the C code works on it: read under the row lock, changed
  * in memory, written back once.
@@ -106,6 +109,8 @@ typedef struct LedgerAccount
 	TimestampTz updated_at;		/* time of the last entry */
 	TimestampTz holds_expire_at;	/* earliest expiry of a hold reserved on
 									 * the account; DT_NOEND if none */
+	bool		has_entry_hash; /* false until the first entry */
+	uint8		entry_hash[LEDGER_HASH_LEN];	/* hash of the last entry */
 } LedgerAccount;
 
 /* A side of a double entry. */
@@ -118,7 +123,9 @@ typedef enum LedgerSide
 /*
  * Prepared statements, kept for the life of the backend.  argtypes has one
  * letter per parameter: b bigint, B bigint[], i integer, t text, j jsonb,
- * a ledger.amount, A ledger.amount[], T timestamptz, o boolean.
+ * a ledger.amount, A ledger.amount[], T timestamptz, o boolean, h bytea,
+ * and for arrays: T timestamptz[] as "Z", t text[] as "X", h bytea[] as "H",
+ * j jsonb[] as "J".
  */
 typedef struct LedgerStatement
 {
@@ -145,6 +152,8 @@ typedef struct TransferRequest
 	Datum		metadata;
 	bool		metadata_null;
 	int64		hold_id;		/* the hold a capture completes; 0: none */
+	int64		reverses_transfer_id;	/* the transfer a reversal undoes; 0:
+										 * none */
 } TransferRequest;
 
 /* spi.c */
@@ -174,6 +183,7 @@ extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
 							   Amount amount);
 extern TimestampTz NextEntryTimestamp(const LedgerAccount *accounts, int n);
 extern bool LockAccountSkipLocked(int64 id, LedgerAccount *account);
+extern bytea *HashToBytea(const uint8 *hash);
 extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
 
@@ -184,6 +194,11 @@ extern void CheckTransferAccounts(const LedgerAccount *debit,
 								  const LedgerAccount *credit);
 extern int64 PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 						  LedgerAccount *credit, bool *created);
+
+/* chain.c */
+extern void EntryHash(const uint8 *prev, int64 transfer_id, int64 account_id,
+					  int64 version, LedgerSide side, Amount amount,
+					  Amount balance_after, TimestampTz created_at, uint8 *out);
 
 /* hold.c */
 extern void ExpireDueHolds(LedgerAccount *accounts, int n, TimestampTz now);

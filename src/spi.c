@@ -89,6 +89,16 @@ arg_type_oid(char letter)
 			return TIMESTAMPTZOID;
 		case 'o':
 			return BOOLOID;
+		case 'h':
+			return BYTEAOID;
+		case 'Z':
+			return TIMESTAMPTZARRAYOID;
+		case 'X':
+			return TEXTARRAYOID;
+		case 'H':
+			return BYTEAARRAYOID;
+		case 'J':
+			return JSONBARRAYOID;
 	}
 	elog(ERROR, "unknown statement argument type '%c'", letter);
 	return InvalidOid;			/* keep compiler quiet */

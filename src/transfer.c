@@ -23,19 +23,22 @@
 
 static LedgerStatement find_transfer_by_key = LEDGER_STATEMENT(
 	"SELECT id, debit_account_id, credit_account_id, amount, description, metadata,"
-	" hold_id FROM ledger.transfers WHERE idempotency_key OPERATOR(pg_catalog.=) $1", "t");
+	" hold_id, reverses_transfer_id FROM ledger.transfers"
+	" WHERE idempotency_key OPERATOR(pg_catalog.=) $1", "t");
 
 static LedgerStatement insert_transfer = LEDGER_STATEMENT(
 	"INSERT INTO ledger.transfers (debit_account_id, credit_account_id, amount,"
-	" idempotency_key, description, metadata, created_at, hold_id)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", "bbattjTb");
+	" idempotency_key, description, metadata, created_at, hold_id,"
+	" reverses_transfer_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", "bbattjTbb");
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
 	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
-	" direction, amount, balance_after, created_at)"
-	" VALUES ($1, $2, $3, 'debit', $4, $5, $6), ($1, $7, $8, 'credit', $4, $9, $6)",
-	"bbbaaTbba");
+	" direction, amount, balance_after, created_at, hash)"
+	" VALUES ($1, $2, $3, 'debit', $4, $5, $6, $10),"
+	"        ($1, $7, $8, 'credit', $4, $9, $6, $11)",
+	"bbbaaTbbahh");
 
 /* Are two nullable text Datums equal? */
 static bool
@@ -73,6 +76,7 @@ FindTransferByKey(const TransferRequest *req)
 	int64		debit_id;
 	int64		credit_id;
 	int64		hold_id;
+	int64		reverses_id;
 	Amount		amount;
 
 	if (req->idempotency_key == NULL)
@@ -92,9 +96,13 @@ FindTransferByKey(const TransferRequest *req)
 	hold_id = DatumGetInt64(LedgerGetColumn(0, 7, &isnull));
 	if (isnull)
 		hold_id = 0;
+	reverses_id = DatumGetInt64(LedgerGetColumn(0, 8, &isnull));
+	if (isnull)
+		reverses_id = 0;
 
 	if (debit_id != req->debit_account_id ||
 		hold_id != req->hold_id ||
+		reverses_id != req->reverses_transfer_id ||
 		credit_id != req->credit_account_id ||
 		amount != req->amount ||
 		!text_equal(description, description_null,
@@ -164,8 +172,8 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	TimestampTz created_at;
 	Amount		debit_balance;
 	Amount		credit_balance;
-	Datum		values[9];
-	char		nulls[9];
+	Datum		values[11];
+	char		nulls[11];
 	bool		isnull;
 	int64		id;
 
@@ -192,6 +200,8 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	values[6] = TimestampTzGetDatum(created_at);
 	values[7] = Int64GetDatum(req->hold_id);
 	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
+	values[8] = Int64GetDatum(req->reverses_transfer_id);
+	nulls[8] = req->reverses_transfer_id != 0 ? ' ' : 'n';
 	LedgerExecuteWrite(&insert_transfer, values, nulls, 0);
 	*created = SPI_processed > 0;
 	if (!*created)
@@ -214,6 +224,16 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	values[6] = Int64GetDatum(credit->id);
 	values[7] = Int64GetDatum(credit->version);
 	values[8] = AmountGetDatum(credit_balance);
+	EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, id, debit->id,
+			  debit->version, LEDGER_DEBIT, req->amount, debit_balance,
+			  created_at, debit->entry_hash);
+	debit->has_entry_hash = true;
+	EntryHash(credit->has_entry_hash ? credit->entry_hash : NULL, id, credit->id,
+			  credit->version, LEDGER_CREDIT, req->amount, credit_balance,
+			  created_at, credit->entry_hash);
+	credit->has_entry_hash = true;
+	values[9] = PointerGetDatum(HashToBytea(debit->entry_hash));
+	values[10] = PointerGetDatum(HashToBytea(credit->entry_hash));
 	LedgerExecuteWrite(&insert_entries, values, NULL, 0);
 
 	debit->updated_at = created_at;
@@ -256,6 +276,7 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	req.metadata_null = PG_ARGISNULL(5);
 	req.metadata = req.metadata_null ? (Datum) 0 : PG_GETARG_DATUM(5);
 	req.hold_id = 0;
+	req.reverses_transfer_id = 0;
 	CheckTransferRequest(&req);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
