@@ -74,3 +74,30 @@ SELECT count(*) AS entries FROM ledger.entries;
 -- Calling a guard function other than as a trigger is refused.
 SELECT ledger.guard_history();
 \echo :LAST_ERROR_SQLSTATE
+
+-- A guard function fired on any other table refuses to run: the guards read
+-- columns by position and would misread a table they were not written for.
+CREATE TABLE public.lookalike (code bigint, scale integer);
+INSERT INTO public.lookalike VALUES (12345678, 1);
+CREATE TRIGGER lookalike_guard BEFORE DELETE ON public.lookalike
+    FOR EACH ROW EXECUTE FUNCTION ledger.guard_assets();
+DELETE FROM public.lookalike;
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE public.lookalike;
+
+-- Direct edits of names and metadata obey the rules of create_account().
+UPDATE ledger.accounts SET name = '' WHERE id = 2;
+\echo :LAST_ERROR_SQLSTATE
+UPDATE ledger.accounts SET metadata = '[1]' WHERE id = 2;
+\echo :LAST_ERROR_SQLSTATE
+
+-- The functions work only on the extension's own schema: a schema put in
+-- place of a renamed one is never used with the extension owner's rights.
+BEGIN;
+ALTER SCHEMA ledger RENAME TO ledger_moved;
+CREATE SCHEMA ledger;
+CREATE TABLE ledger.accounts (LIKE ledger_moved.accounts);
+SELECT ledger_moved.transfer(1, 2, 5);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT ledger.transfer(1, 2, 5) > 0 AS works_again;

@@ -12,6 +12,7 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
@@ -90,16 +91,43 @@ reject_direct_write(TriggerData *trigdata, const char *hint)
 			 errhint("%s", hint)));
 }
 
-/* Reject being called other than as the trigger we were declared as. */
+/*
+ * Reject being called other than as a trigger on one of the tables the
+ * guard was written for.  The guards read columns by position, so fired on
+ * any other table they would misread it; tables is a NULL-terminated list
+ * of names in the extension's schema.
+ */
 static TriggerData *
-check_trigger_call(FunctionCallInfo fcinfo, const char *name)
+check_trigger_call(FunctionCallInfo fcinfo, const char *name,
+				   const char *const *tables)
 {
+	TriggerData *trigdata;
+	Relation	rel;
+
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" was not called by trigger manager", name)));
-	return (TriggerData *) fcinfo->context;
+	trigdata = (TriggerData *) fcinfo->context;
+	rel = trigdata->tg_relation;
+	if (RelationGetNamespace(rel) == LedgerNamespaceOid())
+	{
+		for (const char *const *t = tables; *t; t++)
+			if (strcmp(RelationGetRelationName(rel), *t) == 0)
+				return trigdata;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("function \"%s\" cannot guard table \"%s\"",
+					name, RelationGetRelationName(rel)),
+			 errdetail("It guards only the ledger's own tables.")));
+	return NULL;				/* keep compiler quiet */
 }
+
+static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", NULL};
+static const char *const accounts_table[] = {"accounts", NULL};
+static const char *const assets_table[] = {"assets", NULL};
+static const char *const holds_table[] = {"hold_records", NULL};
 
 /*
  * ledger_guard_history - statement trigger on the append-only tables.
@@ -111,7 +139,8 @@ PG_FUNCTION_INFO_V1(ledger_guard_history);
 Datum
 ledger_guard_history(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_history");
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_history",
+											   history_tables);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && ledger_write_in_progress)
 		return PointerGetDatum(NULL);
@@ -187,6 +216,31 @@ check_account_row(HeapTuple tuple, TupleDesc desc)
 }
 
 /*
+ * check_direct_edit - a name or metadata set by hand obeys the rules that
+ * ledger.create_account() applies to them.
+ */
+static void
+check_direct_edit(HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = heap_getattr(tuple, Anum_accounts_name, desc, &isnull);
+	if (!isnull)
+	{
+		int			len = pg_mbstrlen(TextDatumGetCString(d));
+
+		if (len < 1 || len > LEDGER_NAME_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INVALID_NAME),
+					 errmsg("account name must be 1 to %d characters long", LEDGER_NAME_MAX)));
+	}
+	d = heap_getattr(tuple, Anum_accounts_metadata, desc, &isnull);
+	if (!isnull)
+		CheckMetadataDatum(d);
+}
+
+/*
  * ledger_guard_accounts - row trigger on ledger.accounts.
  *
  * Outside the ledger functions only name and metadata may change; inside
@@ -196,7 +250,8 @@ PG_FUNCTION_INFO_V1(ledger_guard_accounts);
 Datum
 ledger_guard_accounts(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_accounts");
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_accounts",
+											   accounts_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	HeapTuple	newtuple;
 
@@ -233,6 +288,7 @@ ledger_guard_accounts(PG_FUNCTION_ARGS)
 							 errdetail("Only name and metadata may be updated directly."),
 							 errhint("Balances change through ledger.transfer(); limits through ledger.set_account_limits(); state through ledger.close_account() and ledger.reopen_account().")));
 			}
+			check_direct_edit(newtuple, desc);
 			return PointerGetDatum(newtuple);
 		}
 	}
@@ -254,7 +310,8 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 {
 	static LedgerStatement asset_in_use = LEDGER_STATEMENT(
 		"SELECT 1 FROM ledger.accounts WHERE asset OPERATOR(pg_catalog.=) $1 LIMIT 1", "t");
-	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_assets");
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_assets",
+											   assets_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	HeapTuple	oldtuple = trigdata->tg_trigtuple;
 	bool		isnull;
@@ -343,7 +400,8 @@ PG_FUNCTION_INFO_V1(ledger_guard_holds);
 Datum
 ledger_guard_holds(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_holds");
+	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_holds",
+											   holds_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	HeapTuple	oldtuple = trigdata->tg_trigtuple;
 	HeapTuple	newtuple = trigdata->tg_newtuple;

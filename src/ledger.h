@@ -61,6 +61,8 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_INVALID_NAME			MAKE_SQLSTATE('L','G','0','1','4')
 #define ERRCODE_LEDGER_INVALID_EXPIRY		MAKE_SQLSTATE('L','G','0','1','5')
 #define ERRCODE_LEDGER_INVALID_ARGUMENT		MAKE_SQLSTATE('L','G','0','1','6')
+#define ERRCODE_LEDGER_UNKNOWN_TRANSFER		MAKE_SQLSTATE('L','G','0','1','7')
+#define ERRCODE_LEDGER_BATCH_TOO_LARGE		MAKE_SQLSTATE('L','G','0','1','8')
 
 #define ERRCODE_LEDGER_ASSET_MISMATCH		MAKE_SQLSTATE('L','G','1','0','1')
 #define ERRCODE_LEDGER_ACCOUNT_CLOSED		MAKE_SQLSTATE('L','G','1','0','2')
@@ -70,6 +72,7 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_LIMITS_EXCLUDE_BALANCE MAKE_SQLSTATE('L','G','1','0','6')
 #define ERRCODE_LEDGER_ASSET_IN_USE			MAKE_SQLSTATE('L','G','1','0','7')
 #define ERRCODE_LEDGER_PENDING_HOLDS		MAKE_SQLSTATE('L','G','1','0','8')
+#define ERRCODE_LEDGER_REVERSAL_EXCEEDS		MAKE_SQLSTATE('L','G','1','0','9')
 
 #define ERRCODE_LEDGER_UNKNOWN_HOLD			MAKE_SQLSTATE('L','G','2','0','1')
 #define ERRCODE_LEDGER_HOLD_CAPTURED		MAKE_SQLSTATE('L','G','2','0','2')
@@ -83,6 +86,9 @@ extern char *AmountToCString(Amount a);
 #define LEDGER_ASSET_CODE_MAX	16
 #define LEDGER_KEY_MAX			255
 #define LEDGER_NAME_MAX			255
+
+/* Most transfers one call of ledger.transfer_batch() may carry. */
+#define LEDGER_BATCH_MAX		100000
 
 /* Length of an entry's chain hash (SHA-256). */
 #define LEDGER_HASH_LEN			32
@@ -157,6 +163,7 @@ typedef struct TransferRequest
 } TransferRequest;
 
 /* spi.c */
+extern Oid	LedgerNamespaceOid(void);
 extern Oid	LedgerAmountTypeOid(void);
 extern void LedgerRegisterCacheCallbacks(void);
 extern int	LedgerExecute(LedgerStatement *stmt, Datum *values, const char *nulls,
@@ -189,6 +196,8 @@ extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amo
 
 /* transfer.c */
 extern int64 FindTransferByKey(const TransferRequest *req);
+extern bool TransferArgumentsEqual(const TransferRequest *a,
+								   const TransferRequest *b);
 extern void CheckTransferRequest(const TransferRequest *req);
 extern void CheckTransferAccounts(const LedgerAccount *debit,
 								  const LedgerAccount *credit);
@@ -213,6 +222,8 @@ extern void LedgerRegisterExpiryWorker(void);
 extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void CheckPositiveAmount(Amount amount);
 extern char *GetIdempotencyKey(FunctionCallInfo fcinfo, int argno);
+extern char *IdempotencyKeyFromDatum(Datum datum);
 extern void CheckMetadata(FunctionCallInfo fcinfo, int argno);
+extern void CheckMetadataDatum(Datum datum);
 
 #endif							/* LEDGER_H */

@@ -12,22 +12,35 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #define LEDGER_MAX_ARGS 16
 
+static Oid	ledger_namespace_oid = InvalidOid;
 static Oid	amount_type_oid = InvalidOid;
 static Oid	amount_array_type_oid = InvalidOid;
 
 /* Bumped whenever the amount type's OID may have changed. */
 static uint32 plan_generation = 1;
 
-/* Any change to pg_type may be a DROP/CREATE EXTENSION: look again. */
+/*
+ * Any change to pg_type or pg_namespace may be a DROP/CREATE EXTENSION or a
+ * renamed schema: look again before the next statement.
+ */
 static void
-type_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
+catalog_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
+	ledger_namespace_oid = InvalidOid;
 	amount_type_oid = InvalidOid;
 }
 
@@ -37,7 +50,62 @@ type_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
 void
 LedgerRegisterCacheCallbacks(void)
 {
-	CacheRegisterSyscacheCallback(TYPEOID, type_cache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(TYPEOID, catalog_cache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, catalog_cache_callback, (Datum) 0);
+}
+
+/* The schema an extension was created in (PostgreSQL 16 exports its own). */
+static Oid
+extension_schema(Oid extension)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			result = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extension));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * LedgerNamespaceOid - the OID of the schema "ledger", checked to be the
+ * extension's own.
+ *
+ * Every query names its tables as ledger.<table> and runs with the rights of
+ * the extension's owner.  Were the extension's schema renamed and another
+ * schema called "ledger" put in its place, those names would reach objects
+ * of someone else's choosing; so the schema found by name must be the one
+ * the extension was created in.
+ */
+Oid
+LedgerNamespaceOid(void)
+{
+	if (!OidIsValid(ledger_namespace_oid))
+	{
+		Oid			extension = get_extension_oid("ledger", true);
+		Oid			nsp = get_namespace_oid("ledger", true);
+
+		if (!OidIsValid(extension))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"ledger\" is not installed in this database")));
+		if (!OidIsValid(nsp) || nsp != extension_schema(extension))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("schema \"ledger\" is not the schema of extension \"ledger\""),
+					 errhint("The extension's schema was renamed or replaced; restore its name.")));
+		ledger_namespace_oid = nsp;
+	}
+	return ledger_namespace_oid;
 }
 
 /*
@@ -48,7 +116,7 @@ LedgerAmountTypeOid(void)
 {
 	if (!OidIsValid(amount_type_oid))
 	{
-		Oid			nsp = get_namespace_oid("ledger", false);
+		Oid			nsp = LedgerNamespaceOid();
 		Oid			typid;
 
 		typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,

@@ -1,0 +1,312 @@
+-- test/pgtap/schema.sql - the shape of the ledger's catalog objects.
+--
+-- Tables, columns and their types, indexes, guard triggers, the balances
+-- view, and the security properties that the API relies on: every SECURITY
+-- DEFINER function pins its search_path, PUBLIC can neither touch the tables
+-- nor execute the API, every function has a comment, and pg_dump keeps the
+-- extension's tables and sequences.
+BEGIN;
+SELECT plan(96);
+
+-- ---------------------------------------------------------------------------
+-- Tables, view, sequences, type
+-- ---------------------------------------------------------------------------
+SELECT has_table('ledger', 'assets', 'table ledger.assets exists');
+SELECT has_table('ledger', 'accounts', 'table ledger.accounts exists');
+SELECT has_table('ledger', 'transfers', 'table ledger.transfers exists');
+SELECT has_table('ledger', 'entries', 'table ledger.entries exists');
+SELECT has_view('ledger', 'account_balances', 'view ledger.account_balances exists');
+SELECT has_sequence('ledger', 'accounts_id_seq', 'sequence ledger.accounts_id_seq exists');
+SELECT has_sequence('ledger', 'transfers_id_seq', 'sequence ledger.transfers_id_seq exists');
+SELECT has_sequence('ledger', 'entries_id_seq', 'sequence ledger.entries_id_seq exists');
+SELECT has_type('ledger', 'amount', 'type ledger.amount exists');
+
+-- ---------------------------------------------------------------------------
+-- Columns: exactly these, with these types
+-- ---------------------------------------------------------------------------
+SELECT columns_are('ledger', 'assets', ARRAY['code', 'scale', 'created_at'],
+                   'ledger.assets has exactly its documented columns');
+SELECT col_type_is('ledger', 'assets', 'code', 'text', 'assets.code is text');
+SELECT col_type_is('ledger', 'assets', 'scale', 'integer', 'assets.scale is integer');
+SELECT col_type_is('ledger', 'assets', 'created_at', 'timestamp with time zone', 'assets.created_at is timestamptz');
+
+SELECT columns_are('ledger', 'accounts',
+                   ARRAY['id', 'asset', 'name', 'normal_balance', 'min_balance', 'max_balance',
+                         'debits_posted', 'credits_posted', 'debits_pending', 'credits_pending',
+                         'version', 'closed', 'metadata', 'created_at', 'updated_at',
+                         'holds_expire_at', 'entry_hash'],
+                   'ledger.accounts has exactly its documented columns');
+SELECT col_type_is('ledger', 'accounts', 'id', 'bigint', 'accounts.id is bigint');
+SELECT col_type_is('ledger', 'accounts', 'asset', 'text', 'accounts.asset is text');
+SELECT col_type_is('ledger', 'accounts', 'name', 'text', 'accounts.name is text');
+SELECT col_type_is('ledger', 'accounts', 'normal_balance', 'text', 'accounts.normal_balance is text');
+SELECT col_type_is('ledger', 'accounts', 'min_balance', 'ledger.amount', 'accounts.min_balance is ledger.amount');
+SELECT col_type_is('ledger', 'accounts', 'max_balance', 'ledger.amount', 'accounts.max_balance is ledger.amount');
+SELECT col_type_is('ledger', 'accounts', 'debits_posted', 'ledger.amount', 'accounts.debits_posted is ledger.amount');
+SELECT col_type_is('ledger', 'accounts', 'credits_posted', 'ledger.amount', 'accounts.credits_posted is ledger.amount');
+SELECT col_type_is('ledger', 'accounts', 'debits_pending', 'ledger.amount', 'accounts.debits_pending is ledger.amount');
+SELECT col_type_is('ledger', 'accounts', 'credits_pending', 'ledger.amount', 'accounts.credits_pending is ledger.amount');
+SELECT col_type_is('ledger', 'accounts', 'version', 'bigint', 'accounts.version is bigint');
+SELECT col_type_is('ledger', 'accounts', 'closed', 'boolean', 'accounts.closed is boolean');
+SELECT col_type_is('ledger', 'accounts', 'metadata', 'jsonb', 'accounts.metadata is jsonb');
+SELECT col_type_is('ledger', 'accounts', 'created_at', 'timestamp with time zone', 'accounts.created_at is timestamptz');
+SELECT col_type_is('ledger', 'accounts', 'updated_at', 'timestamp with time zone', 'accounts.updated_at is timestamptz');
+SELECT col_type_is('ledger', 'accounts', 'holds_expire_at', 'timestamp with time zone', 'accounts.holds_expire_at is timestamptz');
+SELECT col_type_is('ledger', 'accounts', 'entry_hash', 'bytea', 'accounts.entry_hash is bytea');
+
+SELECT columns_are('ledger', 'transfers',
+                   ARRAY['id', 'debit_account_id', 'credit_account_id', 'amount',
+                         'idempotency_key', 'description', 'metadata', 'created_at', 'hold_id',
+                         'reverses_transfer_id'],
+                   'ledger.transfers has exactly its documented columns');
+SELECT col_type_is('ledger', 'transfers', 'id', 'bigint', 'transfers.id is bigint');
+SELECT col_type_is('ledger', 'transfers', 'debit_account_id', 'bigint', 'transfers.debit_account_id is bigint');
+SELECT col_type_is('ledger', 'transfers', 'credit_account_id', 'bigint', 'transfers.credit_account_id is bigint');
+SELECT col_type_is('ledger', 'transfers', 'amount', 'ledger.amount', 'transfers.amount is ledger.amount');
+SELECT col_type_is('ledger', 'transfers', 'idempotency_key', 'text', 'transfers.idempotency_key is text');
+SELECT col_type_is('ledger', 'transfers', 'description', 'text', 'transfers.description is text');
+SELECT col_type_is('ledger', 'transfers', 'metadata', 'jsonb', 'transfers.metadata is jsonb');
+SELECT col_type_is('ledger', 'transfers', 'created_at', 'timestamp with time zone', 'transfers.created_at is timestamptz');
+SELECT col_type_is('ledger', 'transfers', 'hold_id', 'bigint', 'transfers.hold_id is bigint');
+SELECT col_type_is('ledger', 'transfers', 'reverses_transfer_id', 'bigint', 'transfers.reverses_transfer_id is bigint');
+
+SELECT columns_are('ledger', 'entries',
+                   ARRAY['id', 'transfer_id', 'account_id', 'account_version', 'direction',
+                         'amount', 'balance_after', 'created_at', 'hash'],
+                   'ledger.entries has exactly its documented columns');
+SELECT col_type_is('ledger', 'entries', 'id', 'bigint', 'entries.id is bigint');
+SELECT col_type_is('ledger', 'entries', 'transfer_id', 'bigint', 'entries.transfer_id is bigint');
+SELECT col_type_is('ledger', 'entries', 'account_id', 'bigint', 'entries.account_id is bigint');
+SELECT col_type_is('ledger', 'entries', 'account_version', 'bigint', 'entries.account_version is bigint');
+SELECT col_type_is('ledger', 'entries', 'direction', 'text', 'entries.direction is text');
+SELECT col_type_is('ledger', 'entries', 'amount', 'ledger.amount', 'entries.amount is ledger.amount');
+SELECT col_type_is('ledger', 'entries', 'balance_after', 'ledger.amount', 'entries.balance_after is ledger.amount');
+SELECT col_type_is('ledger', 'entries', 'created_at', 'timestamp with time zone', 'entries.created_at is timestamptz');
+SELECT col_type_is('ledger', 'entries', 'hash', 'bytea', 'entries.hash is bytea');
+
+-- ---------------------------------------------------------------------------
+-- Keys and indexes
+-- ---------------------------------------------------------------------------
+SELECT col_is_pk('ledger', 'assets', 'code', 'assets.code is the primary key');
+SELECT col_is_pk('ledger', 'accounts', 'id', 'accounts.id is the primary key');
+SELECT col_is_pk('ledger', 'transfers', 'id', 'transfers.id is the primary key');
+SELECT col_is_pk('ledger', 'entries', 'id', 'entries.id is the primary key');
+
+SELECT has_index('ledger', 'accounts', 'accounts_name_key', ARRAY['name'],
+                 'accounts has an index on name');
+SELECT index_is_unique('ledger', 'accounts', 'accounts_name_key',
+                       'account names are unique');
+SELECT has_index('ledger', 'transfers', 'transfers_idempotency_key_key', ARRAY['idempotency_key'],
+                 'transfers has an index on idempotency_key');
+SELECT index_is_unique('ledger', 'transfers', 'transfers_idempotency_key_key',
+                       'idempotency keys are unique');
+SELECT has_index('ledger', 'entries', 'entries_account_version_key', ARRAY['account_id', 'account_version'],
+                 'entries has an index on (account_id, account_version)');
+SELECT index_is_unique('ledger', 'entries', 'entries_account_version_key',
+                       'an account''s entry versions are unique');
+SELECT has_index('ledger', 'entries', 'entries_account_created_at_idx',
+                 ARRAY['account_id', 'created_at', 'account_version'],
+                 'entries has an index on (account_id, created_at, account_version)');
+SELECT has_index('ledger', 'entries', 'entries_transfer_id_idx', ARRAY['transfer_id'],
+                 'entries has an index on transfer_id');
+SELECT has_index('ledger', 'transfers', 'transfers_created_at_idx', ARRAY['created_at'],
+                 'transfers has an index on created_at');
+SELECT has_index('ledger', 'accounts', 'accounts_metadata_idx', 'metadata',
+                 'accounts has an index on metadata');
+SELECT has_index('ledger', 'transfers', 'transfers_metadata_idx', 'metadata',
+                 'transfers has an index on metadata');
+
+-- ---------------------------------------------------------------------------
+-- Guard triggers: present, calling the right function, firing when they must
+-- ---------------------------------------------------------------------------
+SELECT has_trigger('ledger', 'assets', 'assets_guard', 'assets has trigger assets_guard');
+SELECT has_trigger('ledger', 'accounts', 'accounts_guard', 'accounts has trigger accounts_guard');
+SELECT has_trigger('ledger', 'accounts', 'accounts_guard_delete', 'accounts has trigger accounts_guard_delete');
+SELECT has_trigger('ledger', 'transfers', 'transfers_guard', 'transfers has trigger transfers_guard');
+SELECT has_trigger('ledger', 'transfers', 'transfers_guard_truncate', 'transfers has trigger transfers_guard_truncate');
+SELECT has_trigger('ledger', 'entries', 'entries_guard', 'entries has trigger entries_guard');
+SELECT has_trigger('ledger', 'entries', 'entries_guard_truncate', 'entries has trigger entries_guard_truncate');
+
+SELECT results_eq(
+    $$SELECT pg_catalog.pg_get_triggerdef(t.oid)
+        FROM pg_catalog.pg_trigger t
+        JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'ledger' AND NOT t.tgisinternal AND t.tgenabled = 'O'
+         AND c.relname IN ('assets', 'accounts', 'transfers', 'entries')
+       ORDER BY t.tgname$$,
+    $$VALUES
+      ('CREATE TRIGGER accounts_guard BEFORE INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_accounts()'),
+      ('CREATE TRIGGER accounts_guard_delete BEFORE DELETE OR TRUNCATE ON ledger.accounts FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
+      ('CREATE TRIGGER assets_guard BEFORE INSERT OR DELETE OR UPDATE ON ledger.assets FOR EACH ROW EXECUTE FUNCTION ledger.guard_assets()'),
+      ('CREATE TRIGGER entries_guard BEFORE INSERT OR DELETE OR UPDATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
+      ('CREATE TRIGGER entries_guard_truncate BEFORE TRUNCATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
+      ('CREATE TRIGGER transfers_guard BEFORE INSERT OR DELETE OR UPDATE ON ledger.transfers FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
+      ('CREATE TRIGGER transfers_guard_truncate BEFORE TRUNCATE ON ledger.transfers FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()')$$,
+    'the core tables'' guard triggers are enabled, fire BEFORE every write and call the guard functions'
+);
+
+-- ---------------------------------------------------------------------------
+-- SECURITY DEFINER functions
+-- ---------------------------------------------------------------------------
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = 'ledger' AND p.prosecdef
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c
+                          WHERE c LIKE 'search_path=%')$$,
+    'every SECURITY DEFINER function in schema ledger pins its search_path'
+);
+
+-- pg_temp must be named last: left out, it would be searched first for
+-- relation names.
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = 'ledger' AND p.prosecdef
+         AND NOT COALESCE('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)$$,
+    'every SECURITY DEFINER function''s search_path is exactly pg_catalog, pg_temp'
+);
+
+-- Only the API runs with the owner's rights: the type's support functions
+-- and the trigger functions run as the caller.
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = 'ledger' AND p.prosecdef
+         AND (p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+              OR p.prokind <> 'f'
+              OR p.proname LIKE 'amount\_%'
+              OR p.proname IN ('format_amount', 'parse_amount')
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprcode = p.oid)
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k WHERE k.castfunc = p.oid))$$,
+    'no trigger function, aggregate or function of the amount type is SECURITY DEFINER'
+);
+
+SELECT is_definer('ledger', 'create_asset', ARRAY['text', 'integer'],
+                  'ledger.create_asset is SECURITY DEFINER');
+SELECT is_definer('ledger', 'create_account',
+                  ARRAY['text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb'],
+                  'ledger.create_account is SECURITY DEFINER');
+SELECT is_definer('ledger', 'account_id', ARRAY['text'],
+                  'ledger.account_id is SECURITY DEFINER');
+SELECT is_definer('ledger', 'set_account_limits', ARRAY['bigint', 'ledger.amount', 'ledger.amount'],
+                  'ledger.set_account_limits is SECURITY DEFINER');
+SELECT is_definer('ledger', 'close_account', ARRAY['bigint'],
+                  'ledger.close_account is SECURITY DEFINER');
+SELECT is_definer('ledger', 'reopen_account', ARRAY['bigint'],
+                  'ledger.reopen_account is SECURITY DEFINER');
+SELECT is_definer('ledger', 'transfer',
+                  ARRAY['bigint', 'bigint', 'ledger.amount', 'text', 'text', 'jsonb'],
+                  'ledger.transfer is SECURITY DEFINER');
+SELECT is_definer('ledger', 'balance', ARRAY['bigint'],
+                  'ledger.balance is SECURITY DEFINER');
+
+-- ---------------------------------------------------------------------------
+-- What PUBLIC may do.  A NULL acl means the default one, so compare against
+-- acldefault() rather than skip it: for functions the default grants PUBLIC
+-- EXECUTE.
+-- ---------------------------------------------------------------------------
+SELECT is_empty(
+    $$SELECT c.oid::regclass, a.privilege_type
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       CROSS JOIN LATERAL pg_catalog.aclexplode(
+             COALESCE(c.relacl, pg_catalog.acldefault(
+                 CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
+       WHERE n.nspname = 'ledger' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+         AND a.grantee = 0$$,
+    'PUBLIC has no privilege on any table, view or sequence in schema ledger'
+);
+
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = 'ledger' AND p.prosecdef
+         AND (p.proacl IS NULL
+              OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a
+                          WHERE a.grantee = 0))$$,
+    'PUBLIC cannot execute any API function (each has an explicit acl without PUBLIC)'
+);
+
+-- The trigger functions read their table's columns by position: only the
+-- ledger's own triggers may call them, so no one else may attach them.
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       CROSS JOIN LATERAL pg_catalog.aclexplode(
+             COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+       WHERE n.nspname = 'ledger'
+         AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+         AND a.grantee = 0$$,
+    'PUBLIC cannot execute the trigger functions, so cannot attach them to its own tables'
+);
+
+SELECT is_empty(
+    $$SELECT a.privilege_type
+        FROM pg_catalog.pg_namespace n
+       CROSS JOIN LATERAL pg_catalog.aclexplode(
+             COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+       WHERE n.nspname = 'ledger' AND a.grantee = 0 AND a.privilege_type = 'CREATE'$$,
+    'PUBLIC cannot create objects in schema ledger'
+);
+
+-- ---------------------------------------------------------------------------
+-- Comments
+-- ---------------------------------------------------------------------------
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+       WHERE n.nspname = 'ledger'
+         AND pg_catalog.obj_description(p.oid, 'pg_proc') IS NULL$$,
+    'every function and aggregate in schema ledger has a comment'
+);
+SELECT isnt(pg_catalog.obj_description('ledger.amount'::regtype, 'pg_type'), NULL,
+            'type ledger.amount has a comment');
+SELECT is_empty(
+    $$SELECT c.oid::regclass
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'ledger' AND c.relkind IN ('r', 'v')
+         AND pg_catalog.obj_description(c.oid, 'pg_class') IS NULL$$,
+    'every table and view in schema ledger has a comment'
+);
+SELECT is_empty(
+    $$SELECT o.oid::regoperator
+        FROM pg_catalog.pg_operator o
+        JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+       WHERE n.nspname = 'ledger'
+         AND pg_catalog.obj_description(o.oid, 'pg_operator') IS NULL$$,
+    'every operator in schema ledger has a comment'
+);
+
+-- ---------------------------------------------------------------------------
+-- pg_dump: the extension's data is dumped
+-- ---------------------------------------------------------------------------
+SELECT set_has(
+    $$SELECT c::regclass::text
+        FROM pg_catalog.pg_extension e, pg_catalog.unnest(e.extconfig) c
+       WHERE e.extname = 'ledger'$$,
+    $$VALUES ('ledger.assets'), ('ledger.accounts'), ('ledger.accounts_id_seq'),
+             ('ledger.transfers'), ('ledger.transfers_id_seq'),
+             ('ledger.entries'), ('ledger.entries_id_seq')$$,
+    'the core tables and their sequences are registered with pg_extension_config_dump'
+);
+SELECT is_empty(
+    $$SELECT c.oid::regclass
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'ledger' AND c.relkind IN ('r', 'p', 'S')
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e
+                          WHERE e.extname = 'ledger' AND c.oid = ANY (e.extconfig))$$,
+    'no table or sequence in schema ledger is left out of the dump'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
