@@ -13,6 +13,8 @@ OBJS = \
 	src/account.o \
 	src/transfer.o \
 	src/chain.o \
+	src/reverse.o \
+	src/batch.o \
 	src/hold.o \
 	src/worker.o
 

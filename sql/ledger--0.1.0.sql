@@ -3,6 +3,25 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION ledger" to load this file. \quit
 
+-- The extension's functions run with its owner's rights and name their
+-- tables ledger.<table>.  A schema "ledger" created beforehand by another
+-- role would let that role drop or replace those tables, so only a schema
+-- owned by the installing role is accepted.
+DO $guard$
+BEGIN
+    IF (SELECT n.nspowner FROM pg_catalog.pg_namespace AS n
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'ledger')
+       OPERATOR(pg_catalog.<>)
+       (SELECT r.oid FROM pg_catalog.pg_roles AS r
+         WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'schema "ledger" is owned by another role',
+            HINT = 'Drop the schema, or let its owner create the extension.';
+    END IF;
+END
+$guard$;
+
 -- ===========================================================================
 -- ledger.amount: signed 128-bit integer of minor units
 -- ===========================================================================
@@ -536,6 +555,12 @@ LANGUAGE C;
 COMMENT ON FUNCTION ledger.guard_assets() IS
     'trigger: rejects direct inserts of assets, and changes or deletion of an asset that accounts use';
 
+-- Triggers fire whatever their function's privileges; nobody needs to call
+-- these directly.
+REVOKE ALL ON FUNCTION ledger.guard_history() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ledger.guard_accounts() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ledger.guard_assets() FROM PUBLIC;
+
 -- Statement-level for history: one check per statement keeps the insert path
 -- cheap, and UPDATE or DELETE is refused whatever rows it would touch.
 CREATE TRIGGER transfers_guard
@@ -565,6 +590,8 @@ AS 'MODULE_PATHNAME', 'ledger_guard_holds'
 LANGUAGE C;
 COMMENT ON FUNCTION ledger.guard_holds() IS
     'trigger: lets the ledger functions insert holds and record their resolution once; rejects every other write';
+
+REVOKE ALL ON FUNCTION ledger.guard_holds() FROM PUBLIC;
 
 CREATE TRIGGER hold_records_guard
     BEFORE INSERT OR UPDATE ON ledger.hold_records
@@ -796,7 +823,36 @@ COMMENT ON VIEW ledger.holds IS 'every hold with its status: pending, captured, 
 -- API: batches and reversals
 -- ===========================================================================
 
--- (batches and reversals section)
+-- One transfer of a batch, with the arguments of ledger.transfer().
+CREATE TYPE ledger.transfer_request AS (
+    debit_account_id    bigint,
+    credit_account_id   bigint,
+    amount              ledger.amount,
+    idempotency_key     text,
+    description         text,
+    metadata            jsonb
+);
+COMMENT ON TYPE ledger.transfer_request IS 'one transfer of a ledger.transfer_batch() call';
+
+CREATE FUNCTION ledger.transfer_batch(transfers ledger.transfer_request[])
+RETURNS bigint[]
+AS 'MODULE_PATHNAME', 'ledger_transfer_batch'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.transfer_batch(ledger.transfer_request[]) IS
+    'post many transfers atomically, in order; returns their ids in input order';
+REVOKE ALL ON FUNCTION ledger.transfer_batch(ledger.transfer_request[]) FROM PUBLIC;
+
+CREATE FUNCTION ledger.reverse(transfer_id bigint,
+                               amount ledger.amount DEFAULT NULL,
+                               idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ledger_reverse'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.reverse(bigint, ledger.amount, text) IS
+    'post the opposite of a transfer, in full or in part; returns the reversing transfer id';
+REVOKE ALL ON FUNCTION ledger.reverse(bigint, ledger.amount, text) FROM PUBLIC;
 
 -- ===========================================================================
 -- API: history and verification

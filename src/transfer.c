@@ -59,6 +59,23 @@ jsonb_equal(Datum a, bool anull, Datum b, bool bnull)
 }
 
 /*
+ * TransferArgumentsEqual - would two requests make the same transfer?
+ */
+bool
+TransferArgumentsEqual(const TransferRequest *a, const TransferRequest *b)
+{
+	return a->debit_account_id == b->debit_account_id &&
+		a->credit_account_id == b->credit_account_id &&
+		a->amount == b->amount &&
+		a->hold_id == b->hold_id &&
+		a->reverses_transfer_id == b->reverses_transfer_id &&
+		text_equal(a->description, a->description_null,
+				   b->description, b->description_null) &&
+		jsonb_equal(a->metadata, a->metadata_null,
+					b->metadata, b->metadata_null);
+}
+
+/*
  * FindTransferByKey - if a transfer with this key exists, return its id when
  * it was made with the same arguments, or raise an idempotency conflict.
  * Returns 0 when the key is unused.  Caller must be connected to SPI.
@@ -66,18 +83,10 @@ jsonb_equal(Datum a, bool anull, Datum b, bool bnull)
 int64
 FindTransferByKey(const TransferRequest *req)
 {
+	TransferRequest found;
 	Datum		key;
 	bool		isnull;
-	bool		description_null;
-	bool		metadata_null;
-	Datum		description;
-	Datum		metadata;
 	int64		id;
-	int64		debit_id;
-	int64		credit_id;
-	int64		hold_id;
-	int64		reverses_id;
-	Amount		amount;
 
 	if (req->idempotency_key == NULL)
 		return 0;
@@ -87,34 +96,29 @@ FindTransferByKey(const TransferRequest *req)
 	if (SPI_processed == 0)
 		return 0;
 
+	memset(&found, 0, sizeof(found));
 	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
-	debit_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
-	credit_id = DatumGetInt64(LedgerGetColumn(0, 3, &isnull));
-	amount = DatumGetAmount(LedgerGetColumn(0, 4, &isnull));
-	description = LedgerGetColumn(0, 5, &description_null);
-	metadata = LedgerGetColumn(0, 6, &metadata_null);
-	hold_id = DatumGetInt64(LedgerGetColumn(0, 7, &isnull));
+	found.debit_account_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
+	found.credit_account_id = DatumGetInt64(LedgerGetColumn(0, 3, &isnull));
+	found.amount = DatumGetAmount(LedgerGetColumn(0, 4, &isnull));
+	found.description = LedgerGetColumn(0, 5, &found.description_null);
+	found.metadata = LedgerGetColumn(0, 6, &found.metadata_null);
+	found.hold_id = DatumGetInt64(LedgerGetColumn(0, 7, &isnull));
 	if (isnull)
-		hold_id = 0;
-	reverses_id = DatumGetInt64(LedgerGetColumn(0, 8, &isnull));
+		found.hold_id = 0;
+	found.reverses_transfer_id = DatumGetInt64(LedgerGetColumn(0, 8, &isnull));
 	if (isnull)
-		reverses_id = 0;
+		found.reverses_transfer_id = 0;
 
-	if (debit_id != req->debit_account_id ||
-		hold_id != req->hold_id ||
-		reverses_id != req->reverses_transfer_id ||
-		credit_id != req->credit_account_id ||
-		amount != req->amount ||
-		!text_equal(description, description_null,
-					req->description, req->description_null) ||
-		!jsonb_equal(metadata, metadata_null, req->metadata, req->metadata_null))
+	if (!TransferArgumentsEqual(req, &found))
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_IDEMPOTENCY_CONFLICT),
 				 errmsg("idempotency key \"%s\" was already used with different arguments",
 						req->idempotency_key),
 				 errdetail("The key belongs to transfer %lld of %s from account %lld to account %lld.",
-						   (long long) id, AmountToCString(amount),
-						   (long long) debit_id, (long long) credit_id),
+						   (long long) id, AmountToCString(found.amount),
+						   (long long) found.debit_account_id,
+						   (long long) found.credit_account_id),
 				 errhint("Use a new key for a new transfer, or repeat the original arguments to get its id.")));
 	return id;
 }

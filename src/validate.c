@@ -36,21 +36,17 @@ CheckPositiveAmount(Amount amount)
 }
 
 /*
- * GetIdempotencyKey - the key argument as a C string, or NULL if none.
+ * IdempotencyKeyFromDatum - a key as a C string, checked.
  *
  * A key is 1 to 255 characters without control characters, so that it can
  * be quoted in messages and logs as it is.
  */
 char *
-GetIdempotencyKey(FunctionCallInfo fcinfo, int argno)
+IdempotencyKeyFromDatum(Datum datum)
 {
-	char	   *key;
-	int			len;
+	char	   *key = TextDatumGetCString(datum);
+	int			len = pg_mbstrlen(key);
 
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	key = TextDatumGetCString(PG_GETARG_DATUM(argno));
-	len = pg_mbstrlen(key);
 	if (len < 1 || len > LEDGER_KEY_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_INVALID_KEY),
@@ -67,20 +63,38 @@ GetIdempotencyKey(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
- * CheckMetadata - metadata, when given, is a JSON object.
+ * GetIdempotencyKey - the key argument as a checked C string, or NULL if none.
+ */
+char *
+GetIdempotencyKey(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return IdempotencyKeyFromDatum(PG_GETARG_DATUM(argno));
+}
+
+/*
+ * CheckMetadataDatum - metadata is a JSON object.
  */
 void
-CheckMetadata(FunctionCallInfo fcinfo, int argno)
+CheckMetadataDatum(Datum datum)
 {
-	Jsonb	   *metadata;
+	Jsonb	   *metadata = DatumGetJsonbP(datum);
 
-	if (PG_ARGISNULL(argno))
-		return;
-	metadata = PG_GETARG_JSONB_P(argno);
 	if (!JB_ROOT_IS_OBJECT(metadata) || JB_ROOT_IS_SCALAR(metadata))
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_INVALID_METADATA),
 				 errmsg("metadata must be a JSON object"),
 				 errdetail("The value given is %s.",
 						   JsonbToCString(NULL, &metadata->root, VARSIZE(metadata)))));
+}
+
+/*
+ * CheckMetadata - the metadata argument, when given, is a JSON object.
+ */
+void
+CheckMetadata(FunctionCallInfo fcinfo, int argno)
+{
+	if (!PG_ARGISNULL(argno))
+		CheckMetadataDatum(PG_GETARG_DATUM(argno));
 }

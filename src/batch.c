@@ -1,0 +1,526 @@
+/*
+ * batch.c - ledger.transfer_batch: many transfers in one atomic call.
+ *
+ * Each item obeys every rule of ledger.transfer, in order, and comes out
+ * exactly as if the items had been called one by one: a later item sees the
+ * balances left by earlier ones, and versions, running balances and hashes
+ * follow item order.  The work is arranged for volume instead:
+ *
+ *  - every account involved is locked once, all together, in ascending id
+ *    order, so batches never deadlock each other or single transfers;
+ *  - the items are checked and posted in memory;
+ *  - then one INSERT writes all transfers, one INSERT all entries and one
+ *    UPDATE every account touched, each from arrays through unnest().
+ *
+ * An error names the failing item's position in its CONTEXT line, and since
+ * nothing is written before every item has passed, a failed batch leaves no
+ * trace.
+ */
+#include "ledger.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "lib/qunique.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+/* Fields of ledger.transfer_request, in order. */
+#define Natts_transfer_request 6
+
+/* One item of a batch as it is processed. */
+typedef struct BatchItem
+{
+	TransferRequest req;
+	int64		id;				/* the transfer id returned for the item */
+	int			same_as;		/* earlier item with the same key, or -1 */
+	bool		posted;			/* a new transfer written by this batch */
+	int			debit;			/* index into the locked accounts */
+	int			credit;
+	int64		debit_version;
+	int64		credit_version;
+	Amount		debit_balance;
+	Amount		credit_balance;
+} BatchItem;
+
+/* A key seen earlier in the batch. */
+typedef struct KeyEntry
+{
+	char	   *key;			/* hash key: the string the pointer points to */
+	int			item;
+} KeyEntry;
+
+static LedgerStatement existing_keys = LEDGER_STATEMENT(
+	"SELECT idempotency_key FROM ledger.transfers"
+	" WHERE idempotency_key OPERATOR(pg_catalog.=) ANY ($1)", "X");
+
+static LedgerStatement next_transfer_ids = LEDGER_STATEMENT(
+	"SELECT pg_catalog.nextval('ledger.transfers_id_seq'::pg_catalog.regclass)"
+	"  FROM pg_catalog.generate_series(1, $1)", "b");
+
+static LedgerStatement insert_transfers = LEDGER_STATEMENT(
+	"INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
+	" amount, idempotency_key, description, metadata, created_at)"
+	" SELECT u.*, $8 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u",
+	"BBBAXXJT");
+
+static LedgerStatement insert_entries = LEDGER_STATEMENT(
+	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	" direction, amount, balance_after, hash, created_at)"
+	" SELECT u.*, $8 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u",
+	"BBBXAAHT");
+
+static LedgerStatement update_accounts = LEDGER_STATEMENT(
+	"UPDATE ledger.accounts AS a SET debits_posted = u.dp, credits_posted = u.cp,"
+	" version = u.v, entry_hash = u.h, updated_at = $6"
+	" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
+	"  AS u(id, dp, cp, v, h)"
+	" WHERE a.id OPERATOR(pg_catalog.=) u.id", "BAABHT");
+
+/* Error context: which item of the batch failed. */
+static void
+batch_item_context(void *arg)
+{
+	int			item = *(int *) arg;
+
+	if (item >= 0)
+		errcontext("transfer_batch item %d", item + 1);
+}
+
+/* dynahash callbacks for string keys held by pointer. */
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
+}
+
+static int
+key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/* qsort comparator for account ids. */
+static int
+compare_ids(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Index of id in the sorted ids[], which must contain it. */
+static int
+account_index(const int64 *ids, int n, int64 id)
+{
+	int64	   *found = bsearch(&id, ids, n, sizeof(int64), compare_ids);
+
+	Assert(found != NULL);
+	return (int) (found - ids);
+}
+
+/* Read the items out of the array argument and check what needs no lock. */
+static BatchItem *
+read_items(ArrayType *array, int *nitems, int *current)
+{
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	BatchItem  *items;
+	TupleDesc	desc = NULL;
+	Oid			elemtype = ARR_ELEMTYPE(array);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
+				 errmsg("transfers must be a one-dimensional array")));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign,
+					  &elems, &elemnulls, &n);
+	if (n > LEDGER_BATCH_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_BATCH_TOO_LARGE),
+				 errmsg("batch of %d transfers exceeds the limit of %d", n, LEDGER_BATCH_MAX),
+				 errhint("Split it into several calls in one transaction.")));
+
+	items = palloc0(sizeof(BatchItem) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTupleHeader th;
+		HeapTupleData tuple;
+		Datum		values[Natts_transfer_request];
+		bool		nulls[Natts_transfer_request];
+		TransferRequest *req = &items[i].req;
+
+		*current = i;
+		if (elemnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+					 errmsg("transfer must not be null")));
+		th = DatumGetHeapTupleHeader(elems[i]);
+		if (desc == NULL)
+			desc = lookup_rowtype_tupdesc_copy(HeapTupleHeaderGetTypeId(th),
+											   HeapTupleHeaderGetTypMod(th));
+		tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = th;
+		heap_deform_tuple(&tuple, desc, values, nulls);
+
+		if (nulls[0])
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+					 errmsg("debit_account_id must not be null")));
+		if (nulls[1])
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+					 errmsg("credit_account_id must not be null")));
+		if (nulls[2])
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+					 errmsg("amount must not be null")));
+		req->debit_account_id = DatumGetInt64(values[0]);
+		req->credit_account_id = DatumGetInt64(values[1]);
+		req->amount = DatumGetAmount(values[2]);
+		req->idempotency_key = nulls[3] ? NULL : IdempotencyKeyFromDatum(values[3]);
+		req->description_null = nulls[4];
+		req->description = nulls[4] ? (Datum) 0 : values[4];
+		req->metadata_null = nulls[5];
+		req->metadata = nulls[5] ? (Datum) 0 : values[5];
+		if (!nulls[5])
+			CheckMetadataDatum(values[5]);
+		CheckTransferRequest(req);
+		items[i].same_as = -1;
+	}
+	*current = -1;
+	*nitems = n;
+	return items;
+}
+
+/* Build a one-dimensional array of n Datums (with nulls, if given). */
+static Datum
+make_array(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval, typalign));
+}
+
+/*
+ * ledger_transfer_batch - post an array of transfer requests atomically;
+ * returns their transfer ids in input order.
+ */
+PG_FUNCTION_INFO_V1(ledger_transfer_batch);
+Datum
+ledger_transfer_batch(PG_FUNCTION_ARGS)
+{
+	ErrorContextCallback errcallback;
+	int			current = -1;
+	BatchItem  *items;
+	int			nitems;
+	int64	   *ids;
+	int			nids = 0;
+	LedgerAccount *accounts;
+	HTAB	   *keys = NULL;
+	HTAB	   *existing = NULL;
+	int			nposted = 0;
+	TimestampTz created_at;
+	Datum	   *result;
+	Oid			amount_oid;
+
+	CheckArgNotNull(fcinfo, 0, "transfers");
+
+	errcallback.callback = batch_item_context;
+	errcallback.arg = &current;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	items = read_items(PG_GETARG_ARRAYTYPE_P(0), &nitems, &current);
+	if (nitems == 0)
+	{
+		error_context_stack = errcallback.previous;
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(INT8OID));
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	amount_oid = LedgerAmountTypeOid();
+
+	/* Lock every account once, in ascending id order. */
+	ids = palloc(sizeof(int64) * nitems * 2);
+	for (int i = 0; i < nitems; i++)
+	{
+		ids[nids++] = items[i].req.debit_account_id;
+		ids[nids++] = items[i].req.credit_account_id;
+	}
+	qsort(ids, nids, sizeof(int64), compare_ids);
+	nids = qunique(ids, nids, sizeof(int64), compare_ids);
+	accounts = palloc(sizeof(LedgerAccount) * nids);
+	LockAccounts(ids, nids, accounts);
+
+	/* Which of the items' keys are already taken, in one query. */
+	{
+		HASHCTL		ctl;
+		Datum	   *keyvals = palloc(sizeof(Datum) * nitems);
+		int			nkeys = 0;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(KeyEntry);
+		ctl.hash = key_hash;
+		ctl.match = key_match;
+		ctl.hcxt = CurrentMemoryContext;
+		keys = hash_create("ledger batch keys", nitems, &ctl,
+						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		existing = hash_create("ledger batch existing keys", 16, &ctl,
+							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		for (int i = 0; i < nitems; i++)
+			if (items[i].req.idempotency_key)
+				keyvals[nkeys++] = CStringGetTextDatum(items[i].req.idempotency_key);
+		if (nkeys > 0)
+		{
+			Datum		arg = make_array(keyvals, NULL, nkeys, TEXTOID);
+			int			nfound;
+
+			LedgerExecute(&existing_keys, &arg, NULL, 0);
+			nfound = (int) SPI_processed;
+			for (int r = 0; r < nfound; r++)
+			{
+				bool		isnull;
+				char	   *k = TextDatumGetCString(LedgerGetColumn(r, 1, &isnull));
+				KeyEntry   *e = hash_search(existing, &k, HASH_ENTER, NULL);
+
+				e->key = k;
+				e->item = -1;
+			}
+		}
+		pfree(keyvals);
+	}
+
+	/* Check and post every item in memory, in order. */
+	for (int i = 0; i < nitems; i++)
+	{
+		BatchItem  *item = &items[i];
+		TransferRequest *req = &item->req;
+		LedgerAccount *debit;
+		LedgerAccount *credit;
+
+		current = i;
+		CHECK_FOR_INTERRUPTS();
+		if (req->idempotency_key)
+		{
+			bool		found;
+			KeyEntry   *e;
+
+			if (hash_search(existing, &req->idempotency_key, HASH_FIND, NULL))
+			{
+				/* A replay of an earlier call: compare, never repost. */
+				item->id = FindTransferByKey(req);
+				continue;
+			}
+			e = hash_search(keys, &req->idempotency_key, HASH_ENTER, &found);
+			if (found)
+			{
+				if (!TransferArgumentsEqual(req, &items[e->item].req))
+					ereport(ERROR,
+							(errcode(ERRCODE_LEDGER_IDEMPOTENCY_CONFLICT),
+							 errmsg("idempotency key \"%s\" was already used with different arguments",
+									req->idempotency_key),
+							 errdetail("Item %d of the batch uses the same key.", e->item + 1)));
+				item->same_as = e->item;
+				continue;
+			}
+			e->key = req->idempotency_key;
+			e->item = i;
+		}
+
+		item->debit = account_index(ids, nids, req->debit_account_id);
+		item->credit = account_index(ids, nids, req->credit_account_id);
+		debit = &accounts[item->debit];
+		credit = &accounts[item->credit];
+		CheckTransferAccounts(debit, credit);
+		item->debit_balance = AccountPost(debit, LEDGER_DEBIT, req->amount);
+		item->credit_balance = AccountPost(credit, LEDGER_CREDIT, req->amount);
+		CheckAccountLimits(debit, LEDGER_DEBIT, req->amount);
+		CheckAccountLimits(credit, LEDGER_CREDIT, req->amount);
+		item->debit_version = debit->version;
+		item->credit_version = credit->version;
+		item->posted = true;
+		nposted++;
+	}
+	current = -1;
+
+	if (nposted > 0)
+	{
+		Datum		arg = Int64GetDatum(nposted);
+		Datum		values[8];
+		int			t = 0;
+		int			e = 0;
+		int			nchanged = 0;
+		Datum	   *tr_id = palloc(sizeof(Datum) * nposted);
+		Datum	   *tr_debit = palloc(sizeof(Datum) * nposted);
+		Datum	   *tr_credit = palloc(sizeof(Datum) * nposted);
+		Datum	   *tr_amount = palloc(sizeof(Datum) * nposted);
+		Datum	   *tr_key = palloc(sizeof(Datum) * nposted);
+		bool	   *tr_key_null = palloc(sizeof(bool) * nposted);
+		Datum	   *tr_desc = palloc(sizeof(Datum) * nposted);
+		bool	   *tr_desc_null = palloc(sizeof(bool) * nposted);
+		Datum	   *tr_meta = palloc(sizeof(Datum) * nposted);
+		bool	   *tr_meta_null = palloc(sizeof(bool) * nposted);
+		Datum	   *en_transfer = palloc(sizeof(Datum) * nposted * 2);
+		Datum	   *en_account = palloc(sizeof(Datum) * nposted * 2);
+		Datum	   *en_version = palloc(sizeof(Datum) * nposted * 2);
+		Datum	   *en_direction = palloc(sizeof(Datum) * nposted * 2);
+		Datum	   *en_amount = palloc(sizeof(Datum) * nposted * 2);
+		Datum	   *en_balance = palloc(sizeof(Datum) * nposted * 2);
+		Datum	   *en_hash = palloc(sizeof(Datum) * nposted * 2);
+		Datum		debit_word = CStringGetTextDatum("debit");
+		Datum		credit_word = CStringGetTextDatum("credit");
+		Datum	   *ac_id = palloc(sizeof(Datum) * nids);
+		Datum	   *ac_dp = palloc(sizeof(Datum) * nids);
+		Datum	   *ac_cp = palloc(sizeof(Datum) * nids);
+		Datum	   *ac_version = palloc(sizeof(Datum) * nids);
+		Datum	   *ac_hash = palloc(sizeof(Datum) * nids);
+		bool	   *changed = palloc0(sizeof(bool) * nids);
+
+		created_at = NextEntryTimestamp(accounts, nids);
+
+		/* Transfer ids in item order, so ids follow the input. */
+		LedgerExecute(&next_transfer_ids, &arg, NULL, 0);
+		if ((int) SPI_processed != nposted)
+			elog(ERROR, "could not allocate %d transfer ids", nposted);
+		for (int r = 0; r < nposted; r++)
+		{
+			bool		isnull;
+
+			tr_id[r] = LedgerGetColumn(r, 1, &isnull);
+		}
+
+		for (int i = 0; i < nitems; i++)
+		{
+			BatchItem  *item = &items[i];
+			LedgerAccount *debit;
+			LedgerAccount *credit;
+
+			if (!item->posted)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			item->id = DatumGetInt64(tr_id[t]);
+			debit = &accounts[item->debit];
+			credit = &accounts[item->credit];
+			changed[item->debit] = changed[item->credit] = true;
+
+			tr_debit[t] = Int64GetDatum(item->req.debit_account_id);
+			tr_credit[t] = Int64GetDatum(item->req.credit_account_id);
+			tr_amount[t] = AmountGetDatum(item->req.amount);
+			tr_key_null[t] = item->req.idempotency_key == NULL;
+			tr_key[t] = tr_key_null[t] ? (Datum) 0 :
+				CStringGetTextDatum(item->req.idempotency_key);
+			tr_desc[t] = item->req.description;
+			tr_desc_null[t] = item->req.description_null;
+			tr_meta[t] = item->req.metadata;
+			tr_meta_null[t] = item->req.metadata_null;
+			t++;
+
+			/* Chain hashes in item order, as single calls would have. */
+			EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, item->id,
+					  debit->id, item->debit_version, LEDGER_DEBIT,
+					  item->req.amount, item->debit_balance, created_at,
+					  debit->entry_hash);
+			debit->has_entry_hash = true;
+			en_transfer[e] = Int64GetDatum(item->id);
+			en_account[e] = Int64GetDatum(debit->id);
+			en_version[e] = Int64GetDatum(item->debit_version);
+			en_direction[e] = debit_word;
+			en_amount[e] = tr_amount[t - 1];
+			en_balance[e] = AmountGetDatum(item->debit_balance);
+			en_hash[e] = PointerGetDatum(HashToBytea(debit->entry_hash));
+			e++;
+
+			EntryHash(credit->has_entry_hash ? credit->entry_hash : NULL, item->id,
+					  credit->id, item->credit_version, LEDGER_CREDIT,
+					  item->req.amount, item->credit_balance, created_at,
+					  credit->entry_hash);
+			credit->has_entry_hash = true;
+			en_transfer[e] = Int64GetDatum(item->id);
+			en_account[e] = Int64GetDatum(credit->id);
+			en_version[e] = Int64GetDatum(item->credit_version);
+			en_direction[e] = credit_word;
+			en_amount[e] = tr_amount[t - 1];
+			en_balance[e] = AmountGetDatum(item->credit_balance);
+			en_hash[e] = PointerGetDatum(HashToBytea(credit->entry_hash));
+			e++;
+		}
+
+		values[0] = make_array(tr_id, NULL, nposted, INT8OID);
+		values[1] = make_array(tr_debit, NULL, nposted, INT8OID);
+		values[2] = make_array(tr_credit, NULL, nposted, INT8OID);
+		values[3] = make_array(tr_amount, NULL, nposted, amount_oid);
+		values[4] = make_array(tr_key, tr_key_null, nposted, TEXTOID);
+		values[5] = make_array(tr_desc, tr_desc_null, nposted, TEXTOID);
+		values[6] = make_array(tr_meta, tr_meta_null, nposted, JSONBOID);
+		values[7] = TimestampTzGetDatum(created_at);
+		LedgerExecuteWrite(&insert_transfers, values, NULL, 0);
+
+		values[0] = make_array(en_transfer, NULL, e, INT8OID);
+		values[1] = make_array(en_account, NULL, e, INT8OID);
+		values[2] = make_array(en_version, NULL, e, INT8OID);
+		values[3] = make_array(en_direction, NULL, e, TEXTOID);
+		values[4] = make_array(en_amount, NULL, e, amount_oid);
+		values[5] = make_array(en_balance, NULL, e, amount_oid);
+		values[6] = make_array(en_hash, NULL, e, BYTEAOID);
+		values[7] = TimestampTzGetDatum(created_at);
+		LedgerExecuteWrite(&insert_entries, values, NULL, 0);
+
+		for (int a = 0; a < nids; a++)
+		{
+			if (!changed[a])
+				continue;
+			ac_id[nchanged] = Int64GetDatum(accounts[a].id);
+			ac_dp[nchanged] = AmountGetDatum(accounts[a].debits_posted);
+			ac_cp[nchanged] = AmountGetDatum(accounts[a].credits_posted);
+			ac_version[nchanged] = Int64GetDatum(accounts[a].version);
+			ac_hash[nchanged] = PointerGetDatum(HashToBytea(accounts[a].entry_hash));
+			nchanged++;
+		}
+		values[0] = make_array(ac_id, NULL, nchanged, INT8OID);
+		values[1] = make_array(ac_dp, NULL, nchanged, amount_oid);
+		values[2] = make_array(ac_cp, NULL, nchanged, amount_oid);
+		values[3] = make_array(ac_version, NULL, nchanged, INT8OID);
+		values[4] = make_array(ac_hash, NULL, nchanged, BYTEAOID);
+		values[5] = TimestampTzGetDatum(created_at);
+		LedgerExecuteWrite(&update_accounts, values, NULL, 0);
+		if ((int) SPI_processed != nchanged)
+			elog(ERROR, "updated %d accounts, expected %d", (int) SPI_processed, nchanged);
+	}
+
+	SPI_finish();
+	error_context_stack = errcallback.previous;
+
+	result = palloc(sizeof(Datum) * nitems);
+	for (int i = 0; i < nitems; i++)
+		result[i] = Int64GetDatum(items[i].same_as >= 0 ?
+								  items[items[i].same_as].id : items[i].id);
+	PG_RETURN_DATUM(make_array(result, NULL, nitems, INT8OID));
+}
