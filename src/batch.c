@@ -14,7 +14,9 @@
  *
  * An error names the failing item's position in its CONTEXT line, and since
  * nothing is written before every item has passed, a failed batch leaves no
- * trace.
+ * trace.  Idempotency keys are looked up once the accounts are locked; a key
+ * that a concurrent call on other accounts commits after that lookup makes
+ * the batch fail with 40001, and its retry finds the key.
  */
 #include "ledger.h"
 
@@ -67,7 +69,8 @@ static LedgerStatement insert_transfers = LEDGER_STATEMENT(
 	" amount, idempotency_key, description, metadata, created_at)"
 	" SELECT u.*, $8 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u",
+	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u"
+	" ON CONFLICT (idempotency_key) DO NOTHING",
 	"BBBAXXJT");
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
@@ -482,6 +485,11 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		values[6] = make_array(tr_meta, tr_meta_null, nposted, JSONBOID);
 		values[7] = TimestampTzGetDatum(created_at);
 		LedgerExecuteWrite(&insert_transfers, values, NULL, 0);
+		if ((int) SPI_processed != nposted)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize the batch: a concurrent call committed one of its idempotency keys"),
+					 errhint("Retry the batch: items whose key is now taken will return that key's transfer.")));
 
 		values[0] = make_array(en_transfer, NULL, e, INT8OID);
 		values[1] = make_array(en_account, NULL, e, INT8OID);

@@ -185,11 +185,7 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	credit_balance = AccountPost(credit, LEDGER_CREDIT, req->amount);
 	CheckAccountLimits(debit, LEDGER_DEBIT, req->amount);
 	CheckAccountLimits(credit, LEDGER_CREDIT, req->amount);
-	{
-		LedgerAccount pair[2] = {*debit, *credit};
-
-		created_at = NextEntryTimestamp(pair, 2);
-	}
+	created_at = Max(NextEntryTimestamp(debit, 1), credit->updated_at);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(req->debit_account_id);
