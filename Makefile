@@ -16,17 +16,19 @@ OBJS = \
 	src/reverse.o \
 	src/batch.o \
 	src/hold.o \
-	src/worker.o
+	src/worker.o \
+	src/history.o \
+	src/verify.o
 
 DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount asset account transfer guard
+REGRESS = amount asset account transfer guard hold history batch reverse
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/
-ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read
+ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read hold-capture-release hold-capture-capture hold-capture-expire hold-vs-debit batch-vs-transfers
 ISOLATION_OPTS = --inputdir=test --load-extension=ledger
 
 PG_CONFIG ?= pg_config
@@ -35,3 +37,6 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS does not track headers: a struct change must rebuild every object.
+$(OBJS): src/ledger.h src/compat.h src/amount_text.h

@@ -32,8 +32,11 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
-/* Holds moved to 'expired' by this backend, for expire_holds() to count. */
-static int64 holds_expired = 0;
+/*
+ * Expired holds whose reservations this backend released, wholly or the
+ * remaining side, for expire_holds() to count.
+ */
+static int64 holds_released = 0;
 
 static LedgerStatement lock_due_holds = LEDGER_STATEMENT(
 	"SELECT id, debit_account_id, credit_account_id, amount, status,"
@@ -62,6 +65,10 @@ static LedgerStatement resolve_hold = LEDGER_STATEMENT(
 	"UPDATE ledger.hold_records SET status = $2, captured_amount = $3,"
 	" capture_transfer_id = $4, resolved_at = $5, debit_reserved = $6,"
 	" credit_reserved = $7 WHERE id OPERATOR(pg_catalog.=) $1", "btabToo");
+
+static LedgerStatement release_reservations = LEDGER_STATEMENT(
+	"UPDATE ledger.hold_records SET debit_reserved = $2, credit_reserved = $3"
+	" WHERE id OPERATOR(pg_catalog.=) $1", "boo");
 
 static LedgerStatement find_hold_accounts = LEDGER_STATEMENT(
 	"SELECT debit_account_id, credit_account_id FROM ledger.hold_records"
@@ -223,12 +230,22 @@ ExpireDueHolds(LedgerAccount *accounts, int n, TimestampTz now)
 				SaveAccount(&other);
 			}
 		}
+		holds_released++;
 		if (strcmp(hold->status, "pending") == 0)
 		{
 			strlcpy(hold->status, "expired", sizeof(hold->status));
-			holds_expired++;
+			save_hold_resolution(hold, false, 0, 0, now);
 		}
-		save_hold_resolution(hold, false, 0, 0, now);
+		else
+		{
+			/* Expired earlier on one side: its resolution stays as recorded. */
+			Datum		flags[3];
+
+			flags[0] = Int64GetDatum(hold->id);
+			flags[1] = BoolGetDatum(hold->debit_reserved);
+			flags[2] = BoolGetDatum(hold->credit_reserved);
+			LedgerExecuteWrite(&release_reservations, flags, NULL, 0);
+		}
 	}
 
 	/* The next expiry of each account, now that its due holds are gone. */
@@ -281,15 +298,6 @@ ExcludeExpiredHolds(LedgerAccount *account, TimestampTz now)
 	d = LedgerGetColumn(0, 2, &isnull);
 	if (!isnull)
 		AccountUnreserve(account, LEDGER_CREDIT, DatumGetAmount(d));
-}
-
-/*
- * ExpiredHoldCount - holds this backend has moved to 'expired' so far.
- */
-int64
-ExpiredHoldCount(void)
-{
-	return holds_expired;
 }
 
 /* Lock two accounts in ascending id order; return them as debit and credit. */
@@ -632,12 +640,13 @@ compare_ids(const void *a, const void *b)
 }
 
 /*
- * ledger_expire_holds - release up to max_holds expired holds; returns how
- * many holds this call moved to 'expired'.
+ * ledger_expire_holds - release the expired holds of up to max_holds holds'
+ * accounts; returns how many holds had reservations released.
  *
- * Locks every account of the chosen holds at once, in ascending id order;
- * the lock itself releases their expired holds (ExpireDueHolds), this one's
- * and any others due on the same accounts.
+ * Picks up to max_holds expired holds that still reserve funds, and locks
+ * all their accounts at once, in ascending id order; the lock itself
+ * releases every expired hold on those accounts (ExpireDueHolds), so the
+ * count can exceed max_holds.  Nothing is left to do once it returns 0.
  */
 PG_FUNCTION_INFO_V1(ledger_expire_holds);
 Datum
@@ -648,7 +657,7 @@ ledger_expire_holds(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	int			nids = 0;
 	int			nholds;
-	int64		before = holds_expired;
+	int64		before = holds_released;
 
 	CheckArgNotNull(fcinfo, 0, "max_holds");
 	max_holds = PG_GETARG_INT32(0);
@@ -686,5 +695,5 @@ ledger_expire_holds(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
-	PG_RETURN_INT32((int32) (holds_expired - before));
+	PG_RETURN_INT32((int32) Min(holds_released - before, PG_INT32_MAX));
 }

@@ -212,7 +212,6 @@ extern void EntryHash(const uint8 *prev, int64 transfer_id, int64 account_id,
 /* hold.c */
 extern void ExpireDueHolds(LedgerAccount *accounts, int n, TimestampTz now);
 extern void ExcludeExpiredHolds(LedgerAccount *account, TimestampTz now);
-extern int64 ExpiredHoldCount(void);
 
 /* worker.c */
 extern void LedgerDefineExpiryGucs(void);

@@ -134,7 +134,7 @@ CheckTransferRequest(const TransferRequest *req)
 	if (req->debit_account_id == req->credit_account_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_SAME_ACCOUNT),
-				 errmsg("cannot transfer from account %lld to itself",
+				 errmsg("cannot move money from account %lld to itself",
 						(long long) req->debit_account_id)));
 }
 

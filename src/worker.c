@@ -7,7 +7,7 @@
  * reports and the holds view need no interpretation.  It runs only when the
  * library is in shared_preload_libraries, connects to one database
  * (ledger.expiry_database) and calls ledger.expire_holds() every
- * ledger.expiry_interval, batch after batch until nothing is due.
+ * ledger.expiry_interval, batch after batch until a batch releases nothing.
  *
  * An error ends the worker; the postmaster starts it again after
  * EXPIRY_WORKER_RESTART_SECONDS, which is all the recovery a retry of
@@ -89,8 +89,8 @@ LedgerRegisterExpiryWorker(void)
 /*
  * expire_batch - one transaction: expire up to EXPIRY_BATCH holds.
  *
- * Returns how many expired, or -1 when the extension is not installed in
- * the worker's database.
+ * Returns how many holds it released, or -1 when the extension is not
+ * installed in the worker's database.
  */
 static int
 expire_batch(void)
@@ -156,7 +156,7 @@ ledger_expiry_worker_main(Datum main_arg)
 		{
 			expired = expire_batch();
 			CHECK_FOR_INTERRUPTS();
-		} while (expired == EXPIRY_BATCH);
+		} while (expired > 0);
 
 		if (expired < 0 && !reported_missing)
 			ereport(LOG,
