@@ -112,49 +112,65 @@ account_from_row(int row, LedgerAccount *account)
 }
 
 /*
- * LockAccounts - read and row-lock accounts.
+ * TryLockAccounts - read and row-lock accounts.
  *
  * ids must be distinct and in ascending order; accounts receives them in the
- * same order.  Caller must be connected to SPI.  Raises an error naming the
- * first id that does not exist.  Holds on these accounts that have expired
- * are released before returning, so an expired reservation never counts
- * against the caller's movement.
+ * same order.  Caller must be connected to SPI.  Returns false, with
+ * *missing set to the first id that does not exist, if any does not.  Holds
+ * on these accounts that have expired are released before returning, so an
+ * expired reservation never counts against the caller's movement.
  */
-void
-LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
+bool
+TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * n);
 	Datum		arg;
+	TimestampTz now;
 
 	for (int i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(ids[i]);
 	arg = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
 										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	LedgerExecute(&lock_accounts, &arg, NULL, 0);
-
-	for (int i = 0, row = 0; i < n; i++)
-	{
-		if (row >= (int) SPI_processed)
-			unknown_account(ids[i]);
-		account_from_row(row, &accounts[i]);
-		if (accounts[i].id != ids[i])
-			unknown_account(ids[i]);
-		row++;
-	}
 	pfree(elems);
 
+	for (int i = 0; i < n; i++)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-
-		for (int i = 0; i < n; i++)
+		if (i >= (int) SPI_processed)
 		{
-			if (accounts[i].holds_expire_at <= now)
-			{
-				ExpireDueHolds(accounts, n, now);
-				break;
-			}
+			*missing = ids[i];
+			return false;
+		}
+		account_from_row(i, &accounts[i]);
+		if (accounts[i].id != ids[i])
+		{
+			*missing = ids[i];
+			return false;
 		}
 	}
+
+	now = GetCurrentTimestamp();
+	for (int i = 0; i < n; i++)
+	{
+		if (accounts[i].holds_expire_at <= now)
+		{
+			ExpireDueHolds(accounts, n, now);
+			break;
+		}
+	}
+	return true;
+}
+
+/*
+ * LockAccounts - TryLockAccounts, with an error naming a missing account.
+ */
+void
+LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
+{
+	int64		missing;
+
+	if (!TryLockAccounts(ids, n, accounts, &missing))
+		unknown_account(missing);
 }
 
 /*

@@ -14,9 +14,11 @@
  *
  * An error names the failing item's position in its CONTEXT line, and since
  * nothing is written before every item has passed, a failed batch leaves no
- * trace.  Idempotency keys are looked up once the accounts are locked; a key
- * that a concurrent call on other accounts commits after that lookup makes
- * the batch fail with 40001, and its retry finds the key.
+ * trace.  Every item's arguments are checked before any lock is taken, so a
+ * batch with a malformed item fails at once, naming the first such item.
+ * Idempotency keys are looked up once the accounts are locked; a key that a
+ * concurrent call on other accounts commits after that lookup belongs to a
+ * transfer with other arguments, and is reported as a conflict.
  */
 #include "ledger.h"
 
@@ -280,7 +282,21 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 	qsort(ids, nids, sizeof(int64), compare_ids);
 	nids = qunique(ids, nids, sizeof(int64), compare_ids);
 	accounts = palloc(sizeof(LedgerAccount) * nids);
-	LockAccounts(ids, nids, accounts);
+	{
+		int64		missing;
+
+		if (!TryLockAccounts(ids, nids, accounts, &missing))
+		{
+			/* Name the first item that uses the missing account. */
+			for (current = 0; current < nitems; current++)
+				if (items[current].req.debit_account_id == missing ||
+					items[current].req.credit_account_id == missing)
+					break;
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
+					 errmsg("account %lld does not exist", (long long) missing)));
+		}
+	}
 
 	/* Which of the items' keys are already taken, in one query. */
 	{
@@ -486,10 +502,21 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		values[7] = TimestampTzGetDatum(created_at);
 		LedgerExecuteWrite(&insert_transfers, values, NULL, 0);
 		if ((int) SPI_processed != nposted)
+		{
+			/*
+			 * A concurrent call committed one of the keys after our lookup.
+			 * It cannot have used the same accounts, whose locks we hold, so
+			 * its arguments differ: report the conflict for that item.
+			 */
+			for (current = 0; current < nitems; current++)
+				if (items[current].posted && items[current].req.idempotency_key)
+					(void) FindTransferByKey(&items[current].req);
+			current = -1;
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize the batch: a concurrent call committed one of its idempotency keys"),
-					 errhint("Retry the batch: items whose key is now taken will return that key's transfer.")));
+					 errhint("Retry the batch.")));
+		}
 
 		values[0] = make_array(en_transfer, NULL, e, INT8OID);
 		values[1] = make_array(en_account, NULL, e, INT8OID);

@@ -178,6 +178,8 @@ extern Datum LedgerGetColumn(int row, int col, bool *isnull);
 extern bool ledger_write_in_progress;
 
 /* account.c */
+extern bool TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts,
+							int64 *missing);
 extern void LockAccounts(const int64 *ids, int n, LedgerAccount *accounts);
 extern void SaveAccount(const LedgerAccount *account);
 extern Amount AccountPostedBalance(const LedgerAccount *account);
