@@ -858,4 +858,45 @@ REVOKE ALL ON FUNCTION ledger.reverse(bigint, ledger.amount, text) FROM PUBLIC;
 -- API: history and verification
 -- ===========================================================================
 
--- (history and verification section)
+-- An account's past is read from its entries: each records the balance
+-- right after it, so a balance at any moment is one index probe and a
+-- statement is a range of versions.  Both read on the caller's snapshot.
+CREATE FUNCTION ledger.balance_at(account_id bigint, at timestamptz)
+RETURNS ledger.amount
+AS 'MODULE_PATHNAME', 'ledger_balance_at'
+LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.balance_at(bigint, timestamptz) IS
+    'an account''s posted balance as of a moment: the balance after its last entry at or before it, 0 before its first';
+REVOKE ALL ON FUNCTION ledger.balance_at(bigint, timestamptz) FROM PUBLIC;
+
+CREATE FUNCTION ledger.statement(account_id bigint,
+                                 since timestamptz DEFAULT '-infinity'::pg_catalog.timestamptz,
+                                 until timestamptz DEFAULT 'infinity'::pg_catalog.timestamptz)
+RETURNS TABLE (account_version bigint,
+               entry_id bigint,
+               transfer_id bigint,
+               direction text,
+               amount ledger.amount,
+               balance_after ledger.amount,
+               counterparty_account_id bigint,
+               description text,
+               created_at timestamptz)
+AS 'MODULE_PATHNAME', 'ledger_statement'
+LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE ROWS 1000
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.statement(bigint, timestamptz, timestamptz) IS
+    'an account''s entries with since <= created_at < until in version order, each with its counterparty and description';
+REVOKE ALL ON FUNCTION ledger.statement(bigint, timestamptz, timestamptz) FROM PUBLIC;
+
+-- Recomputes balances, sums, versions and the hash chain from the entries
+-- and reports each disagreement; no rows means consistent.  Streams the
+-- tables, so it runs in bounded memory on any ledger and can be cancelled.
+CREATE FUNCTION ledger.verify(account_id bigint DEFAULT NULL)
+RETURNS TABLE (account_id bigint, problem text)
+AS 'MODULE_PATHNAME', 'ledger_verify'
+LANGUAGE C STABLE SECURITY DEFINER PARALLEL RESTRICTED ROWS 10
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.verify(bigint) IS
+    'check every account (or one) against its entries, its hash chain and its holds, and every transfer and asset against the entries; returns one row per problem';
+REVOKE ALL ON FUNCTION ledger.verify(bigint) FROM PUBLIC;
