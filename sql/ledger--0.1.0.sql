@@ -790,7 +790,7 @@ AS 'MODULE_PATHNAME', 'ledger_expire_holds'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.expire_holds(integer) IS
-    'release up to max_holds holds past their expiry; returns how many expired';
+    'release expired holds, starting with up to max_holds of them; returns how many holds it released';
 REVOKE ALL ON FUNCTION ledger.expire_holds(integer) FROM PUBLIC;
 
 -- A hold past its expiry reads as 'expired' even before the release has

@@ -9,8 +9,10 @@
  *  - every account involved is locked once, all together, in ascending id
  *    order, so batches never deadlock each other or single transfers;
  *  - the items are checked and posted in memory;
- *  - then one INSERT writes all transfers, one INSERT all entries and one
- *    UPDATE every account touched, each from arrays through unnest().
+ *  - then one INSERT writes all transfers (in idempotency key order, so
+ *    that batches sharing keys on disjoint accounts cannot deadlock on the
+ *    unique index either), one INSERT all entries and one UPDATE every
+ *    account touched, each from arrays through unnest().
  *
  * An error names the failing item's position in its CONTEXT line, and since
  * nothing is written before every item has passed, a failed batch leaves no
@@ -124,6 +126,18 @@ compare_ids(const void *a, const void *b)
 	int64		y = *(const int64 *) b;
 
 	return (x > y) - (x < y);
+}
+
+/* qsort comparator: items by idempotency key, items without one last. */
+static int
+compare_item_keys(const void *a, const void *b)
+{
+	const BatchItem *x = *(BatchItem *const *) a;
+	const BatchItem *y = *(BatchItem *const *) b;
+
+	if (x->req.idempotency_key == NULL || y->req.idempotency_key == NULL)
+		return (x->req.idempotency_key == NULL) - (y->req.idempotency_key == NULL);
+	return strcmp(x->req.idempotency_key, y->req.idempotency_key);
 }
 
 /* Index of id in the sorted ids[], which must contain it. */
@@ -422,6 +436,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		Datum	   *ac_version = palloc(sizeof(Datum) * nids);
 		Datum	   *ac_hash = palloc(sizeof(Datum) * nids);
 		bool	   *changed = palloc0(sizeof(bool) * nids);
+		BatchItem **posted = palloc(sizeof(BatchItem *) * nposted);
 
 		created_at = NextEntryTimestamp(accounts, nids);
 
@@ -441,26 +456,17 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 			BatchItem  *item = &items[i];
 			LedgerAccount *debit;
 			LedgerAccount *credit;
+			Datum		amount;
 
 			if (!item->posted)
 				continue;
 			CHECK_FOR_INTERRUPTS();
 			item->id = DatumGetInt64(tr_id[t]);
+			posted[t++] = item;
 			debit = &accounts[item->debit];
 			credit = &accounts[item->credit];
 			changed[item->debit] = changed[item->credit] = true;
-
-			tr_debit[t] = Int64GetDatum(item->req.debit_account_id);
-			tr_credit[t] = Int64GetDatum(item->req.credit_account_id);
-			tr_amount[t] = AmountGetDatum(item->req.amount);
-			tr_key_null[t] = item->req.idempotency_key == NULL;
-			tr_key[t] = tr_key_null[t] ? (Datum) 0 :
-				CStringGetTextDatum(item->req.idempotency_key);
-			tr_desc[t] = item->req.description;
-			tr_desc_null[t] = item->req.description_null;
-			tr_meta[t] = item->req.metadata;
-			tr_meta_null[t] = item->req.metadata_null;
-			t++;
+			amount = AmountGetDatum(item->req.amount);
 
 			/* Chain hashes in item order, as single calls would have. */
 			EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, item->id,
@@ -472,7 +478,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 			en_account[e] = Int64GetDatum(debit->id);
 			en_version[e] = Int64GetDatum(item->debit_version);
 			en_direction[e] = debit_word;
-			en_amount[e] = tr_amount[t - 1];
+			en_amount[e] = amount;
 			en_balance[e] = AmountGetDatum(item->debit_balance);
 			en_hash[e] = PointerGetDatum(HashToBytea(debit->entry_hash));
 			e++;
@@ -486,10 +492,35 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 			en_account[e] = Int64GetDatum(credit->id);
 			en_version[e] = Int64GetDatum(item->credit_version);
 			en_direction[e] = credit_word;
-			en_amount[e] = tr_amount[t - 1];
+			en_amount[e] = amount;
 			en_balance[e] = AmountGetDatum(item->credit_balance);
 			en_hash[e] = PointerGetDatum(HashToBytea(credit->entry_hash));
 			e++;
+		}
+
+		/*
+		 * Transfers go in in idempotency key order.  Two batches on disjoint
+		 * accounts that share new keys would otherwise each insert one key
+		 * and wait for the other's in the unique index; in one global key
+		 * order such waits cannot form a cycle.  Ids were assigned in item
+		 * order above, so they still follow the input.
+		 */
+		qsort(posted, nposted, sizeof(BatchItem *), compare_item_keys);
+		for (t = 0; t < nposted; t++)
+		{
+			BatchItem  *item = posted[t];
+
+			tr_id[t] = Int64GetDatum(item->id);
+			tr_debit[t] = Int64GetDatum(item->req.debit_account_id);
+			tr_credit[t] = Int64GetDatum(item->req.credit_account_id);
+			tr_amount[t] = AmountGetDatum(item->req.amount);
+			tr_key_null[t] = item->req.idempotency_key == NULL;
+			tr_key[t] = tr_key_null[t] ? (Datum) 0 :
+				CStringGetTextDatum(item->req.idempotency_key);
+			tr_desc[t] = item->req.description;
+			tr_desc_null[t] = item->req.description_null;
+			tr_meta[t] = item->req.metadata;
+			tr_meta_null[t] = item->req.metadata_null;
 		}
 
 		values[0] = make_array(tr_id, NULL, nposted, INT8OID);
