@@ -373,12 +373,11 @@ SELECT ledger.amount_send(1) AS one, ledger.amount_send(-1) AS minus_one,
        ledger.amount_send('-170141183460469231731687303715884105728') AS min;
 
 -- A binary COPY round trip preserves every value, the extremes included.
--- (The file is written by the server; its name carries the server's port so
--- that test runs against different servers do not share it.)
-\set copy_file '/tmp/ledger_amount_copy_' :PORT '.bin'
-COPY ledger_rows TO :'copy_file' (FORMAT binary);
+-- (psql's \copy writes the file on the client side, in pg_regress's own
+-- results directory, so no other run or server user ever shares it.)
+\copy ledger_rows TO 'results/amount_copy.bin' (FORMAT binary)
 CREATE TABLE ledger_rows_copy (LIKE ledger_rows);
-COPY ledger_rows_copy FROM :'copy_file' (FORMAT binary);
+\copy ledger_rows_copy FROM 'results/amount_copy.bin' (FORMAT binary)
 SELECT count(*) AS copied,
        count(*) FILTER (WHERE o.a IS NOT DISTINCT FROM c.a) AS identical
 FROM ledger_rows o JOIN ledger_rows_copy c USING (id);
