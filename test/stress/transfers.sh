@@ -48,6 +48,7 @@ DB=ledger_stress
 SECONDS_TO_RUN=${STRESS_SECONDS:-20}
 CLIENTS=${STRESS_CLIENTS:-8}
 SEED=${STRESS_SEED:-$((RANDOM * 32768 + RANDOM))}
+echo "transfers.sh: seed $SEED (replay with STRESS_SEED=$SEED)"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger_stress.XXXXXX")
 
 psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
@@ -112,7 +113,7 @@ $$;
 SELECT count(*) AS opening_transfers
   FROM (SELECT ledger.transfer(f.id, a.id,
                                (s.mult * CASE WHEN a.name LIKE '%:hot:%' THEN 1000000
-                                              ELSE floor(random() * 20001)::numeric END
+                                              ELSE 1 + floor(random() * 20000)::numeric END
                                 + floor(random() * (s.dust_max + 1))::numeric)::ledger.amount,
                                NULL, 'opening balance')
           FROM ledger.accounts AS a
