@@ -445,7 +445,7 @@ CREATE TABLE ledger.transfers (
     debit_account_id    bigint NOT NULL,
     credit_account_id   bigint NOT NULL,
     amount              ledger.amount NOT NULL,
-    idempotency_key     text UNIQUE,
+    idempotency_key     text,
     description         text,
     metadata            jsonb,
     created_at          timestamptz NOT NULL,
@@ -453,6 +453,9 @@ CREATE TABLE ledger.transfers (
     reverses_transfer_id bigint
 );
 ALTER SEQUENCE ledger.transfers_id_seq OWNED BY ledger.transfers.id;
+-- Partial: most transfers carry no key, and need no entry in this index.
+CREATE UNIQUE INDEX transfers_idempotency_key_key ON ledger.transfers (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE INDEX transfers_created_at_idx ON ledger.transfers (created_at);
 CREATE INDEX transfers_hold_id_idx ON ledger.transfers (hold_id) WHERE hold_id IS NOT NULL;
 CREATE INDEX transfers_reverses_transfer_id_idx ON ledger.transfers (reverses_transfer_id)
@@ -465,12 +468,14 @@ SELECT pg_catalog.pg_extension_config_dump('ledger.transfers_id_seq', '');
 
 CREATE SEQUENCE ledger.entries_id_seq;
 -- One row per account per transfer.  account_version numbers an account's
--- entries 1, 2, 3... without gaps; balance_after is the posted balance right
--- after the entry, so a balance at any time is one index probe.  hash is
+-- entries 1, 2, 3... without gaps, and (account_id, account_version) is the
+-- key: entries are reached by account or by transfer, so id, kept for
+-- reference, needs no index of its own.  balance_after is the posted balance
+-- right after the entry, so a balance at any time is one index probe.  hash is
 -- SHA-256 over the previous entry's hash of the same account and this
 -- entry's fields, so an edit anywhere in an account's history shows.
 CREATE TABLE ledger.entries (
-    id              bigint PRIMARY KEY
+    id              bigint NOT NULL
                     DEFAULT pg_catalog.nextval('ledger.entries_id_seq'::pg_catalog.regclass),
     transfer_id     bigint NOT NULL,
     account_id      bigint NOT NULL,
@@ -480,7 +485,7 @@ CREATE TABLE ledger.entries (
     balance_after   ledger.amount NOT NULL,
     created_at      timestamptz NOT NULL,
     hash            bytea NOT NULL,
-    CONSTRAINT entries_account_version_key UNIQUE (account_id, account_version),
+    CONSTRAINT entries_pkey PRIMARY KEY (account_id, account_version),
     CONSTRAINT entries_direction_check
         CHECK (direction OPERATOR(pg_catalog.=) ANY (ARRAY['debit', 'credit']))
 );
@@ -505,7 +510,7 @@ CREATE TABLE ledger.hold_records (
     credit_account_id   bigint NOT NULL,
     amount              ledger.amount NOT NULL,
     expires_at          timestamptz,
-    idempotency_key     text UNIQUE,
+    idempotency_key     text,
     description         text,
     metadata            jsonb,
     created_at          timestamptz NOT NULL,
@@ -519,6 +524,8 @@ CREATE TABLE ledger.hold_records (
         CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'captured', 'released', 'expired']))
 );
 ALTER SEQUENCE ledger.hold_records_id_seq OWNED BY ledger.hold_records.id;
+CREATE UNIQUE INDEX hold_records_idempotency_key_key ON ledger.hold_records (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE INDEX hold_records_debit_reserved_idx
     ON ledger.hold_records (debit_account_id, expires_at) WHERE debit_reserved;
 CREATE INDEX hold_records_credit_reserved_idx

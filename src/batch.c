@@ -74,7 +74,7 @@ static LedgerStatement insert_transfers = LEDGER_STATEMENT(
 	" SELECT u.*, $8 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
 	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u"
-	" ON CONFLICT (idempotency_key) DO NOTHING",
+	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
 	"BBBAXXJT");
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(

@@ -88,7 +88,7 @@ static LedgerStatement insert_hold = LEDGER_STATEMENT(
 	"INSERT INTO ledger.hold_records (debit_account_id, credit_account_id,"
 	" amount, expires_at, idempotency_key, description, metadata, created_at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", "bbaTttjT");
+	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id", "bbaTttjT");
 
 static LedgerStatement due_holds = LEDGER_STATEMENT(
 	"SELECT debit_account_id, credit_account_id FROM ledger.hold_records"

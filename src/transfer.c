@@ -31,7 +31,7 @@ static LedgerStatement insert_transfer = LEDGER_STATEMENT(
 	" idempotency_key, description, metadata, created_at, hold_id,"
 	" reverses_transfer_id)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-	" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id", "bbattjTbb");
+	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id", "bbattjTbb");
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
 	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"

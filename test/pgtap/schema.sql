@@ -90,7 +90,8 @@ SELECT col_type_is('ledger', 'entries', 'hash', 'bytea', 'entries.hash is bytea'
 SELECT col_is_pk('ledger', 'assets', 'code', 'assets.code is the primary key');
 SELECT col_is_pk('ledger', 'accounts', 'id', 'accounts.id is the primary key');
 SELECT col_is_pk('ledger', 'transfers', 'id', 'transfers.id is the primary key');
-SELECT col_is_pk('ledger', 'entries', 'id', 'entries.id is the primary key');
+SELECT col_is_pk('ledger', 'entries', ARRAY['account_id', 'account_version'],
+                 'an entry''s key is its account and version');
 
 SELECT has_index('ledger', 'accounts', 'accounts_name_key', ARRAY['name'],
                  'accounts has an index on name');
@@ -100,9 +101,9 @@ SELECT has_index('ledger', 'transfers', 'transfers_idempotency_key_key', ARRAY['
                  'transfers has an index on idempotency_key');
 SELECT index_is_unique('ledger', 'transfers', 'transfers_idempotency_key_key',
                        'idempotency keys are unique');
-SELECT has_index('ledger', 'entries', 'entries_account_version_key', ARRAY['account_id', 'account_version'],
+SELECT has_index('ledger', 'entries', 'entries_pkey', ARRAY['account_id', 'account_version'],
                  'entries has an index on (account_id, account_version)');
-SELECT index_is_unique('ledger', 'entries', 'entries_account_version_key',
+SELECT index_is_unique('ledger', 'entries', 'entries_pkey',
                        'an account''s entry versions are unique');
 SELECT has_index('ledger', 'entries', 'entries_account_created_at_idx',
                  ARRAY['account_id', 'created_at', 'account_version'],
