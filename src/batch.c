@@ -231,6 +231,57 @@ read_items(ArrayType *array, int *nitems, int *current)
 	return items;
 }
 
+/* The columns of the entries to insert, one array each. */
+typedef struct EntryColumns
+{
+	Datum	   *transfer;
+	Datum	   *account;
+	Datum	   *version;
+	Datum	   *direction;
+	Datum	   *amount;
+	Datum	   *balance;
+	Datum	   *hash;
+	Datum		debit_word;
+	Datum		credit_word;
+} EntryColumns;
+
+/* Make room for n entries. */
+static void
+init_entry_columns(EntryColumns *cols, int n)
+{
+	cols->transfer = palloc(sizeof(Datum) * n);
+	cols->account = palloc(sizeof(Datum) * n);
+	cols->version = palloc(sizeof(Datum) * n);
+	cols->direction = palloc(sizeof(Datum) * n);
+	cols->amount = palloc(sizeof(Datum) * n);
+	cols->balance = palloc(sizeof(Datum) * n);
+	cols->hash = palloc(sizeof(Datum) * n);
+	cols->debit_word = CStringGetTextDatum("debit");
+	cols->credit_word = CStringGetTextDatum("credit");
+}
+
+/*
+ * add_entry - extend the account's hash chain by one entry and store the
+ * entry as row e of cols.
+ */
+static void
+add_entry(EntryColumns *cols, int e, int64 transfer_id, LedgerAccount *account,
+		  LedgerSide side, int64 version, Datum amount, Amount balance_after,
+		  TimestampTz created_at)
+{
+	EntryHash(account->has_entry_hash ? account->entry_hash : NULL, transfer_id,
+			  account->id, version, side, DatumGetAmount(amount), balance_after,
+			  created_at, account->entry_hash);
+	account->has_entry_hash = true;
+	cols->transfer[e] = Int64GetDatum(transfer_id);
+	cols->account[e] = Int64GetDatum(account->id);
+	cols->version[e] = Int64GetDatum(version);
+	cols->direction[e] = side == LEDGER_DEBIT ? cols->debit_word : cols->credit_word;
+	cols->amount[e] = amount;
+	cols->balance[e] = AmountGetDatum(balance_after);
+	cols->hash[e] = PointerGetDatum(HashToBytea(account->entry_hash));
+}
+
 /* Build a one-dimensional array of n Datums (with nulls, if given). */
 static Datum
 make_array(Datum *values, bool *nulls, int n, Oid elemtype)
@@ -421,15 +472,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		bool	   *tr_desc_null = palloc(sizeof(bool) * nposted);
 		Datum	   *tr_meta = palloc(sizeof(Datum) * nposted);
 		bool	   *tr_meta_null = palloc(sizeof(bool) * nposted);
-		Datum	   *en_transfer = palloc(sizeof(Datum) * nposted * 2);
-		Datum	   *en_account = palloc(sizeof(Datum) * nposted * 2);
-		Datum	   *en_version = palloc(sizeof(Datum) * nposted * 2);
-		Datum	   *en_direction = palloc(sizeof(Datum) * nposted * 2);
-		Datum	   *en_amount = palloc(sizeof(Datum) * nposted * 2);
-		Datum	   *en_balance = palloc(sizeof(Datum) * nposted * 2);
-		Datum	   *en_hash = palloc(sizeof(Datum) * nposted * 2);
-		Datum		debit_word = CStringGetTextDatum("debit");
-		Datum		credit_word = CStringGetTextDatum("credit");
+		EntryColumns entries;
 		Datum	   *ac_id = palloc(sizeof(Datum) * nids);
 		Datum	   *ac_dp = palloc(sizeof(Datum) * nids);
 		Datum	   *ac_cp = palloc(sizeof(Datum) * nids);
@@ -439,6 +482,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		BatchItem **posted = palloc(sizeof(BatchItem *) * nposted);
 
 		created_at = NextEntryTimestamp(accounts, nids);
+		init_entry_columns(&entries, nposted * 2);
 
 		/* Transfer ids in item order, so ids follow the input. */
 		LedgerExecute(&next_transfer_ids, &arg, NULL, 0);
@@ -469,33 +513,10 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 			amount = AmountGetDatum(item->req.amount);
 
 			/* Chain hashes in item order, as single calls would have. */
-			EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, item->id,
-					  debit->id, item->debit_version, LEDGER_DEBIT,
-					  item->req.amount, item->debit_balance, created_at,
-					  debit->entry_hash);
-			debit->has_entry_hash = true;
-			en_transfer[e] = Int64GetDatum(item->id);
-			en_account[e] = Int64GetDatum(debit->id);
-			en_version[e] = Int64GetDatum(item->debit_version);
-			en_direction[e] = debit_word;
-			en_amount[e] = amount;
-			en_balance[e] = AmountGetDatum(item->debit_balance);
-			en_hash[e] = PointerGetDatum(HashToBytea(debit->entry_hash));
-			e++;
-
-			EntryHash(credit->has_entry_hash ? credit->entry_hash : NULL, item->id,
-					  credit->id, item->credit_version, LEDGER_CREDIT,
-					  item->req.amount, item->credit_balance, created_at,
-					  credit->entry_hash);
-			credit->has_entry_hash = true;
-			en_transfer[e] = Int64GetDatum(item->id);
-			en_account[e] = Int64GetDatum(credit->id);
-			en_version[e] = Int64GetDatum(item->credit_version);
-			en_direction[e] = credit_word;
-			en_amount[e] = amount;
-			en_balance[e] = AmountGetDatum(item->credit_balance);
-			en_hash[e] = PointerGetDatum(HashToBytea(credit->entry_hash));
-			e++;
+			add_entry(&entries, e++, item->id, debit, LEDGER_DEBIT,
+					  item->debit_version, amount, item->debit_balance, created_at);
+			add_entry(&entries, e++, item->id, credit, LEDGER_CREDIT,
+					  item->credit_version, amount, item->credit_balance, created_at);
 		}
 
 		/*
@@ -549,13 +570,13 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 					 errhint("Retry the batch.")));
 		}
 
-		values[0] = make_array(en_transfer, NULL, e, INT8OID);
-		values[1] = make_array(en_account, NULL, e, INT8OID);
-		values[2] = make_array(en_version, NULL, e, INT8OID);
-		values[3] = make_array(en_direction, NULL, e, TEXTOID);
-		values[4] = make_array(en_amount, NULL, e, amount_oid);
-		values[5] = make_array(en_balance, NULL, e, amount_oid);
-		values[6] = make_array(en_hash, NULL, e, BYTEAOID);
+		values[0] = make_array(entries.transfer, NULL, e, INT8OID);
+		values[1] = make_array(entries.account, NULL, e, INT8OID);
+		values[2] = make_array(entries.version, NULL, e, INT8OID);
+		values[3] = make_array(entries.direction, NULL, e, TEXTOID);
+		values[4] = make_array(entries.amount, NULL, e, amount_oid);
+		values[5] = make_array(entries.balance, NULL, e, amount_oid);
+		values[6] = make_array(entries.hash, NULL, e, BYTEAOID);
 		values[7] = TimestampTzGetDatum(created_at);
 		LedgerExecuteWrite(&insert_entries, values, NULL, 0);
 

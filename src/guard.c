@@ -153,6 +153,21 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);	/* keep compiler quiet */
 }
 
+/* Is column attnum the same in both tuples? */
+static bool
+column_unchanged(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc, int attnum)
+{
+	Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
+	bool		oldnull;
+	bool		newnull;
+	Datum		oldval = heap_getattr(oldtuple, attnum, desc, &oldnull);
+	Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull == newnull;
+	return datumIsEqual(oldval, newval, attr->attbyval, attr->attlen);
+}
+
 /* Fetch an amount column of an accounts tuple; *isnull says whether NULL. */
 static Amount
 tuple_amount(HeapTuple tuple, TupleDesc desc, int attnum, bool *isnull)
@@ -269,18 +284,11 @@ ledger_guard_accounts(PG_FUNCTION_ARGS)
 			for (int attnum = 1; attnum <= desc->natts; attnum++)
 			{
 				Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
-				bool		oldnull;
-				bool		newnull;
-				Datum		oldval;
-				Datum		newval;
 
 				if (attr->attisdropped || attnum == Anum_accounts_name ||
 					attnum == Anum_accounts_metadata)
 					continue;
-				oldval = heap_getattr(trigdata->tg_trigtuple, attnum, desc, &oldnull);
-				newval = heap_getattr(newtuple, attnum, desc, &newnull);
-				if (oldnull != newnull ||
-					(!oldnull && !datumIsEqual(oldval, newval, attr->attbyval, attr->attlen)))
+				if (!column_unchanged(trigdata->tg_trigtuple, newtuple, desc, attnum))
 					ereport(ERROR,
 							(errcode(ERRCODE_LEDGER_PROTECTED_TABLE),
 							 errmsg("cannot change column \"%s\" of table \"accounts\" directly",
@@ -328,20 +336,9 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		HeapTuple	newtuple = trigdata->tg_newtuple;
-		bool		same = true;
 
-		for (int attnum = Anum_assets_code; attnum <= Anum_assets_scale; attnum++)
-		{
-			Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
-			bool		newnull;
-			Datum		oldval = heap_getattr(oldtuple, attnum, desc, &isnull);
-			Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
-
-			if (isnull != newnull ||
-				(!isnull && !datumIsEqual(oldval, newval, attr->attbyval, attr->attlen)))
-				same = false;
-		}
-		if (same)
+		if (column_unchanged(oldtuple, newtuple, desc, Anum_assets_code) &&
+			column_unchanged(oldtuple, newtuple, desc, Anum_assets_scale))
 			return PointerGetDatum(newtuple);
 	}
 
@@ -360,21 +357,6 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 
 	return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 						   trigdata->tg_newtuple : oldtuple);
-}
-
-/* Is column attnum the same in both tuples? */
-static bool
-column_unchanged(HeapTuple oldtuple, HeapTuple newtuple, TupleDesc desc, int attnum)
-{
-	Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
-	bool		oldnull;
-	bool		newnull;
-	Datum		oldval = heap_getattr(oldtuple, attnum, desc, &oldnull);
-	Datum		newval = heap_getattr(newtuple, attnum, desc, &newnull);
-
-	if (oldnull || newnull)
-		return oldnull == newnull;
-	return datumIsEqual(oldval, newval, attr->attbyval, attr->attlen);
 }
 
 /* Report a hold update that breaks the hold's life cycle. */
