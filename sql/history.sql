@@ -306,3 +306,17 @@ SELECT * FROM ledger.verify();
 -- An unknown account is rejected.
 SELECT * FROM ledger.verify(99);
 \echo :LAST_ERROR_SQLSTATE
+
+-- An asset's lifetime volume may pass the range of ledger.amount while every
+-- balance stays in it: verify() adds the totals without overflowing.
+SET client_min_messages = warning;
+DROP EXTENSION ledger CASCADE;
+CREATE EXTENSION ledger;
+RESET client_min_messages;
+SELECT ledger.create_asset('ETH', 18);
+SELECT ledger.create_account('ETH', 'mint', 'debit', NULL) AS mint,
+       ledger.create_account('ETH', 'a') AS a,
+       ledger.create_account('ETH', 'b') AS b;
+SELECT ledger.transfer(1, 2, '100000000000000000000000000000000000000') AS first,
+       ledger.transfer(2, 3, '100000000000000000000000000000000000000') AS second;
+SELECT count(*) AS problems FROM ledger.verify();

@@ -58,7 +58,7 @@ balance_overflow(const LedgerAccount *account)
 	ereport(ERROR,
 			(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
 			 errmsg("balance of account %lld would overflow", (long long) account->id),
-			 errdetail("A balance column of the account would leave the range of ledger.amount.")));
+			 errdetail("The account's lifetime total of debits or credits, or its balance, would leave the range of ledger.amount.")));
 }
 
 /* Copy row "row" of the last SPI result (ACCOUNT_COLUMNS) into *account. */
