@@ -104,3 +104,13 @@ SELECT ledger.close_account(999);
 SELECT account_id, name, asset, posted, pending_debits, pending_credits,
        available, posted_display, available_display, closed
   FROM ledger.account_balances ORDER BY account_id;
+
+-- Every function refuses a NULL where it needs a value.
+SELECT ledger.account_id(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.close_account(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.reopen_account(NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM ledger.balance(NULL);
+\echo :LAST_ERROR_SQLSTATE

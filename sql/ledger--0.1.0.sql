@@ -644,7 +644,7 @@ REVOKE ALL ON FUNCTION ledger.create_account(text, text, text, ledger.amount, le
 CREATE FUNCTION ledger.account_id(name text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'ledger_account_id'
-LANGUAGE C STABLE STRICT SECURITY DEFINER
+LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.account_id(text) IS 'the id of the account with this name';
 REVOKE ALL ON FUNCTION ledger.account_id(text) FROM PUBLIC;
@@ -663,7 +663,7 @@ REVOKE ALL ON FUNCTION ledger.set_account_limits(bigint, ledger.amount, ledger.a
 CREATE FUNCTION ledger.close_account(account_id bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'ledger_close_account'
-LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.close_account(bigint) IS
     'close an account: it takes part in no new movement until reopened';
@@ -672,7 +672,7 @@ REVOKE ALL ON FUNCTION ledger.close_account(bigint) FROM PUBLIC;
 CREATE FUNCTION ledger.reopen_account(account_id bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'ledger_reopen_account'
-LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.reopen_account(bigint) IS 'reopen a closed account';
 REVOKE ALL ON FUNCTION ledger.reopen_account(bigint) FROM PUBLIC;
@@ -702,7 +702,7 @@ CREATE FUNCTION ledger.balance(account_id bigint,
                                OUT available ledger.amount)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ledger_balance'
-LANGUAGE C STABLE STRICT SECURITY DEFINER ROWS 1
+LANGUAGE C STABLE SECURITY DEFINER ROWS 1
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.balance(bigint) IS
     'an account''s posted balance, pending debits and credits, and available balance';

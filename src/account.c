@@ -536,10 +536,12 @@ ledger_account_id(PG_FUNCTION_ARGS)
 {
 	static LedgerStatement find_account = LEDGER_STATEMENT(
 		"SELECT id FROM ledger.accounts WHERE name OPERATOR(pg_catalog.=) $1", "t");
-	Datum		name = PG_GETARG_DATUM(0);
+	Datum		name;
 	bool		isnull;
 	int64		id;
 
+	CheckArgNotNull(fcinfo, 0, "name");
+	name = PG_GETARG_DATUM(0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LedgerQuery(&find_account, &name, NULL, 1);
@@ -615,6 +617,7 @@ PG_FUNCTION_INFO_V1(ledger_close_account);
 Datum
 ledger_close_account(PG_FUNCTION_ARGS)
 {
+	CheckArgNotNull(fcinfo, 0, "account_id");
 	set_account_closed(PG_GETARG_INT64(0), true);
 	PG_RETURN_VOID();
 }
@@ -627,6 +630,7 @@ PG_FUNCTION_INFO_V1(ledger_reopen_account);
 Datum
 ledger_reopen_account(PG_FUNCTION_ARGS)
 {
+	CheckArgNotNull(fcinfo, 0, "account_id");
 	set_account_closed(PG_GETARG_INT64(0), false);
 	PG_RETURN_VOID();
 }
@@ -643,13 +647,15 @@ ledger_balance(PG_FUNCTION_ARGS)
 
 	if (SRF_IS_FIRSTCALL())
 	{
-		Datum		id = PG_GETARG_DATUM(0);
+		Datum		id;
 		LedgerAccount account;
 		TupleDesc	desc;
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 		MemoryContext oldcontext;
 
+		CheckArgNotNull(fcinfo, 0, "account_id");
+		id = PG_GETARG_DATUM(0);
 		funcctx = SRF_FIRSTCALL_INIT();
 		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)

@@ -39,8 +39,9 @@ PGDLLEXPORT void ledger_expiry_worker_main(Datum main_arg);
  * LedgerDefineExpiryGucs - the worker's settings.
  *
  * The database can only be chosen at server start, so it exists only when
- * the library is preloaded; the interval is defined in every backend so
- * that SHOW and ALTER SYSTEM know it.
+ * the library is preloaded.  The interval is defined whenever the library
+ * is loaded; without preloading, a session knows it only after its first
+ * call of a ledger function, as with any extension's settings.
  */
 void
 LedgerDefineExpiryGucs(void)
