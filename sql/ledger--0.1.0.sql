@@ -109,6 +109,13 @@ CREATE CAST (ledger.amount AS pg_catalog.numeric)
     WITH FUNCTION ledger.amount_to_numeric(ledger.amount) AS IMPLICIT;
 CREATE CAST (ledger.amount AS pg_catalog.int8)
     WITH FUNCTION ledger.amount_to_int8(ledger.amount) AS ASSIGNMENT;
+COMMENT ON CAST (pg_catalog.int2 AS ledger.amount) IS 'implicit: every smallint is an amount';
+COMMENT ON CAST (pg_catalog.int4 AS ledger.amount) IS 'implicit: every integer is an amount';
+COMMENT ON CAST (pg_catalog.int8 AS ledger.amount) IS 'implicit: every bigint is an amount';
+COMMENT ON CAST (pg_catalog.numeric AS ledger.amount) IS
+    'on assignment: refuses a fractional part or a value out of range, never rounds';
+COMMENT ON CAST (ledger.amount AS pg_catalog.numeric) IS 'implicit and exact: lets amounts compare with numeric literals';
+COMMENT ON CAST (ledger.amount AS pg_catalog.int8) IS 'on assignment: fails when the amount is out of the bigint range';
 
 -- Arithmetic: exact, and an overflow is an error (SQLSTATE 22003).
 CREATE FUNCTION ledger.amount_pl(ledger.amount, ledger.amount) RETURNS ledger.amount
@@ -291,6 +298,8 @@ CREATE OPERATOR CLASS ledger.amount_ops
         FUNCTION 1 ledger.amount_hash(ledger.amount),
         FUNCTION 2 ledger.amount_hash_extended(ledger.amount, pg_catalog.int8);
 COMMENT ON OPERATOR CLASS ledger.amount_ops USING hash IS 'default hash operator class for ledger.amount';
+COMMENT ON OPERATOR FAMILY ledger.amount_ops USING btree IS 'btree operators of ledger.amount';
+COMMENT ON OPERATOR FAMILY ledger.amount_ops USING hash IS 'hash operators of ledger.amount';
 
 -- Aggregates.  They share their names with the built-in ones, so that
 -- sum(a) over an amount column finds the exact, overflow-checked version.
@@ -434,6 +443,7 @@ CREATE INDEX accounts_metadata_idx ON ledger.accounts
 COMMENT ON TABLE ledger.accounts IS 'accounts and their running balances; written only by the ledger functions';
 SELECT pg_catalog.pg_extension_config_dump('ledger.accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('ledger.accounts_id_seq', '');
+COMMENT ON SEQUENCE ledger.accounts_id_seq IS 'account ids';
 
 CREATE SEQUENCE ledger.transfers_id_seq;
 -- One row per movement of money.  No foreign keys: rows are written only by
@@ -465,6 +475,7 @@ CREATE INDEX transfers_metadata_idx ON ledger.transfers
 COMMENT ON TABLE ledger.transfers IS 'append-only record of every transfer';
 SELECT pg_catalog.pg_extension_config_dump('ledger.transfers', '');
 SELECT pg_catalog.pg_extension_config_dump('ledger.transfers_id_seq', '');
+COMMENT ON SEQUENCE ledger.transfers_id_seq IS 'transfer ids';
 
 CREATE SEQUENCE ledger.entries_id_seq;
 -- One row per account per transfer.  account_version numbers an account's
@@ -496,6 +507,7 @@ CREATE INDEX entries_transfer_id_idx ON ledger.entries (transfer_id);
 COMMENT ON TABLE ledger.entries IS 'append-only debit and credit entries, one per account per transfer';
 SELECT pg_catalog.pg_extension_config_dump('ledger.entries', '');
 SELECT pg_catalog.pg_extension_config_dump('ledger.entries_id_seq', '');
+COMMENT ON SEQUENCE ledger.entries_id_seq IS 'entry ids';
 
 CREATE SEQUENCE ledger.hold_records_id_seq;
 -- One row per hold.  The facts of a hold never change; its resolution is
@@ -536,6 +548,7 @@ COMMENT ON TABLE ledger.hold_records IS
     'holds and their resolution; read them through the view ledger.holds';
 SELECT pg_catalog.pg_extension_config_dump('ledger.hold_records', '');
 SELECT pg_catalog.pg_extension_config_dump('ledger.hold_records_id_seq', '');
+COMMENT ON SEQUENCE ledger.hold_records_id_seq IS 'hold ids';
 
 -- ===========================================================================
 -- guards: the tables change only through the ledger functions

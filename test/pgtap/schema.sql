@@ -6,7 +6,7 @@
 -- nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(96);
+SELECT plan(97);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -308,6 +308,16 @@ SELECT is_empty(
                           WHERE e.extname = 'ledger' AND c.oid = ANY (e.extconfig))$$,
     'no table or sequence in schema ledger is left out of the dump'
 );
+
+-- \dx+ ledger lists every object; each carries a comment.
+SELECT is_empty($$
+    SELECT pg_describe_object(d.classid, d.objid, 0)
+      FROM pg_depend d
+     WHERE d.refclassid = 'pg_extension'::regclass
+       AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ledger')
+       AND d.deptype = 'e'
+       AND obj_description(d.objid, (SELECT relname FROM pg_class WHERE oid = d.classid)) IS NULL
+$$, 'every object of the extension has a comment');
 
 SELECT * FROM finish();
 ROLLBACK;
