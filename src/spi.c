@@ -188,7 +188,13 @@ statement_plan(LedgerStatement *stmt)
 	for (int i = 0; i < nargs; i++)
 		argtypes[i] = arg_type_oid(stmt->argtypes[i]);
 
-	plan = SPI_prepare(stmt->sql, nargs, argtypes);
+	/*
+	 * Always the generic plan: the statements are short and keyed by their
+	 * parameters, so a custom plan is never better, and the plan cache would
+	 * otherwise re-plan some of them (an array parameter looks costly in a
+	 * generic plan) on every call.
+	 */
+	plan = SPI_prepare_cursor(stmt->sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 stmt->sql, SPI_result_code_string(SPI_result));
