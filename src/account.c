@@ -35,6 +35,24 @@ static LedgerStatement read_account = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) $1", "b");
 
+/* Parameters of one account's row in the statements below. */
+#define SAVE_ACCOUNT_PARAMS 12
+
+static LedgerStatement save_account_pair = LEDGER_STATEMENT(
+	"UPDATE ledger.accounts AS a SET min_balance = v.min_balance,"
+	" max_balance = v.max_balance, debits_posted = v.debits_posted,"
+	" credits_posted = v.credits_posted, debits_pending = v.debits_pending,"
+	" credits_pending = v.credits_pending, version = v.version,"
+	" closed = v.closed, updated_at = v.updated_at,"
+	" holds_expire_at = v.holds_expire_at, entry_hash = v.entry_hash"
+	" FROM (VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12),"
+	"              ($13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24))"
+	"   AS v(id, min_balance, max_balance, debits_posted, credits_posted,"
+	"        debits_pending, credits_pending, version, closed, updated_at,"
+	"        holds_expire_at, entry_hash)"
+	" WHERE a.id OPERATOR(pg_catalog.=) v.id",
+	"baaaaaaboTTh" "baaaaaaboTTh");
+
 static LedgerStatement save_account = LEDGER_STATEMENT(
 	"UPDATE ledger.accounts SET min_balance = $2, max_balance = $3,"
 	" debits_posted = $4, credits_posted = $5, debits_pending = $6,"
@@ -192,18 +210,11 @@ LockAccountSkipLocked(int64 id, LedgerAccount *account)
 	return true;
 }
 
-/*
- * SaveAccount - write an account's mutable columns back to its row.
- *
- * Caller must hold the row lock taken by LockAccounts.
- */
-void
-SaveAccount(const LedgerAccount *account)
+/* The mutable columns of an account as statement parameters, from values[0]. */
+static void
+account_to_params(const LedgerAccount *account, Datum *values, char *nulls)
 {
-	Datum		values[12];
-	char		nulls[12];
-
-	memset(nulls, ' ', sizeof(nulls));
+	memset(nulls, ' ', SAVE_ACCOUNT_PARAMS);
 	values[0] = Int64GetDatum(account->id);
 	values[1] = AmountGetDatum(account->min_balance);
 	nulls[1] = account->has_min ? ' ' : 'n';
@@ -220,9 +231,41 @@ SaveAccount(const LedgerAccount *account)
 	nulls[10] = TIMESTAMP_NOT_FINITE(account->holds_expire_at) ? 'n' : ' ';
 	values[11] = PointerGetDatum(HashToBytea(account->entry_hash));
 	nulls[11] = account->has_entry_hash ? ' ' : 'n';
+}
+
+/*
+ * SaveAccount - write an account's mutable columns back to its row.
+ *
+ * Caller must hold the row lock taken by LockAccounts.
+ */
+void
+SaveAccount(const LedgerAccount *account)
+{
+	Datum		values[SAVE_ACCOUNT_PARAMS];
+	char		nulls[SAVE_ACCOUNT_PARAMS];
+
+	account_to_params(account, values, nulls);
 	LedgerExecuteWrite(&save_account, values, nulls, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
+}
+
+/*
+ * SaveAccountPair - SaveAccount for the two accounts of a movement, in one
+ * statement.
+ */
+void
+SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b)
+{
+	Datum		values[2 * SAVE_ACCOUNT_PARAMS];
+	char		nulls[2 * SAVE_ACCOUNT_PARAMS];
+
+	account_to_params(a, values, nulls);
+	account_to_params(b, values + SAVE_ACCOUNT_PARAMS, nulls + SAVE_ACCOUNT_PARAMS);
+	LedgerExecuteWrite(&save_account_pair, values, nulls, 0);
+	if (SPI_processed != 2)
+		elog(ERROR, "accounts %lld and %lld vanished while locked",
+			 (long long) a->id, (long long) b->id);
 }
 
 /*

@@ -530,8 +530,7 @@ ledger_hold(PG_FUNCTION_ARGS)
 		else
 		{
 			id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
-			SaveAccount(debit);
-			SaveAccount(credit);
+			SaveAccountPair(debit, credit);
 		}
 	}
 
@@ -622,8 +621,7 @@ ledger_release(PG_FUNCTION_ARGS)
 	release_both_sides(&hold, debit, credit);
 	strlcpy(hold.status, "released", sizeof(hold.status));
 	save_hold_resolution(&hold, false, 0, 0, now);
-	SaveAccount(debit);
-	SaveAccount(credit);
+	SaveAccountPair(debit, credit);
 
 	SPI_finish();
 	PG_RETURN_VOID();

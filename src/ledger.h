@@ -182,6 +182,7 @@ extern bool TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts,
 							int64 *missing);
 extern void LockAccounts(const int64 *ids, int n, LedgerAccount *accounts);
 extern void SaveAccount(const LedgerAccount *account);
+extern void SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b);
 extern Amount AccountPostedBalance(const LedgerAccount *account);
 extern Amount AccountAvailableBalance(const LedgerAccount *account);
 extern Amount AccountCeilingBalance(const LedgerAccount *account);

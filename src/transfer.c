@@ -238,8 +238,7 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 
 	debit->updated_at = created_at;
 	credit->updated_at = created_at;
-	SaveAccount(debit);
-	SaveAccount(credit);
+	SaveAccountPair(debit, credit);
 	return id;
 }
 
