@@ -76,6 +76,9 @@ SELECT ledger.transfer(1, 2, 1, repeat('k', 256));
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.transfer(1, 2, 1, E'bad\nkey');
 \echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY sqlstate
+SELECT ledger.transfer(1, 2, 1, E'order\u009b31m-7');
+\set VERBOSITY default
 SELECT ledger.transfer(1, 2, 1, repeat('é', 255)) > 0 AS longest_key_accepted;
 
 -- Amounts are positive; accounts are required, distinct and known.

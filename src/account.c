@@ -27,6 +27,10 @@ static LedgerStatement lock_accounts = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY id FOR UPDATE", "B");
 
+static LedgerStatement lock_account = LEDGER_STATEMENT(
+	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
+	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE", "b");
+
 static LedgerStatement lock_account_skip_locked = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED", "b");
@@ -141,29 +145,49 @@ account_from_row(int row, LedgerAccount *account)
 bool
 TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-	Datum		arg;
 	TimestampTz now;
 
-	for (int i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	arg = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	LedgerExecute(&lock_accounts, &arg, NULL, 0);
-	pfree(elems);
-
-	for (int i = 0; i < n; i++)
+	if (n <= 2)
 	{
-		if (i >= (int) SPI_processed)
+		/* A primary key probe each beats one scan for a list of ids. */
+		for (int i = 0; i < n; i++)
 		{
-			*missing = ids[i];
-			return false;
+			Datum		arg = Int64GetDatum(ids[i]);
+
+			LedgerExecute(&lock_account, &arg, NULL, 0);
+			if (SPI_processed == 0)
+			{
+				*missing = ids[i];
+				return false;
+			}
+			account_from_row(0, &accounts[i]);
 		}
-		account_from_row(i, &accounts[i]);
-		if (accounts[i].id != ids[i])
+	}
+	else
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * n);
+		Datum		arg;
+
+		for (int i = 0; i < n; i++)
+			elems[i] = Int64GetDatum(ids[i]);
+		arg = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		LedgerExecute(&lock_accounts, &arg, NULL, 0);
+		pfree(elems);
+
+		for (int i = 0; i < n; i++)
 		{
-			*missing = ids[i];
-			return false;
+			if (i >= (int) SPI_processed)
+			{
+				*missing = ids[i];
+				return false;
+			}
+			account_from_row(i, &accounts[i]);
+			if (accounts[i].id != ids[i])
+			{
+				*missing = ids[i];
+				return false;
+			}
 		}
 	}
 
@@ -413,10 +437,15 @@ CheckAccountLimits(const LedgerAccount *account, LedgerSide side, Amount amount)
 {
 	bool		lowers = (side == LEDGER_DEBIT) == account->credit_normal;
 
+	/*
+	 * Both derived balances are computed whatever the limits, so that one
+	 * leaving the amount range is refused here, before anything is written.
+	 */
+	Amount		available = AccountAvailableBalance(account);
+	Amount		ceiling = AccountCeilingBalance(account);
+
 	if (lowers && account->has_min)
 	{
-		Amount		available = AccountAvailableBalance(account);
-
 		if (available < account->min_balance)
 			ereport(ERROR,
 					(errcode(ERRCODE_LEDGER_INSUFFICIENT_FUNDS),
@@ -429,8 +458,6 @@ CheckAccountLimits(const LedgerAccount *account, LedgerSide side, Amount amount)
 	}
 	else if (!lowers && account->has_max)
 	{
-		Amount		ceiling = AccountCeilingBalance(account);
-
 		if (ceiling > account->max_balance)
 			ereport(ERROR,
 					(errcode(ERRCODE_LEDGER_LIMIT_EXCEEDED),

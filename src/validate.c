@@ -52,9 +52,13 @@ IdempotencyKeyFromDatum(Datum datum)
 				(errcode(ERRCODE_LEDGER_INVALID_KEY),
 				 errmsg("idempotency key must be 1 to %d characters long", LEDGER_KEY_MAX),
 				 errdetail("The key given has %d characters.", len)));
-	for (const char *p = key; *p; p++)
+	for (const unsigned char *p = (const unsigned char *) key; *p; p++)
 	{
-		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+		/* C0 controls and DEL; in UTF-8 also the C1 controls U+0080..U+009F. */
+		bool		c1 = GetDatabaseEncoding() == PG_UTF8 &&
+			p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
+
+		if (*p < 0x20 || *p == 0x7f || c1)
 			ereport(ERROR,
 					(errcode(ERRCODE_LEDGER_INVALID_KEY),
 					 errmsg("idempotency key \"%s\" contains a control character", key)));
