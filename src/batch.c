@@ -64,6 +64,14 @@ static LedgerStatement existing_keys = LEDGER_STATEMENT(
 	"SELECT idempotency_key FROM ledger.transfers"
 	" WHERE idempotency_key OPERATOR(pg_catalog.=) ANY ($1)", "X");
 
+static LedgerStatement insert_keyless_transfers = LEDGER_STATEMENT(
+	"INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
+	" amount, idempotency_key, description, metadata, created_at)"
+	" SELECT u.*, $8 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u",
+	"BBBAXXJT");
+
 static LedgerStatement next_transfer_ids = LEDGER_STATEMENT(
 	"SELECT pg_catalog.nextval('ledger.transfers_id_seq'::pg_catalog.regclass)"
 	"  FROM pg_catalog.generate_series(1, $1)", "b");
@@ -552,7 +560,14 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		values[5] = make_array(tr_desc, tr_desc_null, nposted, TEXTOID);
 		values[6] = make_array(tr_meta, tr_meta_null, nposted, JSONBOID);
 		values[7] = TimestampTzGetDatum(created_at);
-		LedgerExecuteWrite(&insert_transfers, values, NULL, 0);
+		/*
+		 * Without keys nothing can conflict, and no speculative insertion is
+		 * needed; posted[] has keyless items last, so its first has a key if
+		 * any does.
+		 */
+		LedgerExecuteWrite(posted[0]->req.idempotency_key ?
+						   &insert_transfers : &insert_keyless_transfers,
+						   values, NULL, 0);
 		if ((int) SPI_processed != nposted)
 		{
 			/*

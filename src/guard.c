@@ -29,17 +29,18 @@ enum
 	Anum_accounts_normal_balance,
 	Anum_accounts_min_balance,
 	Anum_accounts_max_balance,
-	Anum_accounts_debits_posted,
-	Anum_accounts_credits_posted,
-	Anum_accounts_debits_pending,
-	Anum_accounts_credits_pending,
-	Anum_accounts_version,
 	Anum_accounts_closed,
 	Anum_accounts_metadata,
 	Anum_accounts_created_at,
-	Anum_accounts_updated_at,
+	Anum_accounts_debits_pending,
+	Anum_accounts_credits_pending,
 	Anum_accounts_holds_expire_at,
-	Natts_accounts = Anum_accounts_holds_expire_at
+	Anum_accounts_debits_posted,
+	Anum_accounts_credits_posted,
+	Anum_accounts_version,
+	Anum_accounts_updated_at,
+	Anum_accounts_entry_hash,
+	Natts_accounts = Anum_accounts_entry_hash
 };
 
 /* Columns of ledger.hold_records, in table order. */

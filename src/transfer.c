@@ -33,6 +33,13 @@ static LedgerStatement insert_transfer = LEDGER_STATEMENT(
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id", "bbattjTbb");
 
+/* Without a key nothing can conflict: no speculative insertion needed. */
+static LedgerStatement insert_keyless_transfer = LEDGER_STATEMENT(
+	"INSERT INTO ledger.transfers (debit_account_id, credit_account_id, amount,"
+	" idempotency_key, description, metadata, created_at, hold_id,"
+	" reverses_transfer_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id", "bbattjTbb");
+
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
 	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
 	" direction, amount, balance_after, created_at, hash)"
@@ -202,7 +209,8 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
 	values[8] = Int64GetDatum(req->reverses_transfer_id);
 	nulls[8] = req->reverses_transfer_id != 0 ? ' ' : 'n';
-	LedgerExecuteWrite(&insert_transfer, values, nulls, 0);
+	LedgerExecuteWrite(req->idempotency_key ? &insert_transfer : &insert_keyless_transfer,
+					   values, nulls, 0);
 	*created = SPI_processed > 0;
 	if (!*created)
 	{
