@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# test/stress/bank.sh - the Jepsen bank workload: money only moves, at every
+# isolation level, as seen by concurrent snapshot readers.
+#
+# One asset, a debit-normal funding account (unbounded), 8 hot and 10,000
+# cold credit-normal accounts (min_balance 0), all funded.  Then 32 pgbench
+# clients make random transfers, holds (some expiring within the run),
+# captures, releases and batches of 2-5 transfers among hot and cold
+# accounts.  Each transaction runs at READ COMMITTED, REPEATABLE READ or
+# SERIALIZABLE (pgbench script weights) and makes one call through
+# bank.step(), which catches only the rejections this load may raise (LG103,
+# LG104, LG202, LG203, LG204, LG205, LG109, 40001, 40P01), records every
+# outcome, and lets anything else abort the pgbench client.
+#
+# Meanwhile two reader clients, each transaction a REPEATABLE READ snapshot,
+# check about every 10 ms that:
+#  - sum(credits_posted) - sum(debits_posted) over all accounts is 0
+#    (every transfer adds its amount once to each side);
+#  - each pending column sums to the holds still reserved on that side;
+#  - no account's available balance is below its min_balance;
+# and record any anomaly in bank.anomalies.
+#
+# At the end: no anomaly, no deadlock (pg_stat_database.deadlocks unchanged,
+# no 40P01), no 40001 at READ COMMITTED, every account's versions 1..n
+# without a gap, the conservation law once more, and ledger.verify() empty.
+#
+# Environment: PGHOST, PGPORT, PGUSER (a superuser); BANK_SECONDS (default
+# 20) how long the writers run; BANK_SEED (default random, printed);
+# BANK_KEEP=1 keeps the database.
+set -euo pipefail
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+DB=ledger_bank
+SECONDS_TO_RUN=${BANK_SECONDS:-20}
+SEED=${BANK_SEED:-$((RANDOM * 32768 + RANDOM))}
+echo "bank.sh: seed $SEED (replay the choices with BANK_SEED=$SEED)"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger_bank.XXXXXX")
+READERS_PID=
+
+psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
+psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+
+cleanup() {
+	if [ -n "$READERS_PID" ]; then
+		kill "$READERS_PID" 2>/dev/null || true
+		wait "$READERS_PID" 2>/dev/null || true
+	fi
+	if [ "${BANK_KEEP:-0}" != 1 ]; then
+		psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+psql_admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+psql_admin -c "CREATE DATABASE $DB"
+
+psql_db -v seed="$SEED" -o /dev/null <<'SQL'
+CREATE EXTENSION ledger;
+SELECT pg_catalog.setseed((:seed % 1000000) / 1000000.0);
+SELECT ledger.create_asset('USD', 2);
+SELECT ledger.create_account('USD', 'fund', 'debit', NULL);
+SELECT ledger.create_account('USD', 'hot:' || i) FROM generate_series(1, 8) AS i;
+SELECT ledger.create_account('USD', 'cold:' || i) FROM generate_series(1, 10000) AS i;
+
+CREATE SCHEMA bank;
+-- The id ranges pgbench and bank.step() draw from.
+CREATE TABLE bank.ranges AS
+SELECT (SELECT id FROM ledger.accounts WHERE name = 'fund') AS fund,
+       (SELECT min(id) FROM ledger.accounts WHERE name LIKE 'hot:%') AS hot_lo,
+       (SELECT max(id) FROM ledger.accounts WHERE name LIKE 'hot:%') AS hot_hi,
+       (SELECT min(id) FROM ledger.accounts WHERE name LIKE 'cold:%') AS cold_lo,
+       (SELECT max(id) FROM ledger.accounts WHERE name LIKE 'cold:%') AS cold_hi;
+
+-- Opening balances, in one batch: 10,000.00 per hot account, 100.00 per cold one.
+SELECT cardinality(ledger.transfer_batch(array_agg(
+           ROW(r.fund, a.id,
+               CASE WHEN a.name LIKE 'hot:%' THEN 1000000 ELSE 10000 END::ledger.amount,
+               NULL, 'opening balance', NULL)::ledger.transfer_request ORDER BY a.id)))
+  FROM ledger.accounts AS a, bank.ranges AS r
+ WHERE a.id <> r.fund;
+
+CREATE UNLOGGED TABLE bank.outcomes (
+    kind      text NOT NULL,
+    isolation text NOT NULL,
+    outcome   text NOT NULL
+);
+CREATE UNLOGGED TABLE bank.checks (isolation text NOT NULL, at timestamptz NOT NULL);
+CREATE UNLOGGED TABLE bank.anomalies (
+    at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    anomaly text NOT NULL,
+    detail  text
+);
+
+-- An account: hot half the time, else cold.
+CREATE FUNCTION bank.pick() RETURNS bigint LANGUAGE sql AS $$
+SELECT CASE WHEN random() < 0.5
+            THEN hot_lo + floor(random() * (hot_hi - hot_lo + 1))::bigint
+            ELSE cold_lo + floor(random() * (cold_hi - cold_lo + 1))::bigint END
+  FROM bank.ranges
+$$;
+
+-- Two distinct accounts.
+CREATE FUNCTION bank.pair(OUT a bigint, OUT b bigint) LANGUAGE plpgsql AS $$
+BEGIN
+    a := bank.pick();
+    LOOP
+        b := bank.pick();
+        EXIT WHEN b <> a;
+    END LOOP;
+END
+$$;
+
+-- An amount up to 30.00, sometimes up to 3,000.00 (often too much for a cold account).
+CREATE FUNCTION bank.amount() RETURNS ledger.amount LANGUAGE sql AS $$
+SELECT (1 + floor(random() * CASE WHEN random() < 0.9 THEN 3000 ELSE 300000 END))::bigint::ledger.amount
+$$;
+
+-- One of the last few pending holds, or NULL.
+CREATE FUNCTION bank.recent_hold() RETURNS bigint LANGUAGE sql AS $$
+SELECT id FROM ledger.hold_records WHERE status = 'pending'
+ ORDER BY id DESC LIMIT 1 OFFSET floor(random() * 8)::int
+$$;
+
+-- step - make one call of the given kind and record its outcome.  Only the
+-- rejections this load may raise are caught; anything else aborts the client.
+CREATE FUNCTION bank.step(p_kind text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    v_hold bigint;
+    v_amount ledger.amount;
+    v_items ledger.transfer_request[];
+    v_outcome text := 'ok';
+BEGIN
+    BEGIN
+        CASE p_kind
+        WHEN 'transfer' THEN
+            p := bank.pair();
+            PERFORM ledger.transfer(p.a, p.b, bank.amount());
+        WHEN 'hold' THEN
+            p := bank.pair();
+            PERFORM ledger.hold(p.a, p.b, bank.amount(),
+                                CASE WHEN random() < 0.3
+                                     THEN pg_catalog.clock_timestamp() + interval '300 ms' END);
+        WHEN 'capture' THEN
+            v_hold := bank.recent_hold();
+            IF v_hold IS NULL THEN
+                v_outcome := 'no hold';
+            ELSE
+                SELECT amount INTO v_amount FROM ledger.hold_records WHERE id = v_hold;
+                PERFORM ledger.capture(v_hold,
+                    CASE floor(random() * 4)::int
+                    WHEN 0 THEN v_amount
+                    WHEN 1 THEN (v_amount::numeric / 2)::bigint::ledger.amount
+                    WHEN 2 THEN (v_amount::numeric + 1)::ledger.amount   -- LG205
+                    ELSE NULL END);
+            END IF;
+        WHEN 'release' THEN
+            v_hold := bank.recent_hold();
+            IF v_hold IS NULL THEN
+                v_outcome := 'no hold';
+            ELSE
+                PERFORM ledger.release(v_hold);
+            END IF;
+        WHEN 'batch' THEN
+            FOR i IN 1..2 + floor(random() * 4)::int LOOP
+                p := bank.pair();
+                v_items := v_items || ROW(p.a, p.b, bank.amount(), NULL, 'batch item', NULL)::ledger.transfer_request;
+            END LOOP;
+            PERFORM ledger.transfer_batch(v_items);
+        WHEN 'expire' THEN
+            PERFORM ledger.expire_holds(100);
+        END CASE;
+    EXCEPTION
+        WHEN SQLSTATE 'LG103' OR SQLSTATE 'LG104' OR SQLSTATE 'LG202' OR SQLSTATE 'LG203'
+          OR SQLSTATE 'LG204' OR SQLSTATE 'LG205' OR SQLSTATE 'LG109'
+          OR SQLSTATE '40001' OR SQLSTATE '40P01' THEN
+            v_outcome := SQLSTATE;
+    END;
+    INSERT INTO bank.outcomes VALUES (p_kind, pg_catalog.current_setting('transaction_isolation'), v_outcome);
+END
+$$;
+
+-- check - the invariants on this transaction's snapshot; records anomalies.
+CREATE FUNCTION bank.check() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_net numeric;
+    v_n bigint;
+    r record;
+BEGIN
+    SELECT sum(credits_posted::numeric) - sum(debits_posted::numeric), count(*)
+      INTO v_net, v_n FROM ledger.accounts;
+    IF v_net <> 0 OR v_n <> 10009 THEN
+        INSERT INTO bank.anomalies (anomaly, detail)
+        VALUES ('money created or destroyed', 'credits - debits = ' || v_net || ' over ' || v_n || ' accounts');
+    END IF;
+    SELECT (SELECT coalesce(sum(debits_pending::numeric), 0) FROM ledger.accounts) AS dp,
+           (SELECT coalesce(sum(amount::numeric), 0) FROM ledger.hold_records WHERE debit_reserved) AS dh,
+           (SELECT coalesce(sum(credits_pending::numeric), 0) FROM ledger.accounts) AS cp,
+           (SELECT coalesce(sum(amount::numeric), 0) FROM ledger.hold_records WHERE credit_reserved) AS ch
+      INTO r;
+    IF r.dp <> r.dh OR r.cp <> r.ch THEN
+        INSERT INTO bank.anomalies (anomaly, detail)
+        VALUES ('pending sums disagree with reserved holds', r::text);
+    END IF;
+    INSERT INTO bank.anomalies (anomaly, detail)
+    SELECT 'available below min_balance',
+           'account ' || b.account_id || ': available ' || b.available || ', min ' || a.min_balance
+      FROM ledger.account_balances AS b
+      JOIN ledger.accounts AS a ON a.id = b.account_id
+     WHERE a.min_balance IS NOT NULL
+       AND b.available::numeric < a.min_balance::numeric;
+    INSERT INTO bank.checks VALUES (pg_catalog.current_setting('transaction_isolation'),
+                                    pg_catalog.clock_timestamp());
+END
+$$;
+SQL
+
+read -r FUND HOT_LO HOT_HI COLD_LO COLD_HI < <(psql_db -At -F ' ' -c "SELECT * FROM bank.ranges")
+echo "bank.sh: funding account $FUND, hot $HOT_LO-$HOT_HI, cold $COLD_LO-$COLD_HI"
+
+cat >"$WORK/body.sql" <<'PGBENCH'
+\set k random(1, 100)
+\if :k <= 45
+SELECT bank.step('transfer');
+\elif :k <= 60
+SELECT bank.step('hold');
+\elif :k <= 72
+SELECT bank.step('capture');
+\elif :k <= 80
+SELECT bank.step('release');
+\elif :k <= 99
+SELECT bank.step('batch');
+\else
+SELECT bank.step('expire');
+\endif
+PGBENCH
+for level in "READ COMMITTED" "REPEATABLE READ" "SERIALIZABLE"; do
+	f="$WORK/$(echo "$level" | tr 'A-Z ' 'a-z_').sql"
+	{
+		echo "BEGIN ISOLATION LEVEL $level;"
+		cat "$WORK/body.sql"
+		echo "COMMIT;"
+	} >"$f"
+done
+cat >"$WORK/reader.sql" <<'PGBENCH'
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT bank.check();
+COMMIT;
+\sleep 10 ms
+PGBENCH
+
+deadlocks() {
+	psql_db -At -c "SELECT deadlocks FROM pg_catalog.pg_stat_database WHERE datname = current_database()"
+}
+deadlocks_before=$(deadlocks)
+
+# Readers first, for longer than the writers, so they watch the whole load.
+"$PG_BIN/pgbench" -n -c 2 -j 1 -T $((SECONDS_TO_RUN + 2)) -f "$WORK/reader.sql" \
+	"$DB" >"$WORK/readers.log" 2>&1 &
+READERS_PID=$!
+sleep 1
+
+started=$(date +%s)
+writers_ok=1
+# --max-tries 1: a serialization failure at COMMIT (SSI) is counted as a
+# failed transaction, not an aborted client; only SERIALIZABLE may have them.
+if ! "$PG_BIN/pgbench" -n -c 32 -j 2 -T "$SECONDS_TO_RUN" --random-seed="$SEED" \
+	--failures-detailed --max-tries=1 \
+	-f "$WORK/read_committed.sql@1" -f "$WORK/repeatable_read.sql@1" -f "$WORK/serializable.sql@1" \
+	"$DB" >"$WORK/writers.log" 2>&1; then
+	writers_ok=0
+fi
+elapsed=$(($(date +%s) - started))
+readers_ok=1
+wait "$READERS_PID" || readers_ok=0
+READERS_PID=
+
+failed=0
+if [ "$writers_ok" -ne 1 ] || grep -qiE 'aborted|error' "$WORK/writers.log"; then
+	cat "$WORK/writers.log" >&2
+	echo "FAIL: the writers' pgbench reported an error (a client aborted on an unexpected error)" >&2
+	failed=1
+fi
+if [ "$readers_ok" -ne 1 ] || grep -qiE 'aborted|error|failed transactions: [1-9]' "$WORK/readers.log"; then
+	cat "$WORK/readers.log" >&2
+	echo "FAIL: the readers' pgbench reported an error" >&2
+	failed=1
+fi
+
+# Failed (not aborted) writer transactions, per script: only serialization
+# failures at COMMIT, only at SERIALIZABLE.
+script_failures() {
+	awk -v n="$1" '
+		/^SQL script [0-9]+:/ { s = $3 + 0 }
+		s == n && /number of failed transactions:/ { print $6; exit }' "$WORK/writers.log"
+}
+rc_failed=$(script_failures 1)
+rr_failed=$(script_failures 2)
+ser_failed=$(script_failures 3)
+if [ "${rc_failed:-0}" != 0 ] || [ "${rr_failed:-0}" != 0 ]; then
+	cat "$WORK/writers.log" >&2
+	echo "FAIL: failed transactions at READ COMMITTED ($rc_failed) or REPEATABLE READ ($rr_failed)" >&2
+	failed=1
+fi
+if grep -qE 'deadlock failures: [1-9]' "$WORK/writers.log"; then
+	echo "FAIL: pgbench counted deadlock failures" >&2
+	failed=1
+fi
+
+# The backends flush their statistics as they exit: wait for them to go.
+for _ in $(seq 1 60); do
+	others=$(psql_db -At -c "SELECT count(*) FROM pg_catalog.pg_stat_activity
+	                         WHERE datname = current_database() AND pid <> pg_catalog.pg_backend_pid()")
+	[ "$others" -eq 0 ] && break
+	sleep 0.5
+done
+sleep 1
+deadlocks_after=$(deadlocks)
+if [ "$deadlocks_after" -ne "$deadlocks_before" ]; then
+	echo "FAIL: pg_stat_database.deadlocks went from $deadlocks_before to $deadlocks_after" >&2
+	failed=1
+fi
+
+# Final checks: each query lists offending rows.
+check() {
+	local name=$1 query=$2 rows
+	if ! rows=$(psql_db -At -c "SELECT count(*) FROM ($query) AS q"); then
+		echo "FAIL: $name could not run" >&2
+		failed=1
+	elif [ "$rows" -ne 0 ]; then
+		echo "FAIL: $name: $rows rows (first 20):" >&2
+		psql_db -c "SELECT * FROM ($query) AS q LIMIT 20" >&2
+		failed=1
+	fi
+}
+check "reader anomalies" "SELECT * FROM bank.anomalies"
+check "deadlocks reported to a call" "SELECT * FROM bank.outcomes WHERE outcome = '40P01'"
+check "40001 at READ COMMITTED" \
+	"SELECT * FROM bank.outcomes WHERE outcome = '40001' AND isolation = 'read committed'"
+check "outcome a kind cannot have" \
+	"SELECT * FROM bank.outcomes WHERE NOT (outcome IN ('ok', '40001')
+	   OR (kind IN ('transfer', 'batch', 'hold') AND outcome IN ('LG103', 'LG104'))
+	   OR (kind IN ('capture', 'release') AND outcome IN ('LG202', 'LG203', 'LG204', 'no hold'))
+	   OR (kind = 'capture' AND outcome = 'LG205'))"
+check "money created or destroyed" \
+	"SELECT sum(credits_posted::numeric) - sum(debits_posted::numeric) AS net FROM ledger.accounts
+	 HAVING sum(credits_posted::numeric) - sum(debits_posted::numeric) <> 0"
+check "gap in an account's versions" \
+	"SELECT a.id, a.version, count(e.account_version) AS n, min(e.account_version) AS lo,
+	        max(e.account_version) AS hi
+	   FROM ledger.accounts AS a LEFT JOIN ledger.entries AS e ON e.account_id = a.id
+	  GROUP BY a.id, a.version
+	 HAVING count(e.account_version) <> a.version
+	     OR coalesce(min(e.account_version), 1) <> 1
+	     OR coalesce(max(e.account_version), 0) <> a.version"
+check "ledger.verify()" "SELECT * FROM ledger.verify()"
+check "no calls made at some isolation level" \
+	"SELECT l FROM unnest(ARRAY['read committed', 'repeatable read', 'serializable']) AS l
+	  WHERE NOT EXISTS (SELECT FROM bank.outcomes WHERE isolation = l AND outcome = 'ok')"
+check "no reader checks" "SELECT WHERE (SELECT count(*) FROM bank.checks) < 10"
+
+# Summary.
+processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/writers.log")
+echo "bank.sh: 32 writers for ${elapsed}s, $processed pgbench transactions committed;" \
+	"failed at COMMIT (serialization): read committed ${rc_failed:-0}, repeatable read ${rr_failed:-0}, serializable ${ser_failed:-0}"
+psql_db -At -F ' ' <<'SQL'
+SELECT 'calls by kind: ' || string_agg(kind || ' [' || o || ']', '; ' ORDER BY kind)
+  FROM (SELECT kind, string_agg(outcome || ' ' || n, ', ' ORDER BY n DESC) AS o
+          FROM (SELECT kind, outcome, count(*) AS n FROM bank.outcomes GROUP BY 1, 2) AS x
+         GROUP BY kind) AS y;
+SELECT 'calls by isolation level: ' || string_agg(isolation || ' [' || o || ']', '; ' ORDER BY isolation)
+  FROM (SELECT isolation, string_agg(outcome || ' ' || n, ', ' ORDER BY n DESC) AS o
+          FROM (SELECT isolation, outcome, count(*) AS n FROM bank.outcomes GROUP BY 1, 2) AS x
+         GROUP BY isolation) AS y;
+SELECT 'reader checks: ' || count(*) || ' snapshots over '
+       || round(extract(epoch FROM max(at) - min(at))::numeric, 1) || 's, anomalies: '
+       || (SELECT count(*) FROM bank.anomalies)
+  FROM bank.checks;
+SELECT 'ledger: ' || (SELECT count(*) FROM ledger.transfers) || ' transfers, '
+       || (SELECT count(*) FROM ledger.entries) || ' entries, holds: '
+       || (SELECT string_agg(status || ' ' || n, ', ' ORDER BY n DESC)
+             FROM (SELECT status, count(*) AS n FROM ledger.hold_records GROUP BY status) AS s);
+SQL
+echo "deadlocks: $deadlocks_before before, $deadlocks_after after"
+if [ "$failed" -ne 0 ]; then
+	echo "bank.sh: FAILED" >&2
+	exit 1
+fi
+echo "bank.sh: all checks passed: credits = debits in every reader snapshot and at the end; pending sums match reserved holds; no available balance below its minimum; no deadlock; no 40001 at READ COMMITTED; versions without gaps; ledger.verify() finds nothing"
