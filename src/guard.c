@@ -39,8 +39,15 @@ enum
 	Anum_accounts_credits_posted,
 	Anum_accounts_version,
 	Anum_accounts_updated_at,
-	Anum_accounts_entry_hash,
-	Natts_accounts = Anum_accounts_entry_hash
+	Anum_accounts_entry_hash
+};
+
+/* Names of ledger.accounts' columns, in the order of the Anum_ constants. */
+static const char *const accounts_columns[] = {
+	"id", "asset", "name", "normal_balance", "min_balance", "max_balance",
+	"closed", "metadata", "created_at", "debits_pending", "credits_pending",
+	"holds_expire_at", "debits_posted", "credits_posted", "version",
+	"updated_at", "entry_hash", NULL
 };
 
 /* Columns of ledger.hold_records, in table order. */
@@ -62,6 +69,43 @@ enum
 	Anum_holds_debit_reserved,
 	Anum_holds_credit_reserved
 };
+
+/* Names of ledger.hold_records' columns, in the order of the Anum_ constants. */
+static const char *const holds_columns[] = {
+	"id", "debit_account_id", "credit_account_id", "amount", "expires_at",
+	"idempotency_key", "description", "metadata", "created_at", "status",
+	"captured_amount", "capture_transfer_id", "resolved_at", "debit_reserved",
+	"credit_reserved", NULL
+};
+
+/*
+ * check_layout - the guards read columns by position; a table whose columns
+ * are not where this library expects them (a library and an extension
+ * script of different versions) is refused instead of misread.  Checked
+ * once per table and backend.
+ */
+static void
+check_layout(Relation rel, const char *const *columns, Oid *checked)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			n = 0;
+
+	if (*checked == RelationGetRelid(rel))
+		return;
+	for (; columns[n]; n++)
+	{
+		if (n >= desc->natts ||
+			strcmp(NameStr(TupleDescAttr(desc, n)->attname), columns[n]) != 0)
+			break;
+	}
+	if (columns[n] != NULL || desc->natts != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" does not have the columns this version of the ledger library expects",
+						RelationGetRelationName(rel)),
+				 errhint("Run ALTER EXTENSION ledger UPDATE, or install the library that matches the extension's version.")));
+	*checked = RelationGetRelid(rel);
+}
 
 /* Columns of ledger.assets that accounts depend on. */
 #define Anum_assets_code	1
@@ -266,10 +310,13 @@ PG_FUNCTION_INFO_V1(ledger_guard_accounts);
 Datum
 ledger_guard_accounts(PG_FUNCTION_ARGS)
 {
+	static Oid	checked = InvalidOid;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_accounts",
 											   accounts_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	HeapTuple	newtuple;
+
+	check_layout(trigdata->tg_relation, accounts_columns, &checked);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -383,6 +430,7 @@ PG_FUNCTION_INFO_V1(ledger_guard_holds);
 Datum
 ledger_guard_holds(PG_FUNCTION_ARGS)
 {
+	static Oid	checked = InvalidOid;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_holds",
 											   holds_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
@@ -392,6 +440,8 @@ ledger_guard_holds(PG_FUNCTION_ARGS)
 	int64		id;
 	char	   *oldstatus;
 	char	   *newstatus;
+
+	check_layout(trigdata->tg_relation, holds_columns, &checked);
 
 	if (!ledger_write_in_progress)
 		reject_direct_write(trigdata, "Holds change through ledger.capture(), ledger.release() and ledger.expire_holds().");
