@@ -64,9 +64,11 @@ static LedgerStatement save_account = LEDGER_STATEMENT(
 	" holds_expire_at = $11, entry_hash = $12"
 	" WHERE id OPERATOR(pg_catalog.=) $1", "baaaaaaboTTh");
 
-/* Report that an account does not exist. */
-static void
-unknown_account(int64 id)
+/*
+ * ReportUnknownAccount - the error for an account id that does not exist.
+ */
+void
+ReportUnknownAccount(int64 id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
@@ -212,7 +214,7 @@ LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
 	int64		missing;
 
 	if (!TryLockAccounts(ids, n, accounts, &missing))
-		unknown_account(missing);
+		ReportUnknownAccount(missing);
 }
 
 /*
@@ -735,7 +737,7 @@ ledger_balance(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_connect failed");
 		LedgerQuery(&read_account, &id, NULL, 1);
 		if (SPI_processed == 0)
-			unknown_account(DatumGetInt64(id));
+			ReportUnknownAccount(DatumGetInt64(id));
 		account_from_row(0, &account);
 		ExcludeExpiredHolds(&account, GetCurrentTimestamp());
 		SPI_finish();

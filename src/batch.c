@@ -365,9 +365,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 				if (items[current].req.debit_account_id == missing ||
 					items[current].req.credit_account_id == missing)
 					break;
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
-					 errmsg("account %lld does not exist", (long long) missing)));
+			ReportUnknownAccount(missing);
 		}
 	}
 

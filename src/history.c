@@ -80,15 +80,6 @@ typedef struct StatementState
 	int			next_row;		/* the next row of page to return */
 } StatementState;
 
-/* Report that an account does not exist. */
-static void
-unknown_account(int64 id)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
-			 errmsg("account %lld does not exist", (long long) id)));
-}
-
 /*
  * ledger_balance_at - an account's posted balance as of a moment: the
  * balance right after its last entry at or before it, 0 before the first.
@@ -111,7 +102,7 @@ ledger_balance_at(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	LedgerQuery(&balance_at, values, NULL, 1);
 	if (SPI_processed == 0)
-		unknown_account(PG_GETARG_INT64(0));
+		ReportUnknownAccount(PG_GETARG_INT64(0));
 	balance = LedgerGetColumn(0, 1, &isnull);
 	if (!isnull)
 		result = DatumGetAmount(balance);
@@ -226,7 +217,7 @@ ledger_statement(PG_FUNCTION_ARGS)
 		values[2] = PG_GETARG_DATUM(2);
 		LedgerQuery(&statement_window, values, NULL, 1);
 		if (SPI_processed == 0)
-			unknown_account(state->account_id);
+			ReportUnknownAccount(state->account_id);
 		d = LedgerGetColumn(0, 1, &first_null);
 		if (!first_null)
 			first_version = DatumGetInt64(d);

@@ -178,6 +178,7 @@ extern Datum LedgerGetColumn(int row, int col, bool *isnull);
 extern bool ledger_write_in_progress;
 
 /* account.c */
+extern void ReportUnknownAccount(int64 id) pg_attribute_noreturn();
 extern bool TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts,
 							int64 *missing);
 extern void LockAccounts(const int64 *ids, int n, LedgerAccount *accounts);

@@ -823,10 +823,7 @@ ledger_verify(PG_FUNCTION_ARGS)
 		stream_open(&entries, &account_entries, &account_id);
 		/* An unknown account is an error, not a problem of the ledger. */
 		if (stream_peek(&v, &accounts) == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
-					 errmsg("account %lld does not exist",
-							(long long) DatumGetInt64(account_id))));
+			ReportUnknownAccount(DatumGetInt64(account_id));
 	}
 	else
 	{
