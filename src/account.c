@@ -218,6 +218,36 @@ LockAccounts(const int64 *ids, int n, LedgerAccount *accounts)
 }
 
 /*
+ * LockAccountPair - lock the two accounts of a movement in ascending id
+ * order, whichever side each is on, and point debit and credit at them.
+ */
+void
+LockAccountPair(int64 debit_id, int64 credit_id, LedgerAccount accounts[2],
+				LedgerAccount **debit, LedgerAccount **credit)
+{
+	bool		debit_first = debit_id < credit_id;
+	int64		ids[2];
+
+	ids[0] = debit_first ? debit_id : credit_id;
+	ids[1] = debit_first ? credit_id : debit_id;
+	LockAccounts(ids, 2, accounts);
+	*debit = &accounts[debit_first ? 0 : 1];
+	*credit = &accounts[debit_first ? 1 : 0];
+}
+
+/*
+ * CompareAccountIds - qsort/bsearch comparator for int64 account ids.
+ */
+int
+CompareAccountIds(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
  * LockAccountSkipLocked - lock one more account if nobody holds it.
  *
  * For a caller that already holds other accounts' locks, possibly of higher

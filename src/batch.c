@@ -126,16 +126,6 @@ key_match(const void *key1, const void *key2, Size keysize)
 	return strcmp(*(char *const *) key1, *(char *const *) key2);
 }
 
-/* qsort comparator for account ids. */
-static int
-compare_ids(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* qsort comparator: items by idempotency key, items without one last. */
 static int
 compare_item_keys(const void *a, const void *b)
@@ -152,7 +142,7 @@ compare_item_keys(const void *a, const void *b)
 static int
 account_index(const int64 *ids, int n, int64 id)
 {
-	int64	   *found = bsearch(&id, ids, n, sizeof(int64), compare_ids);
+	int64	   *found = bsearch(&id, ids, n, sizeof(int64), CompareAccountIds);
 
 	Assert(found != NULL);
 	return (int) (found - ids);
@@ -352,8 +342,8 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		ids[nids++] = items[i].req.debit_account_id;
 		ids[nids++] = items[i].req.credit_account_id;
 	}
-	qsort(ids, nids, sizeof(int64), compare_ids);
-	nids = qunique(ids, nids, sizeof(int64), compare_ids);
+	qsort(ids, nids, sizeof(int64), CompareAccountIds);
+	nids = qunique(ids, nids, sizeof(int64), CompareAccountIds);
 	accounts = palloc(sizeof(LedgerAccount) * nids);
 	{
 		int64		missing;

@@ -300,21 +300,6 @@ ExcludeExpiredHolds(LedgerAccount *account, TimestampTz now)
 		AccountUnreserve(account, LEDGER_CREDIT, DatumGetAmount(d));
 }
 
-/* Lock two accounts in ascending id order; return them as debit and credit. */
-static void
-lock_pair(int64 debit_id, int64 credit_id, LedgerAccount accounts[2],
-		  LedgerAccount **debit, LedgerAccount **credit)
-{
-	bool		debit_first = debit_id < credit_id;
-	int64		ids[2];
-
-	ids[0] = debit_first ? debit_id : credit_id;
-	ids[1] = debit_first ? credit_id : debit_id;
-	LockAccounts(ids, 2, accounts);
-	*debit = &accounts[debit_first ? 0 : 1];
-	*credit = &accounts[debit_first ? 1 : 0];
-}
-
 /* Report an unknown hold. */
 static void
 unknown_hold(int64 id)
@@ -344,7 +329,7 @@ lock_hold_for_resolution(int64 hold_id, LedgerHold *hold, LedgerAccount accounts
 	hold->credit_account_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
 
 	/* Expired holds on these accounts, this one included, go first. */
-	lock_pair(hold->debit_account_id, hold->credit_account_id, accounts, debit, credit);
+	LockAccountPair(hold->debit_account_id, hold->credit_account_id, accounts, debit, credit);
 
 	LedgerExecute(&lock_hold, &arg, NULL, 1);
 	if (SPI_processed == 0)
@@ -482,7 +467,7 @@ ledger_hold(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	lock_pair(req.debit_account_id, req.credit_account_id, accounts, &debit, &credit);
+	LockAccountPair(req.debit_account_id, req.credit_account_id, accounts, &debit, &credit);
 
 	id = req.idempotency_key ? find_hold_by_key(&req, has_expiry, expires_at) : 0;
 	if (id == 0)
@@ -627,16 +612,6 @@ ledger_release(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* qsort comparator for account ids. */
-static int
-compare_ids(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * ledger_expire_holds - release the expired holds of up to max_holds holds'
  * accounts; returns how many holds had reservations released.
@@ -681,8 +656,8 @@ ledger_expire_holds(PG_FUNCTION_ARGS)
 			ids[nids++] = DatumGetInt64(LedgerGetColumn(i, 1, &isnull));
 			ids[nids++] = DatumGetInt64(LedgerGetColumn(i, 2, &isnull));
 		}
-		qsort(ids, nids, sizeof(int64), compare_ids);
-		nids = qunique(ids, nids, sizeof(int64), compare_ids);
+		qsort(ids, nids, sizeof(int64), CompareAccountIds);
+		nids = qunique(ids, nids, sizeof(int64), CompareAccountIds);
 		{
 			LedgerAccount *accounts = palloc(sizeof(LedgerAccount) * nids);
 

@@ -182,6 +182,10 @@ extern void ReportUnknownAccount(int64 id) pg_attribute_noreturn();
 extern bool TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts,
 							int64 *missing);
 extern void LockAccounts(const int64 *ids, int n, LedgerAccount *accounts);
+extern void LockAccountPair(int64 debit_id, int64 credit_id,
+							LedgerAccount accounts[2], LedgerAccount **debit,
+							LedgerAccount **credit);
+extern int	CompareAccountIds(const void *a, const void *b);
 extern void SaveAccount(const LedgerAccount *account);
 extern void SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b);
 extern Amount AccountPostedBalance(const LedgerAccount *account);

@@ -75,16 +75,8 @@ ledger_reverse(PG_FUNCTION_ARGS)
 	req.debit_account_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
 	original_amount = DatumGetAmount(LedgerGetColumn(0, 3, &isnull));
 
-	{
-		bool		debit_first = req.debit_account_id < req.credit_account_id;
-		int64		ids[2];
-
-		ids[0] = debit_first ? req.debit_account_id : req.credit_account_id;
-		ids[1] = debit_first ? req.credit_account_id : req.debit_account_id;
-		LockAccounts(ids, 2, accounts);
-		debit = &accounts[debit_first ? 0 : 1];
-		credit = &accounts[debit_first ? 1 : 0];
-	}
+	LockAccountPair(req.debit_account_id, req.credit_account_id, accounts,
+					&debit, &credit);
 
 	LedgerExecute(&reversed_so_far, &arg, NULL, 1);
 	{

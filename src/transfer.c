@@ -263,7 +263,6 @@ ledger_transfer(PG_FUNCTION_ARGS)
 {
 	TransferRequest req;
 	LedgerAccount accounts[2];
-	int64		ids[2];
 	LedgerAccount *debit;
 	LedgerAccount *credit;
 	int64		id;
@@ -294,15 +293,8 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	 * key and accounts has committed by the time we hold them, and its
 	 * transfer, not a fresh check of funds, decides the answer.
 	 */
-	{
-		bool		debit_first = req.debit_account_id < req.credit_account_id;
-
-		ids[0] = debit_first ? req.debit_account_id : req.credit_account_id;
-		ids[1] = debit_first ? req.credit_account_id : req.debit_account_id;
-		LockAccounts(ids, 2, accounts);
-		debit = &accounts[debit_first ? 0 : 1];
-		credit = &accounts[debit_first ? 1 : 0];
-	}
+	LockAccountPair(req.debit_account_id, req.credit_account_id, accounts,
+					&debit, &credit);
 	id = FindTransferByKey(&req);
 	if (id == 0)
 	{
