@@ -12,6 +12,7 @@ OBJS = \
 	src/asset.o \
 	src/account.o \
 	src/transfer.o \
+	src/hot.o \
 	src/chain.o \
 	src/reverse.o \
 	src/batch.o \
@@ -24,11 +25,11 @@ DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount asset account transfer guard hold history batch reverse recipes hostile
+REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/
-ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read hold-capture-release hold-capture-capture hold-capture-expire hold-vs-debit batch-vs-transfers
+ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read hold-capture-release hold-capture-capture hold-capture-expire hold-vs-debit batch-vs-transfers hot-account
 ISOLATION_OPTS = --inputdir=test --load-extension=ledger
 
 PG_CONFIG ?= pg_config

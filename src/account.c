@@ -21,7 +21,8 @@
 #define ACCOUNT_COLUMNS \
 	"id, asset, normal_balance OPERATOR(pg_catalog.=) 'credit', min_balance, " \
 	"max_balance, debits_posted, credits_posted, debits_pending, " \
-	"credits_pending, version, closed, updated_at, holds_expire_at, entry_hash"
+	"credits_pending, version, closed, updated_at, holds_expire_at, entry_hash, " \
+	"hot"
 
 static LedgerStatement lock_accounts = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
@@ -133,6 +134,9 @@ account_from_row(int row, LedgerAccount *account)
 			memcpy(account->entry_hash, VARDATA_ANY(hash), LEDGER_HASH_LEN);
 		}
 	}
+	account->hot = DatumGetBool(LedgerGetColumn(row, 15, &isnull));
+	account->queued = false;
+	account->applied_hot_entries = 0;
 }
 
 /*
@@ -192,6 +196,11 @@ TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing
 			}
 		}
 	}
+
+	/* A locked hot account is brought up to date before anyone reads it. */
+	for (int i = 0; i < n; i++)
+		if (accounts[i].hot)
+			accounts[i].applied_hot_entries = ApplyHotEntries(&accounts[i]);
 
 	now = GetCurrentTimestamp();
 	for (int i = 0; i < n; i++)
@@ -260,6 +269,22 @@ LockAccountSkipLocked(int64 id, LedgerAccount *account)
 	Datum		arg = Int64GetDatum(id);
 
 	LedgerExecute(&lock_account_skip_locked, &arg, NULL, 0);
+	if (SPI_processed == 0)
+		return false;
+	account_from_row(0, account);
+	return true;
+}
+
+/*
+ * ReadAccount - read an account without locking it; false if it does not
+ * exist.  Caller must be connected to SPI.
+ */
+bool
+ReadAccount(int64 id, LedgerAccount *account)
+{
+	Datum		arg = Int64GetDatum(id);
+
+	LedgerExecute(&read_account, &arg, NULL, 1);
 	if (SPI_processed == 0)
 		return false;
 	account_from_row(0, account);
@@ -411,6 +436,19 @@ AccountPost(LedgerAccount *account, LedgerSide side, Amount amount)
 		account->credits_posted = add_checked(account, account->credits_posted, amount);
 	account->version++;
 	return AccountPostedBalance(account);
+}
+
+/*
+ * AccountAddPosted - add amount to the posted sum of a side, with no entry
+ * and no new version: for balances that include queued postings.
+ */
+void
+AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amount)
+{
+	if (side == LEDGER_DEBIT)
+		account->debits_posted = add_checked(account, account->debits_posted, amount);
+	else
+		account->credits_posted = add_checked(account, account->credits_posted, amount);
 }
 
 /*
@@ -676,6 +714,7 @@ ledger_set_account_limits(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	LockAccountState(id);
 	LockAccounts(&id, 1, &account);
 	account.has_min = !PG_ARGISNULL(1);
 	account.min_balance = account.has_min ? PG_GETARG_AMOUNT(1) : 0;
@@ -695,6 +734,7 @@ set_account_closed(int64 id, bool closed)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	LockAccountState(id);
 	LockAccounts(&id, 1, &account);
 	if (closed && (account.debits_pending != 0 || account.credits_pending != 0))
 		ereport(ERROR,
@@ -770,6 +810,8 @@ ledger_balance(PG_FUNCTION_ARGS)
 			ReportUnknownAccount(DatumGetInt64(id));
 		account_from_row(0, &account);
 		ExcludeExpiredHolds(&account, GetCurrentTimestamp());
+		if (account.hot)
+			AddQueuedPostings(&account);
 		SPI_finish();
 
 		values[0] = AmountGetDatum(AccountPostedBalance(&account));

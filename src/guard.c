@@ -39,7 +39,8 @@ enum
 	Anum_accounts_credits_posted,
 	Anum_accounts_version,
 	Anum_accounts_updated_at,
-	Anum_accounts_entry_hash
+	Anum_accounts_entry_hash,
+	Anum_accounts_hot
 };
 
 /* Names of ledger.accounts' columns, in the order of the Anum_ constants. */
@@ -47,7 +48,7 @@ static const char *const accounts_columns[] = {
 	"id", "asset", "name", "normal_balance", "min_balance", "max_balance",
 	"closed", "metadata", "created_at", "debits_pending", "credits_pending",
 	"holds_expire_at", "debits_posted", "credits_posted", "version",
-	"updated_at", "entry_hash", NULL
+	"updated_at", "entry_hash", "hot", NULL
 };
 
 /* Columns of ledger.hold_records, in table order. */
@@ -169,7 +170,7 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *name,
 	return NULL;				/* keep compiler quiet */
 }
 
-static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", NULL};
+static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", NULL};
 static const char *const accounts_table[] = {"accounts", NULL};
 static const char *const assets_table[] = {"assets", NULL};
 static const char *const holds_table[] = {"hold_records", NULL};
@@ -178,7 +179,8 @@ static const char *const holds_table[] = {"hold_records", NULL};
  * ledger_guard_history - statement trigger on the append-only tables.
  *
  * INSERT passes only from inside the ledger functions; UPDATE, DELETE and
- * TRUNCATE never pass.
+ * TRUNCATE never pass, except the ledger functions' DELETE from a hot
+ * account's queue (hot.c).
  */
 PG_FUNCTION_INFO_V1(ledger_guard_history);
 Datum
@@ -188,6 +190,11 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 											   history_tables);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && ledger_write_in_progress)
+		return PointerGetDatum(NULL);
+
+	/* A hot account's queue is emptied as its postings become entries. */
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && ledger_write_in_progress &&
+		strcmp(RelationGetRelationName(trigdata->tg_relation), "hot_entries") == 0)
 		return PointerGetDatum(NULL);
 
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "accounts") == 0)
@@ -342,7 +349,7 @@ ledger_guard_accounts(PG_FUNCTION_ARGS)
 							 errmsg("cannot change column \"%s\" of table \"accounts\" directly",
 									NameStr(attr->attname)),
 							 errdetail("Only name and metadata may be updated directly."),
-							 errhint("Balances change through ledger.transfer(); limits through ledger.set_account_limits(); state through ledger.close_account() and ledger.reopen_account().")));
+							 errhint("Balances change through ledger.transfer(); limits through ledger.set_account_limits(); state through ledger.close_account(), ledger.reopen_account() and ledger.set_account_hot().")));
 			}
 			check_direct_edit(newtuple, desc);
 			return PointerGetDatum(newtuple);

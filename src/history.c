@@ -30,13 +30,20 @@
 /*
  * The balance_after of the latest entry at or before $2.  Entries do not go
  * back in time in version order, so the last in (created_at, version) order
- * is the highest version.  No row: the account does not exist.
+ * is the highest version.  Then what the postings of a hot account that are
+ * still queued (hot.c) and stamped at or before $2 add to it.  No row: the
+ * account does not exist.
  */
 static LedgerStatement balance_at = LEDGER_STATEMENT(
 	"SELECT (SELECT e.balance_after FROM ledger.entries AS e"
 	"         WHERE e.account_id OPERATOR(pg_catalog.=) a.id"
 	"           AND e.created_at OPERATOR(pg_catalog.<=) $2"
-	"         ORDER BY e.created_at DESC, e.account_version DESC LIMIT 1)"
+	"         ORDER BY e.created_at DESC, e.account_version DESC LIMIT 1),"
+	"       (SELECT ledger.sum(CASE WHEN q.direction OPERATOR(pg_catalog.=) a.normal_balance"
+	"                               THEN q.amount ELSE OPERATOR(ledger.-) q.amount END)"
+	"          FROM ledger.hot_entries AS q"
+	"         WHERE a.hot AND q.account_id OPERATOR(pg_catalog.=) a.id"
+	"           AND q.created_at OPERATOR(pg_catalog.<=) $2)"
 	"  FROM ledger.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1", "bT");
 
 /*
@@ -106,6 +113,11 @@ ledger_balance_at(PG_FUNCTION_ARGS)
 	balance = LedgerGetColumn(0, 1, &isnull);
 	if (!isnull)
 		result = DatumGetAmount(balance);
+	balance = LedgerGetColumn(0, 2, &isnull);
+	if (!isnull && __builtin_add_overflow(result, DatumGetAmount(balance), &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
+				 errmsg("balance of account %lld would overflow", (long long) PG_GETARG_INT64(0))));
 	SPI_finish();
 
 	PG_RETURN_AMOUNT(result);

@@ -20,6 +20,7 @@ void
 _PG_init(void)
 {
 	LedgerRegisterCacheCallbacks();
+	LedgerRegisterHotCallbacks();
 	LedgerDefineExpiryGucs();
 	MarkGUCPrefixReserved("ledger");
 	if (process_shared_preload_libraries_in_progress)

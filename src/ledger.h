@@ -117,6 +117,11 @@ typedef struct LedgerAccount
 									 * the account; DT_NOEND if none */
 	bool		has_entry_hash; /* false until the first entry */
 	uint8		entry_hash[LEDGER_HASH_LEN];	/* hash of the last entry */
+	bool		hot;			/* in hot mode (hot.c) */
+	bool		queued;			/* read without its row lock: this call
+								 * queues its posting (hot.c) */
+	int64		applied_hot_entries;	/* queued postings applied when it
+										 * was locked */
 } LedgerAccount;
 
 /* A side of a double entry. */
@@ -201,6 +206,8 @@ extern bool LockAccountSkipLocked(int64 id, LedgerAccount *account);
 extern bytea *HashToBytea(const uint8 *hash);
 extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
+extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amount);
+extern bool ReadAccount(int64 id, LedgerAccount *account);
 
 /* transfer.c */
 extern int64 FindTransferByKey(const TransferRequest *req);
@@ -211,6 +218,21 @@ extern void CheckTransferAccounts(const LedgerAccount *debit,
 								  const LedgerAccount *credit);
 extern int64 PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 						  LedgerAccount *credit, bool *created);
+
+/* hot.c */
+extern void LedgerRegisterHotCallbacks(void);
+extern bool AccountMayBeHot(int64 id);
+extern void LockHotAccount(int64 id, int mode);
+extern void LockAccountState(int64 id);
+extern int64 ApplyHotEntries(LedgerAccount *account);
+extern void AddQueuedPostings(LedgerAccount *account);
+extern bool HotPostingAllowed(const LedgerAccount *account, LedgerSide side,
+							  Amount amount);
+extern void QueueHotPosting(int64 account_id, int64 transfer_id, LedgerSide side,
+							Amount amount, TimestampTz created_at);
+extern void LockHotTransferPair(const TransferRequest *req,
+								LedgerAccount accounts[2],
+								LedgerAccount **debit, LedgerAccount **credit);
 
 /* chain.c */
 extern void EntryHash(const uint8 *prev, int64 transfer_id, int64 account_id,

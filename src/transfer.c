@@ -47,6 +47,30 @@ static LedgerStatement insert_entries = LEDGER_STATEMENT(
 	"        ($1, $7, $8, 'credit', $4, $9, $6, $11)",
 	"bbbaaTbbahh");
 
+static LedgerStatement insert_entry_statement = LEDGER_STATEMENT(
+	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	" direction, amount, balance_after, created_at, hash)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	"bbbtaaTh");
+
+/* Write one entry of a transfer, for the side of it that is not queued. */
+static void
+insert_entry(int64 transfer_id, const LedgerAccount *account, LedgerSide side,
+			 Amount amount, Amount balance, TimestampTz created_at)
+{
+	Datum		values[8];
+
+	values[0] = Int64GetDatum(transfer_id);
+	values[1] = Int64GetDatum(account->id);
+	values[2] = Int64GetDatum(account->version);
+	values[3] = CStringGetTextDatum(side == LEDGER_DEBIT ? "debit" : "credit");
+	values[4] = AmountGetDatum(amount);
+	values[5] = AmountGetDatum(balance);
+	values[6] = TimestampTzGetDatum(created_at);
+	values[7] = PointerGetDatum(HashToBytea(account->entry_hash));
+	LedgerExecuteWrite(&insert_entry_statement, values, NULL, 0);
+}
+
 /* Are two nullable text Datums equal? */
 static bool
 text_equal(Datum a, bool anull, Datum b, bool bnull)
@@ -181,18 +205,26 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 			 LedgerAccount *credit, bool *created)
 {
 	TimestampTz created_at;
-	Amount		debit_balance;
-	Amount		credit_balance;
+	Amount		debit_balance = 0;
+	Amount		credit_balance = 0;
 	Datum		values[11];
 	char		nulls[11];
 	bool		isnull;
 	int64		id;
 
-	debit_balance = AccountPost(debit, LEDGER_DEBIT, req->amount);
-	credit_balance = AccountPost(credit, LEDGER_CREDIT, req->amount);
-	CheckAccountLimits(debit, LEDGER_DEBIT, req->amount);
-	CheckAccountLimits(credit, LEDGER_CREDIT, req->amount);
-	created_at = Max(NextEntryTimestamp(debit, 1), credit->updated_at);
+	if (!debit->queued)
+		debit_balance = AccountPost(debit, LEDGER_DEBIT, req->amount);
+	if (!credit->queued)
+		credit_balance = AccountPost(credit, LEDGER_CREDIT, req->amount);
+	if (!debit->queued)
+		CheckAccountLimits(debit, LEDGER_DEBIT, req->amount);
+	if (!credit->queued)
+		CheckAccountLimits(credit, LEDGER_CREDIT, req->amount);
+	created_at = GetCurrentTimestamp();
+	if (!debit->queued)
+		created_at = Max(created_at, debit->updated_at);
+	if (!credit->queued)
+		created_at = Max(created_at, credit->updated_at);
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(req->debit_account_id);
@@ -223,30 +255,54 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	}
 	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
 
-	values[0] = Int64GetDatum(id);
-	values[1] = Int64GetDatum(debit->id);
-	values[2] = Int64GetDatum(debit->version);
-	values[3] = AmountGetDatum(req->amount);
-	values[4] = AmountGetDatum(debit_balance);
-	values[5] = TimestampTzGetDatum(created_at);
-	values[6] = Int64GetDatum(credit->id);
-	values[7] = Int64GetDatum(credit->version);
-	values[8] = AmountGetDatum(credit_balance);
-	EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, id, debit->id,
-			  debit->version, LEDGER_DEBIT, req->amount, debit_balance,
-			  created_at, debit->entry_hash);
-	debit->has_entry_hash = true;
-	EntryHash(credit->has_entry_hash ? credit->entry_hash : NULL, id, credit->id,
-			  credit->version, LEDGER_CREDIT, req->amount, credit_balance,
-			  created_at, credit->entry_hash);
-	credit->has_entry_hash = true;
-	values[9] = PointerGetDatum(HashToBytea(debit->entry_hash));
-	values[10] = PointerGetDatum(HashToBytea(credit->entry_hash));
-	LedgerExecuteWrite(&insert_entries, values, NULL, 0);
+	if (!debit->queued)
+	{
+		EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, id, debit->id,
+				  debit->version, LEDGER_DEBIT, req->amount, debit_balance,
+				  created_at, debit->entry_hash);
+		debit->has_entry_hash = true;
+		debit->updated_at = created_at;
+	}
+	if (!credit->queued)
+	{
+		EntryHash(credit->has_entry_hash ? credit->entry_hash : NULL, id, credit->id,
+				  credit->version, LEDGER_CREDIT, req->amount, credit_balance,
+				  created_at, credit->entry_hash);
+		credit->has_entry_hash = true;
+		credit->updated_at = created_at;
+	}
 
-	debit->updated_at = created_at;
-	credit->updated_at = created_at;
-	SaveAccountPair(debit, credit);
+	if (!debit->queued && !credit->queued)
+	{
+		values[0] = Int64GetDatum(id);
+		values[1] = Int64GetDatum(debit->id);
+		values[2] = Int64GetDatum(debit->version);
+		values[3] = AmountGetDatum(req->amount);
+		values[4] = AmountGetDatum(debit_balance);
+		values[5] = TimestampTzGetDatum(created_at);
+		values[6] = Int64GetDatum(credit->id);
+		values[7] = Int64GetDatum(credit->version);
+		values[8] = AmountGetDatum(credit_balance);
+		values[9] = PointerGetDatum(HashToBytea(debit->entry_hash));
+		values[10] = PointerGetDatum(HashToBytea(credit->entry_hash));
+		LedgerExecuteWrite(&insert_entries, values, NULL, 0);
+		SaveAccountPair(debit, credit);
+		return id;
+	}
+
+	/* A hot side: its posting is queued, the other side posted as usual. */
+	if (debit->queued)
+		QueueHotPosting(debit->id, id, LEDGER_DEBIT, req->amount, created_at);
+	else
+		insert_entry(id, debit, LEDGER_DEBIT, req->amount, debit_balance, created_at);
+	if (credit->queued)
+		QueueHotPosting(credit->id, id, LEDGER_CREDIT, req->amount, created_at);
+	else
+		insert_entry(id, credit, LEDGER_CREDIT, req->amount, credit_balance, created_at);
+	if (!debit->queued)
+		SaveAccount(debit);
+	if (!credit->queued)
+		SaveAccount(credit);
 	return id;
 }
 
@@ -293,8 +349,11 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	 * key and accounts has committed by the time we hold them, and its
 	 * transfer, not a fresh check of funds, decides the answer.
 	 */
-	LockAccountPair(req.debit_account_id, req.credit_account_id, accounts,
-					&debit, &credit);
+	if (AccountMayBeHot(req.debit_account_id) || AccountMayBeHot(req.credit_account_id))
+		LockHotTransferPair(&req, accounts, &debit, &credit);
+	else
+		LockAccountPair(req.debit_account_id, req.credit_account_id, accounts,
+						&debit, &credit);
 	id = FindTransferByKey(&req);
 	if (id == 0)
 	{

@@ -9,7 +9,10 @@
  * account row's posted sums, version, last hash and pending sums must match
  * what the entries and the reserved holds say.  Over the whole ledger, the
  * debit and credit entries of each asset must balance and every transfer
- * must have exactly one debit and one credit entry that match it.
+ * must have exactly one debit and one credit entry that match it.  A hot
+ * account's postings still queued in ledger.hot_entries (hot.c) count as
+ * entries of their transfers and in their asset's totals, though not yet in
+ * the account's replay.
  *
  * The tables can hold millions of rows, so nothing is loaded whole: entries
  * and accounts stream through two cursors in account id order and are merged
@@ -63,7 +66,8 @@ typedef struct CursorStatement
 
 /* Every account with the sums of the holds reserved on each of its sides. */
 static CursorStatement all_accounts = {
-	"SELECT " VERIFY_ACCOUNT_COLUMNS ", h.debits, h.credits"
+	"SELECT " VERIFY_ACCOUNT_COLUMNS ", h.debits, h.credits, a.hot,"
+	"       q.debits, q.credits"
 	"  FROM ledger.accounts AS a"
 	"  LEFT JOIN (SELECT r.account_id,"
 	"                    ledger.sum(r.amount) FILTER (WHERE r.debit) AS debits,"
@@ -75,6 +79,11 @@ static CursorStatement all_accounts = {
 	"                       FROM ledger.hold_records WHERE credit_reserved) AS r"
 	"              GROUP BY r.account_id) AS h"
 	"    ON h.account_id OPERATOR(pg_catalog.=) a.id"
+	"  LEFT JOIN (SELECT account_id,"
+	"                    ledger.sum(amount) FILTER (WHERE direction OPERATOR(pg_catalog.=) 'debit') AS debits,"
+	"                    ledger.sum(amount) FILTER (WHERE direction OPERATOR(pg_catalog.=) 'credit') AS credits"
+	"               FROM ledger.hot_entries GROUP BY account_id) AS q"
+	"    ON q.account_id OPERATOR(pg_catalog.=) a.id"
 	" ORDER BY a.id", 0, NULL};
 
 /* One account, likewise. */
@@ -83,7 +92,14 @@ static CursorStatement one_account = {
 	"       (SELECT ledger.sum(h.amount) FROM ledger.hold_records AS h"
 	"         WHERE h.debit_account_id OPERATOR(pg_catalog.=) a.id AND h.debit_reserved),"
 	"       (SELECT ledger.sum(h.amount) FROM ledger.hold_records AS h"
-	"         WHERE h.credit_account_id OPERATOR(pg_catalog.=) a.id AND h.credit_reserved)"
+	"         WHERE h.credit_account_id OPERATOR(pg_catalog.=) a.id AND h.credit_reserved),"
+	"       a.hot,"
+	"       (SELECT ledger.sum(q.amount) FROM ledger.hot_entries AS q"
+	"         WHERE q.account_id OPERATOR(pg_catalog.=) a.id"
+	"           AND q.direction OPERATOR(pg_catalog.=) 'debit'),"
+	"       (SELECT ledger.sum(q.amount) FROM ledger.hot_entries AS q"
+	"         WHERE q.account_id OPERATOR(pg_catalog.=) a.id"
+	"           AND q.direction OPERATOR(pg_catalog.=) 'credit')"
 	"  FROM ledger.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1", 1, NULL};
 
 /* Columns every entries-by-account query returns, in this order. */
@@ -104,10 +120,16 @@ static CursorStatement all_transfers = {
 	"SELECT id, debit_account_id, credit_account_id, amount FROM ledger.transfers"
 	" ORDER BY id", 0, NULL};
 
+/* Entries and the queued postings of hot accounts (hot.c), by transfer. */
 static CursorStatement entries_by_transfer = {
 	"SELECT transfer_id, id, account_id, account_version,"
-	" direction OPERATOR(pg_catalog.=) 'debit', amount FROM ledger.entries"
-	" ORDER BY transfer_id, id", 0, NULL};
+	" direction OPERATOR(pg_catalog.=) 'debit', amount, false AS queued"
+	"  FROM ledger.entries"
+	" UNION ALL "
+	"SELECT transfer_id, id, account_id, 0,"
+	" direction OPERATOR(pg_catalog.=) 'debit', amount, true"
+	"  FROM ledger.hot_entries"
+	" ORDER BY 1, 7, 2", 0, NULL};
 
 /* A cursor and its current batch of rows. */
 typedef struct Stream
@@ -135,6 +157,10 @@ typedef struct VerifyAccount
 	uint8		entry_hash[LEDGER_HASH_LEN];
 	Amount		held_debits;	/* sum of holds reserved on the debit side */
 	Amount		held_credits;
+	bool		hot;
+	bool		has_queued;		/* has postings in ledger.hot_entries */
+	Amount		queued_debits;	/* their sums by direction */
+	Amount		queued_credits;
 } VerifyAccount;
 
 /* An entry as the account replay reads it. */
@@ -369,6 +395,13 @@ next_account(Verify *v, Stream *s, VerifyAccount *a)
 	a->held_debits = isnull ? 0 : DatumGetAmount(d);
 	d = column(s, row, 11, &isnull);
 	a->held_credits = isnull ? 0 : DatumGetAmount(d);
+	a->hot = DatumGetBool(column(s, row, 12, &isnull));
+	d = column(s, row, 13, &isnull);
+	a->has_queued = !isnull;
+	a->queued_debits = isnull ? 0 : DatumGetAmount(d);
+	d = column(s, row, 14, &isnull);
+	a->has_queued |= !isnull;
+	a->queued_credits = isnull ? 0 : DatumGetAmount(d);
 	return true;
 }
 
@@ -574,6 +607,10 @@ finish_account(Verify *v, const VerifyAccount *a, const AccountReplay *r)
 		report(v, &a->id, "credits_pending is %s, reserved holds sum to %s",
 			   AmountToCString(a->credits_pending), AmountToCString(a->held_credits));
 
+	/* Switching hot mode off applies the queue: only hot accounts have one. */
+	if (a->has_queued && !a->hot)
+		report(v, &a->id, "has queued postings, but is not hot");
+
 	if (v->assets && !r->sums_overflow)
 	{
 		bool		found;
@@ -586,6 +623,8 @@ finish_account(Verify *v, const VerifyAccount *a, const AccountReplay *r)
 		}
 		wide_add(&t->debits, r->debits);
 		wide_add(&t->credits, r->credits);
+		wide_add(&t->debits, a->queued_debits);
+		wide_add(&t->credits, a->queued_credits);
 	}
 }
 
@@ -700,10 +739,15 @@ verify_transfers(Verify *v, Stream *transfers, Stream *entries)
 		{
 			int64		account = DatumGetInt64(column(entries, e, 3, &isnull));
 
-			report(v, &account, "entry %lld (version %lld) belongs to transfer %lld, which does not exist",
-				   (long long) DatumGetInt64(column(entries, e, 2, &isnull)),
-				   (long long) DatumGetInt64(column(entries, e, 4, &isnull)),
-				   (long long) DatumGetInt64(column(entries, e, 1, &isnull)));
+			if (DatumGetBool(column(entries, e, 7, &isnull)))
+				report(v, &account, "queued posting %lld belongs to transfer %lld, which does not exist",
+					   (long long) DatumGetInt64(column(entries, e, 2, &isnull)),
+					   (long long) DatumGetInt64(column(entries, e, 1, &isnull)));
+			else
+				report(v, &account, "entry %lld (version %lld) belongs to transfer %lld, which does not exist",
+					   (long long) DatumGetInt64(column(entries, e, 2, &isnull)),
+					   (long long) DatumGetInt64(column(entries, e, 4, &isnull)),
+					   (long long) DatumGetInt64(column(entries, e, 1, &isnull)));
 			e = stream_next(v, entries);
 			continue;
 		}
@@ -719,6 +763,8 @@ verify_transfers(Verify *v, Stream *transfers, Stream *entries)
 			int64		account = DatumGetInt64(column(entries, e, 3, &isnull));
 			bool		debit = DatumGetBool(column(entries, e, 5, &isnull));
 			Amount		entry_amount = DatumGetAmount(column(entries, e, 6, &isnull));
+			const char *kind = DatumGetBool(column(entries, e, 7, &isnull)) ?
+				"queued posting" : "entry";
 			int64		expected = debit ? debit_account : credit_account;
 
 			if (debit)
@@ -726,13 +772,13 @@ verify_transfers(Verify *v, Stream *transfers, Stream *entries)
 			else
 				credits++;
 			if (account != expected)
-				report(v, &account, "transfer %lld: %s entry %lld is on account %lld, expected account %lld",
-					   (long long) id, debit ? "debit" : "credit",
+				report(v, &account, "transfer %lld: %s %s %lld is on account %lld, expected account %lld",
+					   (long long) id, debit ? "debit" : "credit", kind,
 					   (long long) entry_id, (long long) account,
 					   (long long) expected);
 			if (entry_amount != amount)
-				report(v, &account, "transfer %lld: %s entry %lld has amount %s, expected %s",
-					   (long long) id, debit ? "debit" : "credit",
+				report(v, &account, "transfer %lld: %s %s %lld has amount %s, expected %s",
+					   (long long) id, debit ? "debit" : "credit", kind,
 					   (long long) entry_id, AmountToCString(entry_amount),
 					   AmountToCString(amount));
 			e = stream_next(v, entries);

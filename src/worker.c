@@ -8,6 +8,9 @@
  * library is in shared_preload_libraries, connects to one database
  * (ledger.expiry_database) and calls ledger.expire_holds() every
  * ledger.expiry_interval, batch after batch until a batch releases nothing.
+ * Each round also applies the queued postings of hot accounts
+ * (ledger.apply_hot_entries), so that their statements stay current even
+ * when nothing else locks them.
  *
  * An error ends the worker; the postmaster starts it again after
  * EXPIRY_WORKER_RESTART_SECONDS, which is all the recovery a retry of
@@ -116,6 +119,12 @@ expire_batch(void)
 			elog(ERROR, "could not run ledger.expire_holds()");
 		expired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1, &isnull));
+
+		/* Hot accounts' queues too, once the extension has them (0.2.0). */
+		if (SPI_execute("SELECT ledger.apply_hot_entries()"
+						" WHERE pg_catalog.to_regprocedure('ledger.apply_hot_entries(bigint)')"
+						" IS NOT NULL", false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not run ledger.apply_hot_entries()");
 	}
 
 	SPI_finish();

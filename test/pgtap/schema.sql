@@ -6,7 +6,7 @@
 -- nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(97);
+SELECT plan(113);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -15,10 +15,12 @@ SELECT has_table('ledger', 'assets', 'table ledger.assets exists');
 SELECT has_table('ledger', 'accounts', 'table ledger.accounts exists');
 SELECT has_table('ledger', 'transfers', 'table ledger.transfers exists');
 SELECT has_table('ledger', 'entries', 'table ledger.entries exists');
+SELECT has_table('ledger', 'hot_entries', 'table ledger.hot_entries exists');
 SELECT has_view('ledger', 'account_balances', 'view ledger.account_balances exists');
 SELECT has_sequence('ledger', 'accounts_id_seq', 'sequence ledger.accounts_id_seq exists');
 SELECT has_sequence('ledger', 'transfers_id_seq', 'sequence ledger.transfers_id_seq exists');
 SELECT has_sequence('ledger', 'entries_id_seq', 'sequence ledger.entries_id_seq exists');
+SELECT has_sequence('ledger', 'hot_entries_id_seq', 'sequence ledger.hot_entries_id_seq exists');
 SELECT has_type('ledger', 'amount', 'type ledger.amount exists');
 
 -- ---------------------------------------------------------------------------
@@ -34,7 +36,7 @@ SELECT columns_are('ledger', 'accounts',
                    ARRAY['id', 'asset', 'name', 'normal_balance', 'min_balance', 'max_balance',
                          'debits_posted', 'credits_posted', 'debits_pending', 'credits_pending',
                          'version', 'closed', 'metadata', 'created_at', 'updated_at',
-                         'holds_expire_at', 'entry_hash'],
+                         'holds_expire_at', 'entry_hash', 'hot'],
                    'ledger.accounts has exactly its documented columns');
 SELECT col_type_is('ledger', 'accounts', 'id', 'bigint', 'accounts.id is bigint');
 SELECT col_type_is('ledger', 'accounts', 'asset', 'text', 'accounts.asset is text');
@@ -53,6 +55,8 @@ SELECT col_type_is('ledger', 'accounts', 'created_at', 'timestamp with time zone
 SELECT col_type_is('ledger', 'accounts', 'updated_at', 'timestamp with time zone', 'accounts.updated_at is timestamptz');
 SELECT col_type_is('ledger', 'accounts', 'holds_expire_at', 'timestamp with time zone', 'accounts.holds_expire_at is timestamptz');
 SELECT col_type_is('ledger', 'accounts', 'entry_hash', 'bytea', 'accounts.entry_hash is bytea');
+SELECT col_type_is('ledger', 'accounts', 'hot', 'boolean', 'accounts.hot is boolean');
+SELECT col_not_null('ledger', 'accounts', 'hot', 'accounts.hot is NOT NULL');
 
 SELECT columns_are('ledger', 'transfers',
                    ARRAY['id', 'debit_account_id', 'credit_account_id', 'amount',
@@ -84,6 +88,16 @@ SELECT col_type_is('ledger', 'entries', 'balance_after', 'ledger.amount', 'entri
 SELECT col_type_is('ledger', 'entries', 'created_at', 'timestamp with time zone', 'entries.created_at is timestamptz');
 SELECT col_type_is('ledger', 'entries', 'hash', 'bytea', 'entries.hash is bytea');
 
+SELECT columns_are('ledger', 'hot_entries',
+                   ARRAY['id', 'account_id', 'transfer_id', 'direction', 'amount', 'created_at'],
+                   'ledger.hot_entries has exactly its documented columns');
+SELECT col_type_is('ledger', 'hot_entries', 'id', 'bigint', 'hot_entries.id is bigint');
+SELECT col_type_is('ledger', 'hot_entries', 'account_id', 'bigint', 'hot_entries.account_id is bigint');
+SELECT col_type_is('ledger', 'hot_entries', 'transfer_id', 'bigint', 'hot_entries.transfer_id is bigint');
+SELECT col_type_is('ledger', 'hot_entries', 'direction', 'text', 'hot_entries.direction is text');
+SELECT col_type_is('ledger', 'hot_entries', 'amount', 'ledger.amount', 'hot_entries.amount is ledger.amount');
+SELECT col_type_is('ledger', 'hot_entries', 'created_at', 'timestamp with time zone', 'hot_entries.created_at is timestamptz');
+
 -- ---------------------------------------------------------------------------
 -- Keys and indexes
 -- ---------------------------------------------------------------------------
@@ -112,6 +126,8 @@ SELECT has_index('ledger', 'entries', 'entries_transfer_id_idx', ARRAY['transfer
                  'entries has an index on transfer_id');
 SELECT has_index('ledger', 'transfers', 'transfers_created_at_idx', ARRAY['created_at'],
                  'transfers has an index on created_at');
+SELECT has_index('ledger', 'hot_entries', 'hot_entries_account_id_idx', ARRAY['account_id', 'id'],
+                 'hot_entries has an index on (account_id, id), the queue order of each account');
 SELECT has_index('ledger', 'accounts', 'accounts_metadata_idx', 'metadata',
                  'accounts has an index on metadata');
 SELECT has_index('ledger', 'transfers', 'transfers_metadata_idx', 'metadata',
@@ -127,6 +143,8 @@ SELECT has_trigger('ledger', 'transfers', 'transfers_guard', 'transfers has trig
 SELECT has_trigger('ledger', 'transfers', 'transfers_guard_truncate', 'transfers has trigger transfers_guard_truncate');
 SELECT has_trigger('ledger', 'entries', 'entries_guard', 'entries has trigger entries_guard');
 SELECT has_trigger('ledger', 'entries', 'entries_guard_truncate', 'entries has trigger entries_guard_truncate');
+SELECT has_trigger('ledger', 'hot_entries', 'hot_entries_guard', 'hot_entries has trigger hot_entries_guard');
+SELECT has_trigger('ledger', 'hot_entries', 'hot_entries_guard_truncate', 'hot_entries has trigger hot_entries_guard_truncate');
 
 SELECT results_eq(
     $$SELECT pg_catalog.pg_get_triggerdef(t.oid)
@@ -134,7 +152,7 @@ SELECT results_eq(
         JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = 'ledger' AND NOT t.tgisinternal AND t.tgenabled = 'O'
-         AND c.relname IN ('assets', 'accounts', 'transfers', 'entries')
+         AND c.relname IN ('assets', 'accounts', 'transfers', 'entries', 'hot_entries')
        ORDER BY t.tgname$$,
     $$VALUES
       ('CREATE TRIGGER accounts_guard BEFORE INSERT OR UPDATE ON ledger.accounts FOR EACH ROW EXECUTE FUNCTION ledger.guard_accounts()'),
@@ -142,6 +160,8 @@ SELECT results_eq(
       ('CREATE TRIGGER assets_guard BEFORE INSERT OR DELETE OR UPDATE ON ledger.assets FOR EACH ROW EXECUTE FUNCTION ledger.guard_assets()'),
       ('CREATE TRIGGER entries_guard BEFORE INSERT OR DELETE OR UPDATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
       ('CREATE TRIGGER entries_guard_truncate BEFORE TRUNCATE ON ledger.entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
+      ('CREATE TRIGGER hot_entries_guard BEFORE INSERT OR DELETE OR UPDATE ON ledger.hot_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
+      ('CREATE TRIGGER hot_entries_guard_truncate BEFORE TRUNCATE ON ledger.hot_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
       ('CREATE TRIGGER transfers_guard BEFORE INSERT OR DELETE OR UPDATE ON ledger.transfers FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()'),
       ('CREATE TRIGGER transfers_guard_truncate BEFORE TRUNCATE ON ledger.transfers FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history()')$$,
     'the core tables'' guard triggers are enabled, fire BEFORE every write and call the guard functions'
@@ -205,6 +225,10 @@ SELECT is_definer('ledger', 'transfer',
                   'ledger.transfer is SECURITY DEFINER');
 SELECT is_definer('ledger', 'balance', ARRAY['bigint'],
                   'ledger.balance is SECURITY DEFINER');
+SELECT is_definer('ledger', 'set_account_hot', ARRAY['bigint', 'boolean'],
+                  'ledger.set_account_hot is SECURITY DEFINER');
+SELECT is_definer('ledger', 'apply_hot_entries', ARRAY['bigint'],
+                  'ledger.apply_hot_entries is SECURITY DEFINER');
 
 -- ---------------------------------------------------------------------------
 -- What PUBLIC may do.  A NULL acl means the default one, so compare against
