@@ -198,6 +198,8 @@ psql -X -q -d ledger_asan_probe -c "CREATE EXTENSION ledger" >/dev/null ||
 	{ show_findings || true; fail "probe: CREATE EXTENSION ledger"; }
 # a psql that keeps its backend alive while /proc/PID/maps is read
 coproc PROBE { psql -X -At -d ledger_asan_probe; }
+# bash unsets PROBE_PID as soon as it reaps the coprocess: keep a copy.
+probe_pid=$PROBE_PID
 echo "SELECT ledger.format_amount(15, 1); SELECT pg_catalog.pg_backend_pid();" >&"${PROBE[1]}"
 read -r -t 30 formatted <&"${PROBE[0]}" || { show_findings || true; fail "probe query"; }
 read -r -t 30 pid <&"${PROBE[0]}" || { show_findings || true; fail "probe query"; }
@@ -206,7 +208,7 @@ grep -q "$PRIV_LIB/ledger.so" "/proc/$pid/maps" ||
 	fail "backend $pid has not mapped $PRIV_LIB/ledger.so"
 grep -q "libasan" "/proc/$pid/maps" || fail "backend $pid has no ASan runtime"
 exec {PROBE[1]}>&-
-wait "$PROBE_PID" || true
+wait "$probe_pid" || true
 psql -X -q -c "DROP DATABASE ledger_asan_probe" >/dev/null || fail "probe: DROP DATABASE"
 
 # print_diffs FILE - show the first 300 lines of a regression.diffs, if any.
