@@ -40,9 +40,6 @@ static LedgerStatement read_account = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) $1", "b");
 
-/* Parameters of one account's row in the statements below. */
-#define SAVE_ACCOUNT_PARAMS 12
-
 static LedgerStatement save_account_pair = LEDGER_STATEMENT(
 	"UPDATE ledger.accounts AS a SET min_balance = v.min_balance,"
 	" max_balance = v.max_balance, debits_posted = v.debits_posted,"
@@ -291,9 +288,15 @@ ReadAccount(int64 id, LedgerAccount *account)
 	return true;
 }
 
-/* The mutable columns of an account as statement parameters, from values[0]. */
-static void
-account_to_params(const LedgerAccount *account, Datum *values, char *nulls)
+/*
+ * AccountToParams - the mutable columns of an account as
+ * SAVE_ACCOUNT_PARAMS statement parameters, from values[0], in the order
+ * id, min_balance, max_balance, debits_posted, credits_posted,
+ * debits_pending, credits_pending, version, closed, updated_at,
+ * holds_expire_at, entry_hash.
+ */
+void
+AccountToParams(const LedgerAccount *account, Datum *values, char *nulls)
 {
 	memset(nulls, ' ', SAVE_ACCOUNT_PARAMS);
 	values[0] = Int64GetDatum(account->id);
@@ -325,7 +328,7 @@ SaveAccount(const LedgerAccount *account)
 	Datum		values[SAVE_ACCOUNT_PARAMS];
 	char		nulls[SAVE_ACCOUNT_PARAMS];
 
-	account_to_params(account, values, nulls);
+	AccountToParams(account, values, nulls);
 	LedgerExecuteWrite(&save_account, values, nulls, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
@@ -341,8 +344,8 @@ SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b)
 	Datum		values[2 * SAVE_ACCOUNT_PARAMS];
 	char		nulls[2 * SAVE_ACCOUNT_PARAMS];
 
-	account_to_params(a, values, nulls);
-	account_to_params(b, values + SAVE_ACCOUNT_PARAMS, nulls + SAVE_ACCOUNT_PARAMS);
+	AccountToParams(a, values, nulls);
+	AccountToParams(b, values + SAVE_ACCOUNT_PARAMS, nulls + SAVE_ACCOUNT_PARAMS);
 	LedgerExecuteWrite(&save_account_pair, values, nulls, 0);
 	if (SPI_processed != 2)
 		elog(ERROR, "accounts %lld and %lld vanished while locked",

@@ -191,6 +191,10 @@ extern void LockAccountPair(int64 debit_id, int64 credit_id,
 							LedgerAccount accounts[2], LedgerAccount **debit,
 							LedgerAccount **credit);
 extern int	CompareAccountIds(const void *a, const void *b);
+/* Parameters of one account's row in the statements that save it. */
+#define SAVE_ACCOUNT_PARAMS 12
+extern void AccountToParams(const LedgerAccount *account, Datum *values,
+							char *nulls);
 extern void SaveAccount(const LedgerAccount *account);
 extern void SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b);
 extern Amount AccountPostedBalance(const LedgerAccount *account);

@@ -24,7 +24,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#define LEDGER_MAX_ARGS 32
+#define LEDGER_MAX_ARGS 48
 
 static Oid	ledger_namespace_oid = InvalidOid;
 static Oid	amount_type_oid = InvalidOid;
