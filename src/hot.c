@@ -353,7 +353,6 @@ QueueHotPosting(int64 account_id, int64 transfer_id, LedgerSide side,
 	Datum		values[5];
 	bool		isnull;
 	int64		queue_id;
-	LedgerAccount account;
 
 	values[0] = Int64GetDatum(account_id);
 	values[1] = Int64GetDatum(transfer_id);
@@ -362,6 +361,18 @@ QueueHotPosting(int64 account_id, int64 transfer_id, LedgerSide side,
 	values[4] = TimestampTzGetDatum(created_at);
 	LedgerExecuteWrite(&insert_queued, values, NULL, 0);
 	queue_id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+	HotPostingQueued(account_id, queue_id);
+}
+
+/*
+ * HotPostingQueued - after a posting got queue id queue_id: every
+ * HOT_APPLY_EVERY postings, apply the account's queue if its row lock is
+ * free.
+ */
+void
+HotPostingQueued(int64 account_id, int64 queue_id)
+{
+	LedgerAccount account;
 
 	/* SKIP LOCKED: never waits, so lock order does not matter here. */
 	if (queue_id % HOT_APPLY_EVERY == 0 &&

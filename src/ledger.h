@@ -234,6 +234,7 @@ extern bool HotPostingAllowed(const LedgerAccount *account, LedgerSide side,
 							  Amount amount);
 extern void QueueHotPosting(int64 account_id, int64 transfer_id, LedgerSide side,
 							Amount amount, TimestampTz created_at);
+extern void HotPostingQueued(int64 account_id, int64 queue_id);
 extern void LockHotTransferPair(const TransferRequest *req,
 								LedgerAccount accounts[2],
 								LedgerAccount **debit, LedgerAccount **credit);

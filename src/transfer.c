@@ -103,6 +103,83 @@ static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
 	"bbbatjTbb" "bahbah" "baaaaaaboTTh" "baaaaaaboTTh");
 
 /*
+ * The same when one side is queued for a hot account (hot.c): the transfer
+ * row, the locked side's entry, the queued posting and the locked account.
+ * Returns the queue id.
+ */
+static LedgerStatement post_half_queued_transfer = LEDGER_STATEMENT(
+	"WITH t AS (INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
+	"            amount, description, metadata, created_at, hold_id, reverses_transfer_id)"
+	"           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),"
+	"     e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"            direction, amount, balance_after, created_at, hash)"
+	"           VALUES ($1, $16, $10, $11, $4, $12, $7, $13)),"
+	"     q AS (INSERT INTO ledger.hot_entries (account_id, transfer_id, direction,"
+	"            amount, created_at)"
+	"           VALUES ($14, $1, $15, $4, $7) RETURNING id)"
+	" UPDATE ledger.accounts SET min_balance = $17, max_balance = $18,"
+	"        debits_posted = $19, credits_posted = $20, debits_pending = $21,"
+	"        credits_pending = $22, version = $23, closed = $24, updated_at = $25,"
+	"        holds_expire_at = $26, entry_hash = $27"
+	"  WHERE id OPERATOR(pg_catalog.=) $16"
+	" RETURNING (SELECT id FROM q)",
+	"bbbatjTbb" "btahbt" "baaaaaaboTTh");
+
+/*
+ * post_keyless_half_queued - the rest of PostTransfer for a transfer without
+ * a key whose side on "queued" is queued and whose side on "locked" is
+ * posted, once balances and limits are checked.
+ */
+static int64
+post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
+						 LedgerSide locked_side, Amount locked_balance,
+						 LedgerAccount *queued, TimestampTz created_at)
+{
+	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
+	Datum		values[15 + SAVE_ACCOUNT_PARAMS];
+	char		nulls[15 + SAVE_ACCOUNT_PARAMS];
+	bool		isnull;
+	int64		id;
+
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence ledger.transfers_id_seq does not exist");
+	id = nextval_internal(seq, false);
+
+	EntryHash(locked->has_entry_hash ? locked->entry_hash : NULL, id, locked->id,
+			  locked->version, locked_side, req->amount, locked_balance,
+			  created_at, locked->entry_hash);
+	locked->has_entry_hash = true;
+	locked->updated_at = created_at;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(id);
+	values[1] = Int64GetDatum(req->debit_account_id);
+	values[2] = Int64GetDatum(req->credit_account_id);
+	values[3] = AmountGetDatum(req->amount);
+	values[4] = req->description;
+	nulls[4] = req->description_null ? 'n' : ' ';
+	values[5] = req->metadata;
+	nulls[5] = req->metadata_null ? 'n' : ' ';
+	values[6] = TimestampTzGetDatum(created_at);
+	values[7] = Int64GetDatum(req->hold_id);
+	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
+	values[8] = Int64GetDatum(req->reverses_transfer_id);
+	nulls[8] = req->reverses_transfer_id != 0 ? ' ' : 'n';
+	values[9] = Int64GetDatum(locked->version);
+	values[10] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "debit" : "credit");
+	values[11] = AmountGetDatum(locked_balance);
+	values[12] = PointerGetDatum(HashToBytea(locked->entry_hash));
+	values[13] = Int64GetDatum(queued->id);
+	values[14] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "credit" : "debit");
+	AccountToParams(locked, values + 15, nulls + 15);
+	LedgerExecuteWrite(&post_half_queued_transfer, values, nulls, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "account %lld vanished while locked", (long long) locked->id);
+	HotPostingQueued(queued->id, DatumGetInt64(LedgerGetColumn(0, 1, &isnull)));
+	return id;
+}
+
+/*
  * post_keyless - the rest of PostTransfer for a transfer without a key
  * between two locked accounts, once balances and limits are checked.
  */
@@ -321,6 +398,15 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 		*created = true;
 		return post_keyless(req, debit, credit, debit_balance, credit_balance,
 							created_at);
+	}
+	if (debit->queued != credit->queued && req->idempotency_key == NULL)
+	{
+		*created = true;
+		if (credit->queued)
+			return post_keyless_half_queued(req, debit, LEDGER_DEBIT, debit_balance,
+											credit, created_at);
+		return post_keyless_half_queued(req, credit, LEDGER_CREDIT, credit_balance,
+										debit, created_at);
 	}
 
 	memset(nulls, ' ', sizeof(nulls));
