@@ -11,6 +11,7 @@ OBJS = \
 	src/guard.o \
 	src/asset.o \
 	src/account.o \
+	src/lock.o \
 	src/transfer.o \
 	src/hot.o \
 	src/chain.o \

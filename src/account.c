@@ -28,10 +28,6 @@ static LedgerStatement lock_accounts = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY id FOR UPDATE", "B");
 
-static LedgerStatement lock_account = LEDGER_STATEMENT(
-	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
-	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE", "b");
-
 static LedgerStatement lock_account_skip_locked = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED", "b");
@@ -155,15 +151,11 @@ TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing
 		/* A primary key probe each beats one scan for a list of ids. */
 		for (int i = 0; i < n; i++)
 		{
-			Datum		arg = Int64GetDatum(ids[i]);
-
-			LedgerExecute(&lock_account, &arg, NULL, 0);
-			if (SPI_processed == 0)
+			if (!LockAccountRow(ids[i], &accounts[i]))
 			{
 				*missing = ids[i];
 				return false;
 			}
-			account_from_row(0, &accounts[i]);
 		}
 	}
 	else

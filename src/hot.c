@@ -54,10 +54,13 @@
  */
 #define HOT_LOCK_FIELD4		0x4C47	/* "LG" */
 
-/* Postings larger than this take the locked path (see the file header). */
+/*
+ * A queued posting is added to the account's sums only when applied, with
+ * no chance to refuse it then.  Bounding both the posting and the sums it
+ * joins keeps any realistic queue (under 2^30 postings) from overflowing
+ * them; anything bigger takes the locked path, where overflow is an error.
+ */
 #define HOT_MAX_AMOUNT		(((Amount) 1) << 96)
-
-/* Lifetime totals beyond this make an account take the locked path. */
 #define HOT_MAX_TOTAL		(((Amount) 1) << 120)
 
 /*

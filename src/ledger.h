@@ -213,6 +213,9 @@ extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amo
 extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amount);
 extern bool ReadAccount(int64 id, LedgerAccount *account);
 
+/* lock.c */
+extern bool LockAccountRow(int64 id, LedgerAccount *account);
+
 /* transfer.c */
 extern int64 FindTransferByKey(const TransferRequest *req);
 extern bool TransferArgumentsEqual(const TransferRequest *a,
