@@ -21,13 +21,15 @@
 #                ledger.transfer_batch vs baseline.transfer_batch
 #   pgbench -N   pgbench's simple-update at 16 clients: one commit per
 #                transaction, the ceiling for single transfers
+#   memory       last, once: bench/memory.sh in the same server and database,
+#                the memory of one backend over 1,000,000 single calls
+#                (100,000 with --quick) and of one batch of 10,000 items
 #
-# Accounts 1..10,000 are credit-normal with min_balance 0 (limits checked on
-# every debit) and are each funded with 1,000,000,000 minor units from a
-# debit-normal treasury; transfers move 1 to 1,000 minor units, so no
-# transfer of a run can fail.  Account 10,001 is the hot account.
+# The accounts are bench/lib.sh's: 1..10,000 credit-normal with min_balance
+# 0, each funded with 1,000,000,000 minor units, so no transfer of a run can
+# fail; account 10,001 is the hot account.
 #
-# Usage: bench/run.sh [--quick] [-T SECONDS] [-R REPEATS] [--markdown FILE] [--no-build]
+# Usage: bench/run.sh [--quick] [-T SECONDS] [-R REPEATS] [--markdown FILE] [--no-build] [--no-memory]
 set -euo pipefail
 
 usage() {
@@ -36,9 +38,10 @@ usage: bench/run.sh [options]
   -T, --time SECONDS   length of each timed pgbench run (default 10)
   -R, --repeat N       runs of each configuration; medians are reported (default 3)
   --quick              smoke test: -T 3, -R 1, uniform at 16 clients only,
-                       fewer batch calls
+                       fewer batch calls, 100,000 calls for bench/memory.sh
   --markdown FILE      also write the report as markdown to FILE
   --no-build           use the installed extension; do not build or install
+  --no-memory          skip bench/memory.sh (target 6)
   -h, --help           this text
 EOF
 }
@@ -48,6 +51,7 @@ REPEAT=3
 QUICK=0
 MARKDOWN=
 BUILD=1
+MEMORY=1
 time_set=0
 repeat_set=0
 while [ $# -gt 0 ]; do
@@ -57,6 +61,7 @@ while [ $# -gt 0 ]; do
 		--quick) QUICK=1; shift ;;
 		--markdown) MARKDOWN=${2:?}; shift 2 ;;
 		--no-build) BUILD=0; shift ;;
+		--no-memory) MEMORY=0; shift ;;
 		-h|--help) usage; exit 0 ;;
 		*) usage >&2; exit 2 ;;
 	esac
@@ -72,34 +77,33 @@ if [ -n "$MARKDOWN" ]; then
 fi
 
 . "$(dirname "$0")/../test/lib/pg.sh"
+. "$LEDGER_ROOT/bench/lib.sh"
 cd "$LEDGER_ROOT"
 
 # ---------------------------------------------------------------------------
-# HOOK: the ledger's hot-account mode.  The hot workload credits one account
-# from 16 clients.  When the function named here exists (to_regprocedure),
-# the bench runs LEDGER_HOT_ENABLE_SQL once, before the first run, with :hot
-# set to the hot account's id, and the ledger side of the hot workload runs
-# in that mode; otherwise it runs the ordinary path and the report says so.
-# Adjust both lines to the mode's final name and signature.
+# The ledger's hot-account mode (ledger.set_account_hot, docs/operations.md).
+# The hot workload credits one account from 16 clients.  When the function
+# named here exists (to_regprocedure), the bench runs LEDGER_HOT_ENABLE_SQL
+# once, before the first run, with :hot set to the hot account's id, and the
+# ledger side of the hot workload runs in that mode; otherwise (a build
+# without it) it runs the ordinary path and the report says so.
 # ---------------------------------------------------------------------------
-LEDGER_HOT_FUNCTION=${LEDGER_HOT_FUNCTION:-'ledger.set_account_hot(bigint)'}
+LEDGER_HOT_FUNCTION=${LEDGER_HOT_FUNCTION:-'ledger.set_account_hot(bigint,boolean)'}
 LEDGER_HOT_ENABLE_SQL=${LEDGER_HOT_ENABLE_SQL:-'SELECT ledger.set_account_hot(:hot)'}
 
 DB=bench
-ACCOUNTS=10000
-HOT_ACCOUNT=10001
-TREASURY=10002
-FUNDING=1000000000
 CLIENTS_MAX=16
 PGBENCH_SCALE=10
 if [ "$QUICK" -eq 1 ]; then
 	UNIFORM_CLIENTS="16"
 	BATCH_CALLS_1000=3		# ledger.transfer_batch calls of 1,000 items per run
 	BATCH_CALLS_10000=1
+	MEMORY_CALLS=100000		# single calls of bench/memory.sh
 else
 	UNIFORM_CLIENTS="1 4 16"
 	BATCH_CALLS_1000=20
 	BATCH_CALLS_10000=5
+	MEMORY_CALLS=1000000
 fi
 # Server settings beyond the library's (max_connections 120, shared_buffers
 # 256MB): WAL large enough and checkpoints rare enough that no checkpoint
@@ -117,10 +121,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-psql_db() {
-	"$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"
-}
 
 started=$(date +%s)
 if [ "$BUILD" -eq 1 ]; then
@@ -141,17 +141,7 @@ ledger_start_server bench "${SERVER_SETTINGS[@]}"
 # ---------------------------------------------------------------------------
 log "setting up $ACCOUNTS accounts on each side and pgbench -i -s $PGBENCH_SCALE"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
-psql_db >/dev/null <<EOF
-CREATE EXTENSION ledger;
-SELECT ledger.create_asset('USD', 2);
-SELECT count(ledger.create_account('USD', 'user-' || i, 'credit'))
-  FROM generate_series(1, $ACCOUNTS) AS i;
-SELECT ledger.create_account('USD', 'merchant', 'credit');
-SELECT ledger.create_account('USD', 'treasury', 'debit');
-SELECT cardinality(ledger.transfer_batch(array_agg(
-           ROW($TREASURY, i, $FUNDING, NULL, NULL, NULL)::ledger.transfer_request ORDER BY i)))
-  FROM generate_series(1, $ACCOUNTS) AS i;
-EOF
+bench_setup_ledger
 psql_db -f bench/baseline.sql >/dev/null
 psql_db >/dev/null <<EOF
 INSERT INTO baseline.assets (code, scale) VALUES ('USD', 2);
@@ -205,7 +195,7 @@ checkpoints_before=$(psql_db -c "SELECT checkpoints_timed + checkpoints_req FROM
 
 # ---------------------------------------------------------------------------
 # pgbench scripts.  The credit account is drawn so that it never equals the
-# debit account, uniformly over the others.
+# debit account, uniformly over the others (as pairs() in bench/lib.sh).
 # ---------------------------------------------------------------------------
 mkdir -p "$WORK/scripts" "$WORK/log"
 pair="\\set debit random(1, $ACCOUNTS)
@@ -217,11 +207,6 @@ hot="\\set debit random(1, $ACCOUNTS)
 \\set amount random(1, 1000)"
 printf '%s\nSELECT ledger.transfer(:debit, %d, :amount);\n' "$hot" "$HOT_ACCOUNT" >"$WORK/scripts/hot-ledger.sql"
 printf '%s\nSELECT baseline.transfer(:debit, %d, :amount);\n' "$hot" "$HOT_ACCOUNT" >"$WORK/scripts/hot-baseline.sql"
-# pairs(N): N random (d, c) pairs with d <> c, as a subquery.
-pairs() {
-	echo "(SELECT d, 1 + (d - 1 + (1 + floor(random() * $((ACCOUNTS - 1)))::int)) % $ACCOUNTS AS c
-   FROM (SELECT 1 + floor(random() * $ACCOUNTS)::int AS d FROM generate_series(1, $1)) AS r) AS p"
-}
 for n in 1000 10000; do
 	cat >"$WORK/scripts/batch$n-ledger.sql" <<EOF
 SELECT cardinality(ledger.transfer_batch(array_agg(ROW(d, c, 1, NULL, NULL, NULL)::ledger.transfer_request)))
@@ -326,6 +311,23 @@ for rep in $(seq 1 "$REPEAT"); do
 		done <"$CONFIGS"
 	done
 done
+checkpoints=$(($(psql_db -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter") - checkpoints_before))
+
+# ---------------------------------------------------------------------------
+# Memory (target 6), after the timed runs, which its million transfers would
+# otherwise slow down.  Its report goes to $WORK/memory; a failure costs its
+# figures, not the ones above.
+# ---------------------------------------------------------------------------
+if [ "$MEMORY" -eq 1 ]; then
+	if bash "$LEDGER_ROOT/bench/memory.sh" --db "$DB" --calls "$MEMORY_CALLS" --report-dir "$WORK/memory"; then
+		MEMORY_NOTE="bench/memory.sh, $MEMORY_CALLS single calls in one backend, then single batches of 10,000 and 100,000 items, after the timed runs"
+	else
+		MEMORY=0
+		MEMORY_NOTE="bench/memory.sh FAILED (its output above); no figures"
+	fi
+else
+	MEMORY_NOTE="skipped (--no-memory)"
+fi
 
 # ---------------------------------------------------------------------------
 # Report: medians over the repetitions, as text and as markdown.
@@ -337,7 +339,6 @@ settings=$(psql_db -F ' = ' -c "SELECT name, current_setting(name) FROM pg_setti
 	               'fsync', 'synchronous_commit', 'full_page_writes', 'wal_level', 'wal_buffers',
 	               'wal_init_zero', 'autovacuum') ORDER BY name" | paste -sd ';' | sed 's/;/; /g')
 elapsed=$(($(date +%s) - started))
-checkpoints=$(($(psql_db -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter") - checkpoints_before))
 
 {
 	echo "# ledger benchmark"
@@ -349,9 +350,10 @@ checkpoints=$(($(psql_db -c "SELECT checkpoints_timed + checkpoints_req FROM pg_
 	echo "- hot-account mode: $HOT_MODE"
 	echo "- latency is per transaction: one transfer, or one whole batch call for batch rows; WAL is pg_current_wal_insert_lsn() before and after each run over its transfers (pgbench -N: over its transactions)"
 	echo "- checkpoints during the runs: $checkpoints (0 means no run paid full-page images)"
+	echo "- memory: $MEMORY_NOTE"
 } >"$WORK/header.md"
 
-awk -F'\t' -v md="$WORK/table.md" '
+awk -F'\t' -v md="$WORK/table.md" -v tt="$WORK/targets.txt" -v tm="$WORK/targets.md" '
 	function median(key, col,   m, i, j, t, a) {
 		m = cnt[key]
 		for (i = 1; i <= m; i++) a[i] = val[key, i, col]
@@ -414,8 +416,6 @@ awk -F'\t' -v md="$WORK/table.md" '
 				}
 			}
 		# the targets of the Performance issue
-		print ""
-		print "" > md
 		u = "uniform" SUBSEP 16 SUBSEP
 		h = "hot" SUBSEP 16 SUBSEP
 		b = "batch10000" SUBSEP 1 SUBSEP
@@ -442,16 +442,24 @@ awk -F'\t' -v md="$WORK/table.md" '
 			wal[b "on" SUBSEP "ledger"], wal[b "on" SUBSEP "baseline"])
 		ok[nt] = wal[b "on" SUBSEP "ledger"] <= wal[b "on" SUBSEP "baseline"]
 		for (i = 1; i <= nt; i++) {
-			printf "%s %s\n", verdict(ok[i]), t[i]
-			printf "- **%s** %s\n", verdict(ok[i]), t[i] > md
+			printf "%s %s\n", verdict(ok[i]), t[i] > tt
+			printf "- **%s** %s\n", verdict(ok[i]), t[i] > tm
 		}
 	}' "$CONFIGS" "$RESULTS" >"$WORK/table.txt"
 
+# report FORMAT (txt or md) - the tables, then every target's line.
+report() {
+	cat "$WORK/table.$1"
+	[ "$MEMORY" -eq 0 ] || { echo; cat "$WORK/memory/memory.$1"; }
+	echo
+	cat "$WORK/targets.$1"
+	[ "$MEMORY" -eq 0 ] || cat "$WORK/memory/targets.$1"
+}
 echo
 sed 's/^# //; s/^- //' "$WORK/header.md"
 echo
-cat "$WORK/table.txt"
+report txt
 if [ -n "$MARKDOWN" ]; then
-	{ cat "$WORK/header.md"; echo; cat "$WORK/table.md"; } >"$MARKDOWN"
+	{ cat "$WORK/header.md"; echo; report md; } >"$MARKDOWN"
 	log "markdown report written to $MARKDOWN"
 fi
