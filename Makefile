@@ -17,6 +17,7 @@ OBJS = \
 	src/chain.o \
 	src/reverse.o \
 	src/batch.o \
+	src/table.o \
 	src/hold.o \
 	src/worker.o \
 	src/history.o \
@@ -41,4 +42,4 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS does not track headers: a struct change must rebuild every object.
-$(OBJS): src/ledger.h src/compat.h src/amount_text.h
+$(OBJS): src/ledger.h src/compat.h src/amount_text.h src/table.h

@@ -250,6 +250,80 @@ SELECT a.id, (a.version = coalesce(max(e.account_version), 0)) AS versions_match
  GROUP BY a.id ORDER BY a.id;
 
 --
+-- A batch writes its rows straight into the tables, checked as INSERT and
+-- UPDATE check them.  A table that carries something only SQL honours, such
+-- as a trigger of the user's, is written through SQL instead, so that the
+-- trigger fires for every row of the batch.  (Each case is rolled back.)
+--
+
+-- A check constraint added to ledger.entries holds for a batch's entries.
+BEGIN;
+ALTER TABLE ledger.entries ADD CONSTRAINT entries_small CHECK (amount < 1000) NOT VALID;
+\set VERBOSITY terse
+SELECT ledger.transfer_batch(ARRAY[
+    ROW(1, 2, 999, NULL, NULL, NULL),
+    ROW(1, 4, 1000, NULL, NULL, NULL)
+]::ledger.transfer_request[]);
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+
+-- Metadata written directly is found through its index.
+BEGIN;
+SELECT cardinality(ledger.transfer_batch(ARRAY[
+    ROW(1, 2, 10, NULL, NULL, '{"invoice": 4711}'),
+    ROW(1, 4, 20, NULL, NULL, NULL)
+]::ledger.transfer_request[])) AS posted;
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT amount FROM ledger.transfers WHERE metadata @> '{"invoice": 4711}';
+SELECT amount FROM ledger.transfers WHERE metadata @> '{"invoice": 4711}';
+ROLLBACK;
+
+-- A user's trigger on ledger.entries fires for each entry of a batch, and
+-- one on ledger.accounts for each account the batch changes.
+BEGIN;
+CREATE TEMP TABLE audit (tab text, account_id bigint, version bigint);
+CREATE FUNCTION audit_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit VALUES ('entries', NEW.account_id, NEW.account_version);
+    RETURN NULL;
+END
+$$;
+CREATE FUNCTION audit_account() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit VALUES ('accounts', NEW.id, NEW.version);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER entries_audit AFTER INSERT ON ledger.entries
+    FOR EACH ROW EXECUTE FUNCTION audit_entry();
+CREATE TRIGGER accounts_audit AFTER UPDATE ON ledger.accounts
+    FOR EACH ROW EXECUTE FUNCTION audit_account();
+SELECT cardinality(ledger.transfer_batch(ARRAY[
+    ROW(1, 2, 10, NULL, NULL, NULL),
+    ROW(1, 4, 20, NULL, NULL, NULL)
+]::ledger.transfer_request[])) AS posted;
+SELECT * FROM audit ORDER BY tab, account_id, version;
+ROLLBACK;
+
+-- An account created in the same transaction: its foreign key to its asset
+-- is checked again when the batch updates it, as for any UPDATE.
+BEGIN;
+SELECT ledger.create_account('USD', 'newcomer') AS newcomer \gset
+SELECT cardinality(ledger.transfer_batch(ARRAY[
+    ROW(1, :newcomer, 10, NULL, NULL, NULL),
+    ROW(:newcomer, 2, 4, NULL, NULL, NULL)
+]::ledger.transfer_request[])) AS posted;
+SELECT posted FROM ledger.balance(:newcomer);
+-- Two batches in one transaction: the second sees the first's balances.
+SELECT cardinality(ledger.transfer_batch(ARRAY[
+    ROW(:newcomer, 2, 6, NULL, NULL, NULL)
+]::ledger.transfer_request[])) AS posted;
+SELECT posted FROM ledger.balance(:newcomer);
+SELECT * FROM ledger.verify();
+ROLLBACK;
+
+--
 -- The size limit
 --
 

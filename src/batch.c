@@ -9,10 +9,15 @@
  *  - every account involved is locked once, all together, in ascending id
  *    order, so batches never deadlock each other or single transfers;
  *  - the items are checked and posted in memory;
- *  - then one INSERT writes all transfers (in idempotency key order, so
- *    that batches sharing keys on disjoint accounts cannot deadlock on the
- *    unique index either), one INSERT all entries and one UPDATE every
- *    account touched, each from arrays through unnest().
+ *  - then the rows are written.  Transfers with an idempotency key go in by
+ *    one INSERT ... ON CONFLICT, in key order, so that batches sharing keys
+ *    on disjoint accounts cannot deadlock on the unique index either.  The
+ *    other transfers, all entries and every account touched are written
+ *    straight into the tables (table.c): heap tuples many at a time, btree
+ *    entries in index order, every row checked as INSERT and UPDATE check
+ *    it.  A table that carries something only SQL honours (a user's
+ *    trigger, a rule, row security) is written instead by one statement
+ *    from arrays through unnest(), so that nothing of it is skipped.
  *
  * An error names the failing item's position in its CONTEXT line, and since
  * nothing is written before every item has passed, a failed batch leaves no
@@ -24,13 +29,17 @@
  */
 #include "ledger.h"
 
+#include "table.h"
+
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "common/hashfn.h"
 #include "lib/qunique.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
@@ -71,10 +80,6 @@ static LedgerStatement insert_keyless_transfers = LEDGER_STATEMENT(
 	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
 	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u",
 	"BBBAXXJT");
-
-static LedgerStatement next_transfer_ids = LEDGER_STATEMENT(
-	"SELECT pg_catalog.nextval('ledger.transfers_id_seq'::pg_catalog.regclass)"
-	"  FROM pg_catalog.generate_series(1, $1)", "b");
 
 static LedgerStatement insert_transfers = LEDGER_STATEMENT(
 	"INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
@@ -229,57 +234,6 @@ read_items(ArrayType *array, int *nitems, int *current)
 	return items;
 }
 
-/* The columns of the entries to insert, one array each. */
-typedef struct EntryColumns
-{
-	Datum	   *transfer;
-	Datum	   *account;
-	Datum	   *version;
-	Datum	   *direction;
-	Datum	   *amount;
-	Datum	   *balance;
-	Datum	   *hash;
-	Datum		debit_word;
-	Datum		credit_word;
-} EntryColumns;
-
-/* Make room for n entries. */
-static void
-init_entry_columns(EntryColumns *cols, int n)
-{
-	cols->transfer = palloc(sizeof(Datum) * n);
-	cols->account = palloc(sizeof(Datum) * n);
-	cols->version = palloc(sizeof(Datum) * n);
-	cols->direction = palloc(sizeof(Datum) * n);
-	cols->amount = palloc(sizeof(Datum) * n);
-	cols->balance = palloc(sizeof(Datum) * n);
-	cols->hash = palloc(sizeof(Datum) * n);
-	cols->debit_word = CStringGetTextDatum("debit");
-	cols->credit_word = CStringGetTextDatum("credit");
-}
-
-/*
- * add_entry - extend the account's hash chain by one entry and store the
- * entry as row e of cols.
- */
-static void
-add_entry(EntryColumns *cols, int e, int64 transfer_id, LedgerAccount *account,
-		  LedgerSide side, int64 version, Datum amount, Amount balance_after,
-		  TimestampTz created_at)
-{
-	EntryHash(account->has_entry_hash ? account->entry_hash : NULL, transfer_id,
-			  account->id, version, side, DatumGetAmount(amount), balance_after,
-			  created_at, account->entry_hash);
-	account->has_entry_hash = true;
-	cols->transfer[e] = Int64GetDatum(transfer_id);
-	cols->account[e] = Int64GetDatum(account->id);
-	cols->version[e] = Int64GetDatum(version);
-	cols->direction[e] = side == LEDGER_DEBIT ? cols->debit_word : cols->credit_word;
-	cols->amount[e] = amount;
-	cols->balance[e] = AmountGetDatum(balance_after);
-	cols->hash[e] = PointerGetDatum(HashToBytea(account->entry_hash));
-}
-
 /* Build a one-dimensional array of n Datums (with nulls, if given). */
 static Datum
 make_array(Datum *values, bool *nulls, int n, Oid elemtype)
@@ -293,6 +247,418 @@ make_array(Datum *values, bool *nulls, int n, Oid elemtype)
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
 											  elemtype, typlen, typbyval, typalign));
+}
+
+/*
+ * A sink for rows of one table: straight into the table (table.c), or, when
+ * the table must be written through SQL, gathered into one array per column
+ * for a statement that unnests them.  The last column has one value for all
+ * rows (the batch's time), which the statement takes as its last parameter.
+ */
+typedef struct RowSink
+{
+	TableInsert *direct;		/* NULL: gathered for SQL */
+	int			narrays;		/* columns gathered into arrays */
+	int			n;				/* rows gathered */
+	Datum	  **values;			/* narrays arrays of capacity rows */
+	bool	  **nulls;
+	int16	   *typlen;			/* of each column, to copy its values */
+	bool	   *typbyval;
+	Datum		last;			/* the last column's value */
+} RowSink;
+
+/* Gather up to capacity rows of the columns for an SQL statement. */
+static void
+sink_open_sql(RowSink *sink, const TableColumn *columns, int ncolumns,
+			  int capacity)
+{
+	sink->direct = NULL;
+	sink->narrays = ncolumns - 1;
+	sink->n = 0;
+	sink->values = palloc(sizeof(Datum *) * sink->narrays);
+	sink->nulls = palloc(sizeof(bool *) * sink->narrays);
+	sink->typlen = palloc(sizeof(int16) * sink->narrays);
+	sink->typbyval = palloc(sizeof(bool) * sink->narrays);
+	for (int c = 0; c < sink->narrays; c++)
+	{
+		sink->values[c] = palloc(sizeof(Datum) * capacity);
+		sink->nulls[c] = palloc(sizeof(bool) * capacity);
+		get_typlenbyval(columns[c].type, &sink->typlen[c], &sink->typbyval[c]);
+	}
+}
+
+/*
+ * Open a sink for up to capacity rows of the ledger's table: direct if
+ * table.c may write it, else for an SQL statement.
+ */
+static void
+sink_open(RowSink *sink, const char *table, const TableColumn *columns,
+		  int ncolumns, int capacity)
+{
+	TableInsert *direct = TableInsertBegin(table, columns, ncolumns);
+
+	if (direct == NULL)
+		sink_open_sql(sink, columns, ncolumns, capacity);
+	sink->direct = direct;
+}
+
+/*
+ * Add a row.  The values need not outlive the call: the row is written at
+ * once or its values copied (the last column's, the same for every row,
+ * must live until sink_close).
+ */
+static void
+sink_add(RowSink *sink, const Datum *values, const bool *nulls)
+{
+	if (sink->direct != NULL)
+	{
+		TableInsertRow(sink->direct, values, nulls);
+		return;
+	}
+	for (int c = 0; c < sink->narrays; c++)
+	{
+		sink->nulls[c][sink->n] = nulls[c];
+		sink->values[c][sink->n] = nulls[c] ? (Datum) 0 :
+			datumCopy(values[c], sink->typbyval[c], sink->typlen[c]);
+	}
+	sink->last = values[sink->narrays];
+	sink->n++;
+}
+
+/*
+ * Write the rows: finish the direct insertion, or run stmt with one array
+ * per column (element types from columns) and the last column's value.
+ * Returns the number of rows written.
+ */
+static int64
+sink_close(RowSink *sink, const TableColumn *columns, LedgerStatement *stmt)
+{
+	Datum		params[16];
+
+	if (sink->direct != NULL)
+		return TableInsertEnd(sink->direct);
+
+	Assert(sink->narrays < lengthof(params));
+	for (int c = 0; c < sink->narrays; c++)
+	{
+		bool		anynull = false;
+
+		for (int r = 0; r < sink->n && !anynull; r++)
+			anynull = sink->nulls[c][r];
+		params[c] = make_array(sink->values[c], anynull ? sink->nulls[c] : NULL,
+							   sink->n, columns[c].type);
+	}
+	params[sink->narrays] = sink->last;
+	LedgerExecuteWrite(stmt, params, NULL, 0);
+	return (int64) SPI_processed;
+}
+
+/*
+ * Columns of ledger.transfers that a batch supplies, in the order of the SQL
+ * statements' parameters; created_at, the same for all, last.
+ */
+enum
+{
+	TR_ID, TR_DEBIT, TR_CREDIT, TR_AMOUNT, TR_KEY, TR_DESCRIPTION, TR_METADATA,
+	TR_CREATED_AT, TR_NCOLUMNS
+};
+
+/* Columns of ledger.entries that a batch supplies, likewise. */
+enum
+{
+	EN_TRANSFER, EN_ACCOUNT, EN_VERSION, EN_DIRECTION, EN_AMOUNT, EN_BALANCE,
+	EN_HASH, EN_CREATED_AT, EN_NCOLUMNS
+};
+
+/*
+ * A bytea of one chain hash, on the stack: rows added to a sink need their
+ * values only for the call.
+ */
+typedef union HashBytea
+{
+	int32		align;			/* a varlena header's alignment */
+	char		data[VARHDRSZ + LEDGER_HASH_LEN];
+} HashBytea;
+
+/* The hash as a bytea Datum in buf. */
+static Datum
+hash_datum(HashBytea *buf, const uint8 *hash)
+{
+	SET_VARSIZE(buf->data, VARHDRSZ + LEDGER_HASH_LEN);
+	memcpy(VARDATA(buf->data), hash, LEDGER_HASH_LEN);
+	return PointerGetDatum(buf->data);
+}
+
+/* The transfer row of a posted item; its amount Datum points to *amount. */
+static void
+transfer_row(const BatchItem *item, TimestampTz created_at, Amount *amount,
+			 Datum *values, bool *nulls)
+{
+	const TransferRequest *req = &item->req;
+
+	memset(nulls, 0, sizeof(bool) * TR_NCOLUMNS);
+	*amount = req->amount;
+	values[TR_ID] = Int64GetDatum(item->id);
+	values[TR_DEBIT] = Int64GetDatum(req->debit_account_id);
+	values[TR_CREDIT] = Int64GetDatum(req->credit_account_id);
+	values[TR_AMOUNT] = PointerGetDatum(amount);
+	nulls[TR_KEY] = req->idempotency_key == NULL;
+	values[TR_KEY] = nulls[TR_KEY] ? (Datum) 0 :
+		CStringGetTextDatum(req->idempotency_key);
+	values[TR_DESCRIPTION] = req->description;
+	nulls[TR_DESCRIPTION] = req->description_null;
+	values[TR_METADATA] = req->metadata;
+	nulls[TR_METADATA] = req->metadata_null;
+	values[TR_CREATED_AT] = TimestampTzGetDatum(created_at);
+}
+
+/*
+ * write_transfers - write the transfer rows of the posted items.
+ *
+ * Rows with a key go first, through the SQL statement and its ON CONFLICT
+ * clause, in key order: two batches on disjoint accounts that share new
+ * keys would otherwise each insert one key and wait for the other's in the
+ * unique index; in one global key order such waits cannot form a cycle.
+ * Rows without a key cannot conflict and go straight into the table.
+ */
+static void
+write_transfers(BatchItem *items, int nitems, int nposted, TimestampTz created_at,
+				Oid amount_oid, int *current)
+{
+	TableColumn columns[TR_NCOLUMNS] = {
+		{"id", INT8OID}, {"debit_account_id", INT8OID},
+		{"credit_account_id", INT8OID}, {"amount", amount_oid},
+		{"idempotency_key", TEXTOID}, {"description", TEXTOID},
+		{"metadata", JSONBOID}, {"created_at", TIMESTAMPTZOID}
+	};
+	BatchItem **keyed = palloc(sizeof(BatchItem *) * nposted);
+	int			nkeyed = 0;
+	Datum		values[TR_NCOLUMNS];
+	bool		nulls[TR_NCOLUMNS];
+	Amount		amount;
+	RowSink		sink;
+
+	for (int i = 0; i < nitems; i++)
+		if (items[i].posted && items[i].req.idempotency_key != NULL)
+			keyed[nkeyed++] = &items[i];
+
+	if (nkeyed > 0)
+	{
+		RowSink		sql;
+
+		qsort(keyed, nkeyed, sizeof(BatchItem *), compare_item_keys);
+		sink_open_sql(&sql, columns, TR_NCOLUMNS, nkeyed);
+		for (int t = 0; t < nkeyed; t++)
+		{
+			transfer_row(keyed[t], created_at, &amount, values, nulls);
+			sink_add(&sql, values, nulls);
+		}
+		if (sink_close(&sql, columns, &insert_transfers) != nkeyed)
+		{
+			/*
+			 * A concurrent call committed one of the keys after our lookup.
+			 * It cannot have used the same accounts, whose locks we hold, so
+			 * its arguments differ: report the conflict for that item.
+			 */
+			for (*current = 0; *current < nitems; (*current)++)
+				if (items[*current].posted && items[*current].req.idempotency_key)
+					(void) FindTransferByKey(&items[*current].req);
+			*current = -1;
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize the batch: a concurrent call committed one of its idempotency keys"),
+					 errhint("Retry the batch.")));
+		}
+	}
+
+	if (nkeyed == nposted)
+		return;
+	sink_open(&sink, "transfers", columns, TR_NCOLUMNS, nposted - nkeyed);
+	for (int i = 0; i < nitems; i++)
+	{
+		if (!items[i].posted || items[i].req.idempotency_key != NULL)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		transfer_row(&items[i], created_at, &amount, values, nulls);
+		sink_add(&sink, values, nulls);
+	}
+	if (sink_close(&sink, columns, &insert_keyless_transfers) != nposted - nkeyed)
+		elog(ERROR, "could not insert %d transfers", nposted - nkeyed);
+}
+
+/*
+ * add_entry - extend the account's hash chain by one entry and add the
+ * entry to sink.
+ */
+static void
+add_entry(RowSink *sink, int64 transfer_id, LedgerAccount *account,
+		  LedgerSide side, int64 version, Amount amount, Amount balance_after,
+		  TimestampTz created_at, Datum direction)
+{
+	Datum		values[EN_NCOLUMNS];
+	bool		nulls[EN_NCOLUMNS] = {false};
+	HashBytea	hash;
+
+	EntryHash(account->has_entry_hash ? account->entry_hash : NULL, transfer_id,
+			  account->id, version, side, amount, balance_after,
+			  created_at, account->entry_hash);
+	account->has_entry_hash = true;
+	values[EN_TRANSFER] = Int64GetDatum(transfer_id);
+	values[EN_ACCOUNT] = Int64GetDatum(account->id);
+	values[EN_VERSION] = Int64GetDatum(version);
+	values[EN_DIRECTION] = direction;
+	values[EN_AMOUNT] = PointerGetDatum(&amount);
+	values[EN_BALANCE] = PointerGetDatum(&balance_after);
+	values[EN_HASH] = hash_datum(&hash, account->entry_hash);
+	values[EN_CREATED_AT] = TimestampTzGetDatum(created_at);
+	sink_add(sink, values, nulls);
+}
+
+/*
+ * write_entries - chain and write the two entries of each posted item, in
+ * item order, as single calls would have.
+ */
+static void
+write_entries(BatchItem *items, int nitems, int nposted, LedgerAccount *accounts,
+			  TimestampTz created_at, Oid amount_oid)
+{
+	TableColumn columns[EN_NCOLUMNS] = {
+		{"transfer_id", INT8OID}, {"account_id", INT8OID},
+		{"account_version", INT8OID}, {"direction", TEXTOID},
+		{"amount", amount_oid}, {"balance_after", amount_oid},
+		{"hash", BYTEAOID}, {"created_at", TIMESTAMPTZOID}
+	};
+	Datum		debit_word = CStringGetTextDatum("debit");
+	Datum		credit_word = CStringGetTextDatum("credit");
+	RowSink		sink;
+
+	sink_open(&sink, "entries", columns, EN_NCOLUMNS, nposted * 2);
+	for (int i = 0; i < nitems; i++)
+	{
+		BatchItem  *item = &items[i];
+
+		if (!item->posted)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		add_entry(&sink, item->id, &accounts[item->debit], LEDGER_DEBIT,
+				  item->debit_version, item->req.amount, item->debit_balance,
+				  created_at, debit_word);
+		add_entry(&sink, item->id, &accounts[item->credit], LEDGER_CREDIT,
+				  item->credit_version, item->req.amount, item->credit_balance,
+				  created_at, credit_word);
+	}
+	if (sink_close(&sink, columns, &insert_entries) != nposted * 2)
+		elog(ERROR, "could not insert %d entries", nposted * 2);
+}
+
+/*
+ * assign_transfer_ids - give the posted items their transfer ids, in item
+ * order, so that ids follow the input.
+ */
+static void
+assign_transfer_ids(BatchItem *items, int nitems)
+{
+	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
+
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence ledger.transfers_id_seq does not exist");
+	for (int i = 0; i < nitems; i++)
+		if (items[i].posted)
+			items[i].id = nextval_internal(seq, true);
+}
+
+/* Columns of ledger.accounts that a batch sets. */
+enum
+{
+	AC_DEBITS, AC_CREDITS, AC_VERSION, AC_HASH, AC_UPDATED_AT, AC_NCOLUMNS
+};
+
+/*
+ * save_accounts - write back the running sums, version and chain hash of
+ * every account the posted items touched.
+ *
+ * Straight into the table when table.c can (every row version written as
+ * UPDATE would write it, through the accounts' guard trigger), else with one
+ * UPDATE from arrays: when the table carries a trigger of the user's, or
+ * when a foreign key check would fire because this transaction wrote one of
+ * the rows before (created the account, or posted to it in an earlier
+ * call).
+ */
+static void
+save_accounts(BatchItem *items, int nitems, LedgerAccount *accounts, int naccounts,
+			  TimestampTz created_at, Oid amount_oid)
+{
+	TableColumn columns[AC_NCOLUMNS] = {
+		{"debits_posted", amount_oid}, {"credits_posted", amount_oid},
+		{"version", INT8OID}, {"entry_hash", BYTEAOID},
+		{"updated_at", TIMESTAMPTZOID}
+	};
+	bool	   *changed = palloc0(sizeof(bool) * naccounts);
+	int			nchanged = 0;
+	int64		updated = -1;
+	TableUpdate *upd;
+
+	for (int i = 0; i < nitems; i++)
+		if (items[i].posted)
+			changed[items[i].debit] = changed[items[i].credit] = true;
+	for (int a = 0; a < naccounts; a++)
+		if (changed[a])
+			nchanged++;
+
+	upd = TableUpdateBegin("accounts", columns, AC_NCOLUMNS);
+	if (upd != NULL)
+	{
+		Datum		values[AC_NCOLUMNS];
+		bool		nulls[AC_NCOLUMNS] = {false};
+		HashBytea	hash;
+
+		for (int a = 0; a < naccounts; a++)
+		{
+			if (!changed[a])
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			values[AC_DEBITS] = PointerGetDatum(&accounts[a].debits_posted);
+			values[AC_CREDITS] = PointerGetDatum(&accounts[a].credits_posted);
+			values[AC_VERSION] = Int64GetDatum(accounts[a].version);
+			values[AC_HASH] = hash_datum(&hash, accounts[a].entry_hash);
+			values[AC_UPDATED_AT] = TimestampTzGetDatum(created_at);
+			(void) TableUpdateRow(upd, accounts[a].id, values, nulls);
+		}
+		updated = TableUpdateEnd(upd);
+	}
+
+	if (updated < 0)
+	{
+		Datum	   *ac_id = palloc(sizeof(Datum) * nchanged);
+		Datum	   *ac_dp = palloc(sizeof(Datum) * nchanged);
+		Datum	   *ac_cp = palloc(sizeof(Datum) * nchanged);
+		Datum	   *ac_version = palloc(sizeof(Datum) * nchanged);
+		Datum	   *ac_hash = palloc(sizeof(Datum) * nchanged);
+		Datum		params[6];
+		int			n = 0;
+
+		for (int a = 0; a < naccounts; a++)
+		{
+			if (!changed[a])
+				continue;
+			ac_id[n] = Int64GetDatum(accounts[a].id);
+			ac_dp[n] = AmountGetDatum(accounts[a].debits_posted);
+			ac_cp[n] = AmountGetDatum(accounts[a].credits_posted);
+			ac_version[n] = Int64GetDatum(accounts[a].version);
+			ac_hash[n] = PointerGetDatum(HashToBytea(accounts[a].entry_hash));
+			n++;
+		}
+		params[0] = make_array(ac_id, NULL, n, INT8OID);
+		params[1] = make_array(ac_dp, NULL, n, amount_oid);
+		params[2] = make_array(ac_cp, NULL, n, amount_oid);
+		params[3] = make_array(ac_version, NULL, n, INT8OID);
+		params[4] = make_array(ac_hash, NULL, n, BYTEAOID);
+		params[5] = TimestampTzGetDatum(created_at);
+		LedgerExecuteWrite(&update_accounts, params, NULL, 0);
+		updated = (int64) SPI_processed;
+	}
+	if (updated != nchanged)
+		elog(ERROR, "updated %d accounts, expected %d", (int) updated, nchanged);
 }
 
 /*
@@ -453,156 +819,11 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 
 	if (nposted > 0)
 	{
-		Datum		arg = Int64GetDatum(nposted);
-		Datum		values[8];
-		int			t = 0;
-		int			e = 0;
-		int			nchanged = 0;
-		Datum	   *tr_id = palloc(sizeof(Datum) * nposted);
-		Datum	   *tr_debit = palloc(sizeof(Datum) * nposted);
-		Datum	   *tr_credit = palloc(sizeof(Datum) * nposted);
-		Datum	   *tr_amount = palloc(sizeof(Datum) * nposted);
-		Datum	   *tr_key = palloc(sizeof(Datum) * nposted);
-		bool	   *tr_key_null = palloc(sizeof(bool) * nposted);
-		Datum	   *tr_desc = palloc(sizeof(Datum) * nposted);
-		bool	   *tr_desc_null = palloc(sizeof(bool) * nposted);
-		Datum	   *tr_meta = palloc(sizeof(Datum) * nposted);
-		bool	   *tr_meta_null = palloc(sizeof(bool) * nposted);
-		EntryColumns entries;
-		Datum	   *ac_id = palloc(sizeof(Datum) * nids);
-		Datum	   *ac_dp = palloc(sizeof(Datum) * nids);
-		Datum	   *ac_cp = palloc(sizeof(Datum) * nids);
-		Datum	   *ac_version = palloc(sizeof(Datum) * nids);
-		Datum	   *ac_hash = palloc(sizeof(Datum) * nids);
-		bool	   *changed = palloc0(sizeof(bool) * nids);
-		BatchItem **posted = palloc(sizeof(BatchItem *) * nposted);
-
 		created_at = NextEntryTimestamp(accounts, nids);
-		init_entry_columns(&entries, nposted * 2);
-
-		/* Transfer ids in item order, so ids follow the input. */
-		LedgerExecute(&next_transfer_ids, &arg, NULL, 0);
-		if ((int) SPI_processed != nposted)
-			elog(ERROR, "could not allocate %d transfer ids", nposted);
-		for (int r = 0; r < nposted; r++)
-		{
-			bool		isnull;
-
-			tr_id[r] = LedgerGetColumn(r, 1, &isnull);
-		}
-
-		for (int i = 0; i < nitems; i++)
-		{
-			BatchItem  *item = &items[i];
-			LedgerAccount *debit;
-			LedgerAccount *credit;
-			Datum		amount;
-
-			if (!item->posted)
-				continue;
-			CHECK_FOR_INTERRUPTS();
-			item->id = DatumGetInt64(tr_id[t]);
-			posted[t++] = item;
-			debit = &accounts[item->debit];
-			credit = &accounts[item->credit];
-			changed[item->debit] = changed[item->credit] = true;
-			amount = AmountGetDatum(item->req.amount);
-
-			/* Chain hashes in item order, as single calls would have. */
-			add_entry(&entries, e++, item->id, debit, LEDGER_DEBIT,
-					  item->debit_version, amount, item->debit_balance, created_at);
-			add_entry(&entries, e++, item->id, credit, LEDGER_CREDIT,
-					  item->credit_version, amount, item->credit_balance, created_at);
-		}
-
-		/*
-		 * Transfers go in in idempotency key order.  Two batches on disjoint
-		 * accounts that share new keys would otherwise each insert one key
-		 * and wait for the other's in the unique index; in one global key
-		 * order such waits cannot form a cycle.  Ids were assigned in item
-		 * order above, so they still follow the input.
-		 */
-		qsort(posted, nposted, sizeof(BatchItem *), compare_item_keys);
-		for (t = 0; t < nposted; t++)
-		{
-			BatchItem  *item = posted[t];
-
-			tr_id[t] = Int64GetDatum(item->id);
-			tr_debit[t] = Int64GetDatum(item->req.debit_account_id);
-			tr_credit[t] = Int64GetDatum(item->req.credit_account_id);
-			tr_amount[t] = AmountGetDatum(item->req.amount);
-			tr_key_null[t] = item->req.idempotency_key == NULL;
-			tr_key[t] = tr_key_null[t] ? (Datum) 0 :
-				CStringGetTextDatum(item->req.idempotency_key);
-			tr_desc[t] = item->req.description;
-			tr_desc_null[t] = item->req.description_null;
-			tr_meta[t] = item->req.metadata;
-			tr_meta_null[t] = item->req.metadata_null;
-		}
-
-		values[0] = make_array(tr_id, NULL, nposted, INT8OID);
-		values[1] = make_array(tr_debit, NULL, nposted, INT8OID);
-		values[2] = make_array(tr_credit, NULL, nposted, INT8OID);
-		values[3] = make_array(tr_amount, NULL, nposted, amount_oid);
-		values[4] = make_array(tr_key, tr_key_null, nposted, TEXTOID);
-		values[5] = make_array(tr_desc, tr_desc_null, nposted, TEXTOID);
-		values[6] = make_array(tr_meta, tr_meta_null, nposted, JSONBOID);
-		values[7] = TimestampTzGetDatum(created_at);
-		/*
-		 * Without keys nothing can conflict, and no speculative insertion is
-		 * needed; posted[] has keyless items last, so its first has a key if
-		 * any does.
-		 */
-		LedgerExecuteWrite(posted[0]->req.idempotency_key ?
-						   &insert_transfers : &insert_keyless_transfers,
-						   values, NULL, 0);
-		if ((int) SPI_processed != nposted)
-		{
-			/*
-			 * A concurrent call committed one of the keys after our lookup.
-			 * It cannot have used the same accounts, whose locks we hold, so
-			 * its arguments differ: report the conflict for that item.
-			 */
-			for (current = 0; current < nitems; current++)
-				if (items[current].posted && items[current].req.idempotency_key)
-					(void) FindTransferByKey(&items[current].req);
-			current = -1;
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize the batch: a concurrent call committed one of its idempotency keys"),
-					 errhint("Retry the batch.")));
-		}
-
-		values[0] = make_array(entries.transfer, NULL, e, INT8OID);
-		values[1] = make_array(entries.account, NULL, e, INT8OID);
-		values[2] = make_array(entries.version, NULL, e, INT8OID);
-		values[3] = make_array(entries.direction, NULL, e, TEXTOID);
-		values[4] = make_array(entries.amount, NULL, e, amount_oid);
-		values[5] = make_array(entries.balance, NULL, e, amount_oid);
-		values[6] = make_array(entries.hash, NULL, e, BYTEAOID);
-		values[7] = TimestampTzGetDatum(created_at);
-		LedgerExecuteWrite(&insert_entries, values, NULL, 0);
-
-		for (int a = 0; a < nids; a++)
-		{
-			if (!changed[a])
-				continue;
-			ac_id[nchanged] = Int64GetDatum(accounts[a].id);
-			ac_dp[nchanged] = AmountGetDatum(accounts[a].debits_posted);
-			ac_cp[nchanged] = AmountGetDatum(accounts[a].credits_posted);
-			ac_version[nchanged] = Int64GetDatum(accounts[a].version);
-			ac_hash[nchanged] = PointerGetDatum(HashToBytea(accounts[a].entry_hash));
-			nchanged++;
-		}
-		values[0] = make_array(ac_id, NULL, nchanged, INT8OID);
-		values[1] = make_array(ac_dp, NULL, nchanged, amount_oid);
-		values[2] = make_array(ac_cp, NULL, nchanged, amount_oid);
-		values[3] = make_array(ac_version, NULL, nchanged, INT8OID);
-		values[4] = make_array(ac_hash, NULL, nchanged, BYTEAOID);
-		values[5] = TimestampTzGetDatum(created_at);
-		LedgerExecuteWrite(&update_accounts, values, NULL, 0);
-		if ((int) SPI_processed != nchanged)
-			elog(ERROR, "updated %d accounts, expected %d", (int) SPI_processed, nchanged);
+		assign_transfer_ids(items, nitems);
+		write_transfers(items, nitems, nposted, created_at, amount_oid, &current);
+		write_entries(items, nitems, nposted, accounts, created_at, amount_oid);
+		save_accounts(items, nitems, accounts, nids, created_at, amount_oid);
 	}
 
 	SPI_finish();

@@ -1,0 +1,1055 @@
+/*
+ * table.c - direct writes into the ledger's tables, without SQL.
+ *
+ * The ledger writes through SQL statements (spi.c), except where it writes
+ * rows by the thousand (ledger.transfer_batch): there the executor's cost
+ * per row is most of the call.  This file inserts rows the way COPY FROM
+ * does and updates them the way UPDATE does, without a plan.
+ *
+ * Insertion (TableInsertBegin, TableInsertRow, TableInsertEnd):
+ *  - heap tuples go in many at a time, with one WAL record per heap page;
+ *  - each row is checked against the table's NOT NULL and CHECK
+ *    constraints, exactly as INSERT checks it, before it is written;
+ *  - columns the caller does not supply get their defaults, evaluated per
+ *    row as INSERT evaluates them (a sequence's nextval, for instance);
+ *  - every index gets its entries, and unique indexes are enforced by the
+ *    index itself, as for INSERT.  Btree entries are held back and inserted
+ *    in the index's own order: keys that arrive scattered over an index (an
+ *    entry's account, say) then walk it from left to right, so the pages an
+ *    insertion descends through are still in the CPU's caches from the one
+ *    before, and keys that arrive in order (an increasing id) still append
+ *    to the rightmost page without a descent at all.
+ *
+ * Update (TableUpdateBegin, TableUpdateRow, TableUpdateEnd) of rows found by
+ * a one-column bigint primary key, which the caller has locked: each row's
+ * latest version is found with the snapshot the UPDATE would use, its new
+ * version is passed through the extension's row guard trigger exactly as
+ * the trigger manager calls it, checked against the constraints and written
+ * by heap_update, which keeps it heap-only (HOT) when no indexed column
+ * changed and the page has room, as for any UPDATE; otherwise its index
+ * entries are added.
+ *
+ * Only a table that the SQL statement would write the same way is written
+ * directly.  The Begin functions decline, and the caller runs its SQL
+ * statement instead, when the table
+ *  - is not a plain heap table, or has rules, row level security or stored
+ *    generated columns;
+ *  - has a trigger for the command other than the extension's own guard
+ *    (ledger.guard_history on INSERT, whose only work there is to let the
+ *    ledger's writes through; ledger.guard_accounts on UPDATE, which is
+ *    called) and, on UPDATE, foreign key checks: so a user's audit trigger,
+ *    or a foreign key on entries, still fires;
+ *  - has an exclusion constraint or a deferrable unique constraint, which
+ *    the executor checks apart from the index insertion;
+ *  - lacks one of the caller's columns, has it with another type or a type
+ *    modifier, or has it as an identity column GENERATED ALWAYS;
+ *  - does not grant the statement's privileges to the current user.
+ * An update also declines, in TableUpdateEnd, when a foreign key check
+ * would fire for one of its rows (RI_FKey_fk_upd_check_required: the row
+ * was written earlier in this transaction).  Nothing is written before
+ * either decision, so the fallback is exact.
+ */
+#include "ledger.h"
+
+#include "table.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/nbtree.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/sysattr.h"
+#include "catalog/dependency.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "commands/defrem.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/acl.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/sortsupport.h"
+
+/* Rows formed before they go to the heap together. */
+#define TABLE_INSERT_CHUNK		1000
+
+/*
+ * Btree entries held back per index before they are sorted and inserted:
+ * enough for the entries of a batch of 10,000 transfers in one sorted pass,
+ * few enough to keep memory bounded (some 40 bytes an entry) for any batch.
+ */
+#define TABLE_INSERT_SORT_MAX	32768
+
+/* The entries of one btree index that wait to be inserted in index order. */
+typedef struct PendingIndex
+{
+	int			index;			/* position among the result relation's
+								 * indexes */
+	int			natts;			/* columns of an index tuple */
+	int			nkeys;			/* key columns: the ones to sort on */
+	bool		byref;			/* some column is passed by reference */
+	SortSupport ssup;			/* nkeys sort keys, in index order */
+	int			n;				/* entries held */
+	int			capacity;		/* entries there is room for */
+	Datum	   *values;			/* capacity * natts */
+	bool	   *isnull;			/* capacity * natts */
+	ItemPointerData *tids;		/* capacity */
+	int		   *order;			/* capacity */
+	MemoryContext cxt;			/* copies of by-reference key values */
+} PendingIndex;
+
+struct TableInsert
+{
+	MemoryContext cxt;			/* everything below lives here */
+	MemoryContext chunk_cxt;	/* the tuples of the current chunk */
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	CommandId	cid;
+	int			natts;
+	int			ncolumns;
+	AttrNumber *attnums;		/* caller's column i is attribute attnums[i] */
+	ExprState **defaults;		/* by attribute index: default of a column the
+								 * caller does not supply, or NULL */
+	Datum	   *values;			/* natts: the row being formed */
+	bool	   *nulls;
+	TupleTableSlot **slots;		/* TABLE_INSERT_CHUNK, made when first used */
+	int			nslots;			/* slots holding rows */
+	PendingIndex *pending;		/* one per btree index */
+	int			npending;
+	int64		inserted;
+};
+
+/*
+ * Is foid the function ledger.<name> of the extension itself (one of its
+ * guard trigger functions)?
+ */
+static bool
+is_ledger_function(Oid foid, const char *name)
+{
+	char	   *found = get_func_name(foid);
+	Oid			extension = get_extension_oid("ledger", true);
+
+	return found != NULL && strcmp(found, name) == 0 &&
+		get_func_namespace(foid) == LedgerNamespaceOid() &&
+		OidIsValid(extension) &&
+		getExtensionOfObject(ProcedureRelationId, foid) == extension;
+}
+
+/* Would a trigger fire, as the trigger manager decides (TriggerEnabled)? */
+static bool
+trigger_fires(const Trigger *trigger)
+{
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return trigger->tgenabled == TRIGGER_FIRES_ON_REPLICA ||
+			trigger->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return trigger->tgenabled != TRIGGER_FIRES_ON_REPLICA &&
+		trigger->tgenabled != TRIGGER_DISABLED;
+}
+
+/*
+ * Does rel have what only the executor honours, whatever the command: a
+ * kind or access method other than a plain heap table, rules, row level
+ * security, stored generated columns, or no grant of the privileges the
+ * SQL statement would need?
+ */
+static bool
+relation_allows_direct(Relation rel, AclMode privileges)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	return rel->rd_rel->relkind == RELKIND_RELATION &&
+		rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
+		rel->rd_rules == NULL &&
+		!rel->rd_rel->relrowsecurity &&
+		!(desc->constr != NULL && desc->constr->has_generated_stored) &&
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), privileges) == ACLCHECK_OK;
+}
+
+/*
+ * Find the caller's columns in rel: each must exist with the caller's type
+ * and no type modifier (which the SQL statement would apply), and not be an
+ * identity column GENERATED ALWAYS (which it would refuse).  Fills attnums[].
+ */
+static bool
+find_columns(Relation rel, const TableColumn *columns, int ncolumns,
+			 AttrNumber *attnums)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int c = 0; c < ncolumns; c++)
+	{
+		attnums[c] = InvalidAttrNumber;
+		for (int a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, a);
+
+			if (!attr->attisdropped &&
+				strcmp(NameStr(attr->attname), columns[c].name) == 0)
+			{
+				if (attr->atttypid != columns[c].type || attr->atttypmod != -1 ||
+					attr->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+					return false;
+				attnums[c] = attr->attnum;
+				break;
+			}
+		}
+		if (attnums[c] == InvalidAttrNumber)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Can rel be written directly, as INSERT would write it?  Fills attnums[]
+ * with the attribute number of each caller's column.
+ */
+static bool
+direct_insert_allowed(Relation rel, const TableColumn *columns, int ncolumns,
+					  AttrNumber *attnums)
+{
+	if (!relation_allows_direct(rel, ACL_INSERT))
+		return false;
+
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *trigger = &rel->trigdesc->triggers[i];
+
+			if (TRIGGER_FOR_INSERT(trigger->tgtype) &&
+				!is_ledger_function(trigger->tgfoid, "guard_history"))
+				return false;
+		}
+	}
+	return find_columns(rel, columns, ncolumns, attnums);
+}
+
+/* Do the result relation's indexes allow their entries to be inserted alone? */
+static bool
+indexes_allowed(ResultRelInfo *rri)
+{
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+
+		if (index == NULL)
+			continue;
+		if (rri->ri_IndexRelationInfo[i]->ii_ExclusionOps != NULL ||
+			(index->rd_index->indisunique && !index->rd_index->indimmediate))
+			return false;
+	}
+	return true;
+}
+
+/* Set up the held-back entries of each btree index. */
+static void
+init_pending(TableInsert *ins)
+{
+	ResultRelInfo *rri = ins->rri;
+
+	ins->pending = palloc0(sizeof(PendingIndex) * Max(rri->ri_NumIndices, 1));
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		TupleDesc	idesc;
+		PendingIndex *p;
+
+		if (index == NULL || index->rd_rel->relam != BTREE_AM_OID)
+			continue;
+		idesc = RelationGetDescr(index);
+		p = &ins->pending[ins->npending++];
+		p->index = i;
+		p->natts = IndexRelationGetNumberOfAttributes(index);
+		p->nkeys = IndexRelationGetNumberOfKeyAttributes(index);
+		for (int a = 0; a < p->natts; a++)
+			if (!TupleDescAttr(idesc, a)->attbyval)
+				p->byref = true;
+		p->ssup = palloc0(sizeof(SortSupportData) * p->nkeys);
+		for (int k = 0; k < p->nkeys; k++)
+		{
+			SortSupport ssup = &p->ssup[k];
+			int16		option = index->rd_indoption[k];
+
+			ssup->ssup_cxt = ins->cxt;
+			ssup->ssup_collation = index->rd_indcollation[k];
+			ssup->ssup_nulls_first = (option & INDOPTION_NULLS_FIRST) != 0;
+			ssup->ssup_attno = k + 1;
+			ssup->abbreviate = false;
+			PrepareSortSupportFromIndexRel(index,
+										   (option & INDOPTION_DESC) != 0 ?
+										   BTGreaterStrategyNumber : BTLessStrategyNumber,
+										   ssup);
+		}
+		if (p->byref)
+			p->cxt = AllocSetContextCreate(ins->cxt, "ledger index keys",
+										   ALLOCSET_DEFAULT_SIZES);
+	}
+}
+
+/*
+ * TableInsertBegin - open the ledger's table for direct insertion of rows
+ * made of the given columns.
+ *
+ * Returns NULL, having written nothing, when the table must be written
+ * through SQL instead (see the file comment).  The table stays locked in
+ * RowExclusiveLock mode to the end of the transaction either way, as an
+ * INSERT would leave it.
+ */
+TableInsert *
+TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
+{
+	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	TableInsert *ins;
+	Relation	rel;
+	TupleDesc	desc;
+
+	if (!OidIsValid(relid))
+		return NULL;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger table insert",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	ins = palloc0(sizeof(TableInsert));
+	ins->cxt = cxt;
+	ins->ncolumns = ncolumns;
+	ins->attnums = palloc(sizeof(AttrNumber) * Max(ncolumns, 1));
+
+	rel = table_open(relid, RowExclusiveLock);
+	if (!direct_insert_allowed(rel, columns, ncolumns, ins->attnums))
+	{
+		table_close(rel, NoLock);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
+	ins->rel = rel;
+	desc = RelationGetDescr(rel);
+
+	ins->estate = CreateExecutorState();
+	ins->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ins->rri, rel, 0, NULL, 0);
+	ExecOpenIndices(ins->rri, false);
+	if (!indexes_allowed(ins->rri))
+	{
+		ExecCloseIndices(ins->rri);
+		FreeExecutorState(ins->estate);
+		table_close(rel, NoLock);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
+
+	ins->natts = desc->natts;
+	ins->values = palloc0(sizeof(Datum) * ins->natts);
+	ins->nulls = palloc0(sizeof(bool) * ins->natts);
+	ins->defaults = palloc0(sizeof(ExprState *) * ins->natts);
+	for (int a = 0; a < ins->natts; a++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, a);
+		bool		supplied = false;
+		Node	   *def;
+
+		for (int c = 0; c < ncolumns; c++)
+			if (ins->attnums[c] == attr->attnum)
+				supplied = true;
+		if (supplied || attr->attisdropped)
+			continue;
+		def = build_column_default(rel, attr->attnum);
+		if (def != NULL)
+			ins->defaults[a] = ExecInitExpr(expression_planner((Expr *) def), NULL);
+	}
+
+	ins->slots = palloc0(sizeof(TupleTableSlot *) * TABLE_INSERT_CHUNK);
+	init_pending(ins);
+	ins->chunk_cxt = AllocSetContextCreate(cxt, "ledger table insert chunk",
+										   ALLOCSET_DEFAULT_SIZES);
+	ins->cid = GetCurrentCommandId(true);
+	MemoryContextSwitchTo(oldcxt);
+	return ins;
+}
+
+/* qsort_arg comparator: held-back entries of an index in the index's order. */
+static int
+compare_pending(const void *a, const void *b, void *arg)
+{
+	PendingIndex *p = (PendingIndex *) arg;
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	for (int k = 0; k < p->nkeys; k++)
+	{
+		int			cmp = ApplySortComparator(p->values[x * p->natts + k],
+											  p->isnull[x * p->natts + k],
+											  p->values[y * p->natts + k],
+											  p->isnull[y * p->natts + k],
+											  &p->ssup[k]);
+
+		if (cmp != 0)
+			return cmp;
+	}
+	/* Equal keys sit in heap order in a btree. */
+	return ItemPointerCompare(&p->tids[x], &p->tids[y]);
+}
+
+/* Make room for more held-back entries of an index. */
+static void
+grow_pending(TableInsert *ins, PendingIndex *p)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(ins->cxt);
+
+	if (p->capacity == 0)
+	{
+		p->capacity = 1024;
+		p->values = palloc(sizeof(Datum) * p->capacity * p->natts);
+		p->isnull = palloc(sizeof(bool) * p->capacity * p->natts);
+		p->tids = palloc(sizeof(ItemPointerData) * p->capacity);
+		p->order = palloc(sizeof(int) * p->capacity);
+	}
+	else
+	{
+		p->capacity = Min(p->capacity * 2, TABLE_INSERT_SORT_MAX);
+		p->values = repalloc(p->values, sizeof(Datum) * p->capacity * p->natts);
+		p->isnull = repalloc(p->isnull, sizeof(bool) * p->capacity * p->natts);
+		p->tids = repalloc(p->tids, sizeof(ItemPointerData) * p->capacity);
+		p->order = repalloc(p->order, sizeof(int) * p->capacity);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* The uniqueness check INSERT asks of an index. */
+static IndexUniqueCheck
+unique_check(Relation index)
+{
+	return index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO;
+}
+
+/* Insert the held-back entries of one btree index, in index order. */
+static void
+flush_pending(TableInsert *ins, PendingIndex *p)
+{
+	Relation	index = ins->rri->ri_IndexRelationDescs[p->index];
+	IndexInfo  *info = ins->rri->ri_IndexRelationInfo[p->index];
+	IndexUniqueCheck check = unique_check(index);
+
+	if (p->n == 0)
+		return;
+	for (int i = 0; i < p->n; i++)
+		p->order[i] = i;
+	qsort_arg(p->order, p->n, sizeof(int), compare_pending, p);
+	for (int i = 0; i < p->n; i++)
+	{
+		int			e = p->order[i];
+
+		CHECK_FOR_INTERRUPTS();
+		index_insert(index, &p->values[e * p->natts], &p->isnull[e * p->natts],
+					 &p->tids[e], ins->rel, check, false, info);
+	}
+	p->n = 0;
+	if (p->cxt != NULL)
+		MemoryContextReset(p->cxt);
+}
+
+/*
+ * Write the formed rows to the heap, and their index entries: btree entries
+ * are held back for a sorted insertion, others inserted at once.
+ */
+static void
+flush_chunk(TableInsert *ins)
+{
+	ResultRelInfo *rri = ins->rri;
+	EState	   *estate = ins->estate;
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	MemoryContext oldcxt;
+
+	if (ins->nslots == 0)
+		return;
+
+	oldcxt = MemoryContextSwitchTo(ins->chunk_cxt);
+	table_multi_insert(ins->rel, ins->slots, ins->nslots, ins->cid, 0, NULL);
+
+	for (int s = 0; s < ins->nslots; s++)
+	{
+		TupleTableSlot *slot = ins->slots[s];
+		int			p = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		econtext->ecxt_scantuple = slot;
+		for (int i = 0; i < rri->ri_NumIndices; i++)
+		{
+			Relation	index = rri->ri_IndexRelationDescs[i];
+			IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+			PendingIndex *pending = NULL;
+			Datum		values[INDEX_MAX_KEYS];
+			bool		isnull[INDEX_MAX_KEYS];
+
+			if (index == NULL)
+				continue;
+			if (p < ins->npending && ins->pending[p].index == i)
+				pending = &ins->pending[p++];
+			if (!info->ii_ReadyForInserts)
+				continue;
+			if (info->ii_Predicate != NIL)
+			{
+				if (info->ii_PredicateState == NULL)
+					info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, estate);
+				if (!ExecQual(info->ii_PredicateState, econtext))
+					continue;
+			}
+
+			if (pending == NULL)
+			{
+				FormIndexDatum(info, slot, estate, values, isnull);
+				index_insert(index, values, isnull, &slot->tts_tid, ins->rel,
+							 unique_check(index), false, info);
+				continue;
+			}
+
+			if (pending->n == TABLE_INSERT_SORT_MAX)
+				flush_pending(ins, pending);
+			if (pending->n == pending->capacity)
+				grow_pending(ins, pending);
+			FormIndexDatum(info, slot, estate,
+						   &pending->values[pending->n * pending->natts],
+						   &pending->isnull[pending->n * pending->natts]);
+			if (pending->byref)
+			{
+				TupleDesc	idesc = RelationGetDescr(index);
+				MemoryContext keycxt = MemoryContextSwitchTo(pending->cxt);
+
+				for (int a = 0; a < pending->natts; a++)
+				{
+					Form_pg_attribute attr = TupleDescAttr(idesc, a);
+					int			v = pending->n * pending->natts + a;
+
+					if (!pending->isnull[v])
+						pending->values[v] = datumCopy(pending->values[v],
+													   attr->attbyval, attr->attlen);
+				}
+				MemoryContextSwitchTo(keycxt);
+			}
+			pending->tids[pending->n++] = slot->tts_tid;
+		}
+	}
+
+	ins->inserted += ins->nslots;
+	for (int s = 0; s < ins->nslots; s++)
+		ExecClearTuple(ins->slots[s]);
+	ins->nslots = 0;
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(ins->chunk_cxt);
+	ResetPerTupleExprContext(estate);
+}
+
+/*
+ * TableInsertRow - add a row: values and nulls of the columns given to
+ * TableInsertBegin, in that order.
+ *
+ * The row is checked against the table's constraints at once; it reaches
+ * the table by the end of TableInsertEnd.
+ */
+void
+TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls)
+{
+	ExprContext *econtext = GetPerTupleExprContext(ins->estate);
+	TupleDesc	desc = RelationGetDescr(ins->rel);
+	MemoryContext oldcxt;
+	TupleTableSlot *slot = ins->slots[ins->nslots];
+	HeapTuple	tuple;
+
+	if (slot == NULL)
+	{
+		oldcxt = MemoryContextSwitchTo(ins->cxt);
+		slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+		ins->slots[ins->nslots] = slot;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	oldcxt = MemoryContextSwitchTo(ins->chunk_cxt);
+
+	for (int a = 0; a < ins->natts; a++)
+	{
+		ins->nulls[a] = true;
+		ins->values[a] = (Datum) 0;
+		if (ins->defaults[a] != NULL)
+			ins->values[a] = ExecEvalExpr(ins->defaults[a], econtext, &ins->nulls[a]);
+	}
+	for (int c = 0; c < ins->ncolumns; c++)
+	{
+		ins->values[ins->attnums[c] - 1] = values[c];
+		ins->nulls[ins->attnums[c] - 1] = nulls[c];
+	}
+	tuple = heap_form_tuple(desc, ins->values, ins->nulls);
+	ExecStoreHeapTuple(tuple, slot, true);
+	slot->tts_tableOid = RelationGetRelid(ins->rel);
+	if (desc->constr != NULL)
+		ExecConstraints(ins->rri, slot, ins->estate);
+	ins->nslots++;
+	MemoryContextSwitchTo(oldcxt);
+
+	if (ins->nslots == TABLE_INSERT_CHUNK)
+		flush_chunk(ins);
+}
+
+/*
+ * TableInsertEnd - write what is left, close the table and free everything;
+ * returns the number of rows inserted.
+ *
+ * The rows are visible to the statements the caller runs next.
+ */
+int64
+TableInsertEnd(TableInsert *ins)
+{
+	int64		inserted;
+
+	flush_chunk(ins);
+	for (int p = 0; p < ins->npending; p++)
+		flush_pending(ins, &ins->pending[p]);
+	inserted = ins->inserted;
+
+	for (int i = 0; i < TABLE_INSERT_CHUNK && ins->slots[i] != NULL; i++)
+		ExecDropSingleTupleTableSlot(ins->slots[i]);
+	ExecCloseIndices(ins->rri);
+	FreeExecutorState(ins->estate);
+	table_close(ins->rel, NoLock);
+	MemoryContextDelete(ins->cxt);
+	CommandCounterIncrement();
+	return inserted;
+}
+
+/*
+ * Direct update of rows found by their primary key.
+ *
+ * A table is updated directly only if, besides what relation_allows_direct
+ * asks, its UPDATE triggers are the extension's own row guard (called here
+ * exactly as the trigger manager calls it, before each row is written) and
+ * foreign key checks on the referencing side, which the executor skips when
+ * the key is unchanged and the row was not written by this transaction, as
+ * RI_FKey_fk_upd_check_required decides; when it would not skip one, the
+ * whole update declines before writing anything.
+ */
+
+/* The largest number of columns a direct update sets. */
+#define TABLE_UPDATE_MAX_COLUMNS	16
+
+/* A row found, and its new version, waiting to be written. */
+typedef struct UpdateTarget
+{
+	ItemPointerData tid;
+	HeapTuple	newtuple;
+} UpdateTarget;
+
+struct TableUpdate
+{
+	MemoryContext cxt;			/* everything below lives here */
+	MemoryContext row_cxt;		/* reset per row */
+	Relation	rel;
+	Relation	pkey;			/* the primary key: one bigint column */
+	EState	   *estate;
+	ResultRelInfo *rri;
+	int			ncolumns;
+	AttrNumber	attnums[TABLE_UPDATE_MAX_COLUMNS];
+	Trigger    *guard;			/* the row guard, if it fires; else NULL */
+	FmgrInfo	guard_flinfo;
+	Trigger   **ri_checks;		/* foreign key checks that fire */
+	int			nri_checks;
+	Bitmapset  *updated;		/* the caller's columns, as attribute numbers
+								 * less FirstLowInvalidHeapAttributeNumber */
+	bool		declined;		/* a foreign key check would fire */
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	Datum	   *values;			/* natts, for heap_modify_tuple */
+	bool	   *nulls;
+	bool	   *replace;
+	UpdateTarget *targets;
+	int			ntargets;
+	int			capacity;
+};
+
+/*
+ * Can rel be updated directly, the caller's columns set in rows found by a
+ * one-column bigint primary key?  Sets up upd's triggers and columns.
+ */
+static bool
+direct_update_allowed(TableUpdate *upd, const TableColumn *columns, int ncolumns)
+{
+	Relation	rel = upd->rel;
+	Oid			pkey;
+
+	if (ncolumns > TABLE_UPDATE_MAX_COLUMNS ||
+		!relation_allows_direct(rel, ACL_UPDATE | ACL_SELECT) ||
+		!find_columns(rel, columns, ncolumns, upd->attnums))
+		return false;
+
+	pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pkey))
+		return false;
+	upd->pkey = index_open(pkey, RowExclusiveLock);
+	if (upd->pkey->rd_rel->relam != BTREE_AM_OID ||
+		upd->pkey->rd_index->indnatts != 1 ||
+		upd->pkey->rd_index->indkey.values[0] <= 0 ||
+		TupleDescAttr(RelationGetDescr(rel),
+					  upd->pkey->rd_index->indkey.values[0] - 1)->atttypid != INT8OID ||
+		upd->pkey->rd_opfamily[0] != get_opclass_family(GetDefaultOpClass(INT8OID, BTREE_AM_OID)))
+		return false;
+
+	upd->ri_checks = palloc(sizeof(Trigger *) *
+							Max(rel->trigdesc ? rel->trigdesc->numtriggers : 0, 1));
+	if (rel->trigdesc != NULL)
+	{
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *trigger = &rel->trigdesc->triggers[i];
+
+			if (!TRIGGER_FOR_UPDATE(trigger->tgtype))
+				continue;
+			if (trigger->tgqual != NULL || trigger->tgnattr > 0)
+				return false;
+			if (TRIGGER_FOR_ROW(trigger->tgtype) && TRIGGER_FOR_BEFORE(trigger->tgtype) &&
+				upd->guard == NULL && is_ledger_function(trigger->tgfoid, "guard_accounts"))
+			{
+				if (trigger_fires(trigger))
+				{
+					upd->guard = trigger;
+					fmgr_info(trigger->tgfoid, &upd->guard_flinfo);
+				}
+			}
+			else if (TRIGGER_FOR_ROW(trigger->tgtype) && TRIGGER_FOR_AFTER(trigger->tgtype) &&
+					 RI_FKey_trigger_type(trigger->tgfoid) == RI_TRIGGER_FK)
+			{
+				if (trigger_fires(trigger))
+					upd->ri_checks[upd->nri_checks++] = trigger;
+			}
+			else
+				return false;
+		}
+	}
+
+	for (int c = 0; c < ncolumns; c++)
+		upd->updated = bms_add_member(upd->updated,
+									  upd->attnums[c] - FirstLowInvalidHeapAttributeNumber);
+	return true;
+}
+
+/*
+ * TableUpdateBegin - open the ledger's table for direct updates of the
+ * given columns in rows found by primary key.
+ *
+ * Returns NULL, having written nothing, when the table must be updated
+ * through SQL instead.  The table stays locked in RowExclusiveLock mode to
+ * the end of the transaction either way.
+ */
+TableUpdate *
+TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
+{
+	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	TableUpdate *upd;
+	TupleDesc	desc;
+
+	if (!OidIsValid(relid))
+		return NULL;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger table update",
+								ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	upd = palloc0(sizeof(TableUpdate));
+	upd->cxt = cxt;
+	upd->ncolumns = ncolumns;
+	upd->rel = table_open(relid, RowExclusiveLock);
+	if (!direct_update_allowed(upd, columns, ncolumns))
+	{
+		if (upd->pkey != NULL)
+			index_close(upd->pkey, NoLock);
+		table_close(upd->rel, NoLock);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
+
+	/* As UPDATE does: refuse it on a published table without a key. */
+	CheckCmdReplicaIdentity(upd->rel, CMD_UPDATE);
+
+	desc = RelationGetDescr(upd->rel);
+	upd->estate = CreateExecutorState();
+	upd->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(upd->rri, upd->rel, 0, NULL, 0);
+	ExecOpenIndices(upd->rri, false);
+	upd->declined = !indexes_allowed(upd->rri);
+
+	/*
+	 * Rows are found with the snapshot the SQL statement would use.  The
+	 * caller holds their locks, so the version found is the latest one.
+	 */
+	upd->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	upd->scan = index_beginscan(upd->rel, upd->pkey, upd->snapshot, 1, 0);
+	upd->oldslot = table_slot_create(upd->rel, NULL);
+	upd->newslot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	upd->values = palloc0(sizeof(Datum) * desc->natts);
+	upd->nulls = palloc0(sizeof(bool) * desc->natts);
+	upd->replace = palloc0(sizeof(bool) * desc->natts);
+	for (int c = 0; c < ncolumns; c++)
+		upd->replace[upd->attnums[c] - 1] = true;
+	upd->row_cxt = AllocSetContextCreate(cxt, "ledger table update row",
+										 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(oldcxt);
+	return upd;
+}
+
+/* Call the row guard on an update, as the trigger manager would. */
+static HeapTuple
+call_guard(TableUpdate *upd, HeapTuple oldtuple, HeapTuple newtuple)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+	TriggerData trigdata;
+	Datum		result;
+
+	memset(&trigdata, 0, sizeof(trigdata));
+	trigdata.type = T_TriggerData;
+	trigdata.tg_event = TRIGGER_EVENT_UPDATE | TRIGGER_EVENT_ROW | TRIGGER_EVENT_BEFORE;
+	trigdata.tg_relation = upd->rel;
+	trigdata.tg_trigtuple = oldtuple;
+	trigdata.tg_newtuple = newtuple;
+	trigdata.tg_trigger = upd->guard;
+	trigdata.tg_trigslot = upd->oldslot;
+	trigdata.tg_newslot = upd->newslot;
+	trigdata.tg_updatedcols = upd->updated;
+
+	InitFunctionCallInfoData(*fcinfo, &upd->guard_flinfo, 0, InvalidOid,
+							 (Node *) &trigdata, NULL);
+
+	/* The guard passes the ledger's writes: this is one (see spi.c). */
+	PG_TRY();
+	{
+		ledger_write_in_progress = true;
+		result = FunctionCallInvoke(fcinfo);
+	}
+	PG_FINALLY();
+	{
+		ledger_write_in_progress = false;
+	}
+	PG_END_TRY();
+
+	if (fcinfo->isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger function %u returned null value",
+						fcinfo->flinfo->fn_oid)));
+	return (HeapTuple) DatumGetPointer(result);
+}
+
+/*
+ * TableUpdateRow - set the columns given to TableUpdateBegin in the row
+ * whose primary key is key.  Caller must hold the row's lock.
+ *
+ * The row is read, and its new version made and passed through the guard,
+ * at once (values are not kept); it is written by TableUpdateEnd.  Returns
+ * false if there is no such row, or the guard skips it.
+ */
+bool
+TableUpdateRow(TableUpdate *upd, int64 key, const Datum *values, const bool *nulls)
+{
+	TupleDesc	desc = RelationGetDescr(upd->rel);
+	ScanKeyData scankey;
+	HeapTuple	oldtuple;
+	HeapTuple	newtuple;
+	bool		shouldfree;
+	MemoryContext oldcxt;
+
+	if (upd->declined)
+		return true;
+
+	oldcxt = MemoryContextSwitchTo(upd->cxt);
+	ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
+	index_rescan(upd->scan, &scankey, 1, NULL, 0);
+	if (!index_getnext_slot(upd->scan, ForwardScanDirection, upd->oldslot))
+	{
+		MemoryContextSwitchTo(oldcxt);
+		return false;
+	}
+
+	oldtuple = ExecFetchSlotHeapTuple(upd->oldslot, false, &shouldfree);
+	for (int c = 0; c < upd->ncolumns; c++)
+	{
+		upd->values[upd->attnums[c] - 1] = values[c];
+		upd->nulls[upd->attnums[c] - 1] = nulls[c];
+	}
+	newtuple = heap_modify_tuple(oldtuple, desc, upd->values, upd->nulls, upd->replace);
+
+	/* What the guard and the checks allocate goes with the row. */
+	MemoryContextSwitchTo(upd->row_cxt);
+	if (upd->guard != NULL)
+	{
+		HeapTuple	returned;
+
+		ExecStoreHeapTuple(newtuple, upd->newslot, false);
+		returned = call_guard(upd, oldtuple, newtuple);
+		if (returned != newtuple)
+		{
+			MemoryContextSwitchTo(upd->cxt);
+			newtuple = returned == NULL ? NULL : heap_copytuple(returned);
+			MemoryContextSwitchTo(upd->row_cxt);
+		}
+	}
+	if (newtuple != NULL && upd->nri_checks > 0)
+	{
+		ExecStoreHeapTuple(newtuple, upd->newslot, false);
+		for (int t = 0; t < upd->nri_checks; t++)
+			if (RI_FKey_fk_upd_check_required(upd->ri_checks[t], upd->rel,
+											  upd->oldslot, upd->newslot))
+				upd->declined = true;
+	}
+	ExecClearTuple(upd->newslot);
+	MemoryContextSwitchTo(upd->cxt);
+	MemoryContextReset(upd->row_cxt);
+
+	if (newtuple != NULL)
+	{
+		if (upd->ntargets == upd->capacity)
+		{
+			upd->capacity = upd->capacity == 0 ? 256 : upd->capacity * 2;
+			upd->targets = upd->targets == NULL ?
+				palloc(sizeof(UpdateTarget) * upd->capacity) :
+				repalloc(upd->targets, sizeof(UpdateTarget) * upd->capacity);
+		}
+		upd->targets[upd->ntargets].tid = upd->oldslot->tts_tid;
+		upd->targets[upd->ntargets].newtuple = newtuple;
+		upd->ntargets++;
+	}
+	if (shouldfree)
+		heap_freetuple(oldtuple);
+	ExecClearTuple(upd->oldslot);
+	MemoryContextSwitchTo(oldcxt);
+	return newtuple != NULL;
+}
+
+/*
+ * Is an index's entry the same before and after the update?  The hint
+ * index_insert() takes for a version that is not heap-only: no column of
+ * the index is among the updated ones, and it has no expression.
+ */
+static bool
+index_unchanged(TableUpdate *upd, IndexInfo *info)
+{
+	if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
+		return false;
+	for (int a = 0; a < info->ii_NumIndexAttrs; a++)
+		if (bms_is_member(info->ii_IndexAttrNumbers[a] - FirstLowInvalidHeapAttributeNumber,
+						  upd->updated))
+			return false;
+	return true;
+}
+
+/* Insert the index entries of a new row version that is not heap-only. */
+static void
+insert_update_index_entries(TableUpdate *upd, TupleTableSlot *slot, bool summarizing_only)
+{
+	ResultRelInfo *rri = upd->rri;
+	ExprContext *econtext = GetPerTupleExprContext(upd->estate);
+
+	econtext->ecxt_scantuple = slot;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		if (index == NULL || !info->ii_ReadyForInserts)
+			continue;
+#if PG_VERSION_NUM >= 160000
+		if (summarizing_only && !info->ii_Summarizing)
+			continue;
+#endif
+		if (info->ii_Predicate != NIL)
+		{
+			if (info->ii_PredicateState == NULL)
+				info->ii_PredicateState = ExecPrepareQual(info->ii_Predicate, upd->estate);
+			if (!ExecQual(info->ii_PredicateState, econtext))
+				continue;
+		}
+		FormIndexDatum(info, slot, upd->estate, values, isnull);
+		index_insert(index, values, isnull, &slot->tts_tid, upd->rel,
+					 unique_check(index), index_unchanged(upd, info), info);
+	}
+}
+
+/*
+ * TableUpdateEnd - write the rows' new versions as UPDATE would (checked
+ * against the table's constraints, heap-only when heapam can, index entries
+ * otherwise), close the table and free everything.
+ *
+ * Returns the number of rows updated, or -1 when a foreign key check would
+ * have had to fire: then nothing was written, and the caller must run its
+ * SQL statement instead.  The new versions are visible to the statements
+ * the caller runs next.
+ */
+int64
+TableUpdateEnd(TableUpdate *upd)
+{
+	Relation	rel = upd->rel;
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot = upd->newslot;
+	int64		updated = -1;
+	MemoryContext oldcxt = MemoryContextSwitchTo(upd->cxt);
+
+	index_endscan(upd->scan);
+	UnregisterSnapshot(upd->snapshot);
+
+	if (!upd->declined)
+	{
+		updated = 0;
+		for (int t = 0; t < upd->ntargets; t++)
+		{
+			HeapTuple	newtuple = upd->targets[t].newtuple;
+#if PG_VERSION_NUM >= 160000
+			TU_UpdateIndexes update_indexes;
+#endif
+
+			CHECK_FOR_INTERRUPTS();
+			ExecStoreHeapTuple(newtuple, slot, false);
+			if (desc->constr != NULL)
+				ExecConstraints(upd->rri, slot, upd->estate);
+#if PG_VERSION_NUM >= 160000
+			simple_heap_update(rel, &upd->targets[t].tid, newtuple, &update_indexes);
+			slot->tts_tid = newtuple->t_self;
+			if (update_indexes != TU_None)
+				insert_update_index_entries(upd, slot, update_indexes == TU_Summarizing);
+#else
+			simple_heap_update(rel, &upd->targets[t].tid, newtuple);
+			slot->tts_tid = newtuple->t_self;
+			if (!HeapTupleIsHeapOnly(newtuple))
+				insert_update_index_entries(upd, slot, false);
+#endif
+			ExecClearTuple(slot);
+			ResetPerTupleExprContext(upd->estate);
+			updated++;
+		}
+	}
+
+	ExecDropSingleTupleTableSlot(upd->oldslot);
+	ExecDropSingleTupleTableSlot(upd->newslot);
+	ExecCloseIndices(upd->rri);
+	FreeExecutorState(upd->estate);
+	index_close(upd->pkey, NoLock);
+	table_close(rel, NoLock);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(upd->cxt);
+	if (updated >= 0)
+		CommandCounterIncrement();
+	return updated;
+}

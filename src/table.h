@@ -1,0 +1,39 @@
+/*
+ * table.h - direct insertion into the ledger's tables, without SQL.
+ *
+ * See table.c.  A caller opens a table once per call with TableInsertBegin,
+ * adds rows with TableInsertRow and finishes with TableInsertEnd; when
+ * TableInsertBegin returns NULL the table carries something only the
+ * executor honours (a user's trigger, a rule, row security...), and the
+ * caller must write through its SQL statement instead.
+ */
+#ifndef LEDGER_TABLE_H
+#define LEDGER_TABLE_H
+
+#include "ledger.h"
+
+typedef struct TableInsert TableInsert;
+typedef struct TableUpdate TableUpdate;
+
+/*
+ * The columns a caller supplies, by name and type; every other column of the
+ * table gets its default, as in INSERT INTO table (columns...).
+ */
+typedef struct TableColumn
+{
+	const char *name;
+	Oid			type;
+} TableColumn;
+
+extern TableInsert *TableInsertBegin(const char *table, const TableColumn *columns,
+									 int ncolumns);
+extern void TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls);
+extern int64 TableInsertEnd(TableInsert *ins);
+
+extern TableUpdate *TableUpdateBegin(const char *table, const TableColumn *columns,
+									 int ncolumns);
+extern bool TableUpdateRow(TableUpdate *upd, int64 key, const Datum *values,
+						   const bool *nulls);
+extern int64 TableUpdateEnd(TableUpdate *upd);
+
+#endif							/* LEDGER_TABLE_H */
