@@ -77,29 +77,33 @@ insert_entry(int64 transfer_id, const LedgerAccount *account, LedgerSide side,
  * A transfer without a key, in one statement: the transfer row, both entries
  * and both accounts' new sums.  Nothing can conflict, so the id is drawn
  * from the sequence beforehand (the entries' hashes need it) and the three
- * writes share one round through the executor.  The accounts' columns are
+ * writes share one round through the executor.  The transfer row is the main
+ * statement, written first (the WITH parts run after it): ids drawn by
+ * concurrent calls then reach the transfers' indexes nearly in order, which
+ * keeps their right-most pages from splitting more often than they must.  The accounts' columns are
  * those of SaveAccountPair, since a capture changes the pending columns too.
  */
 static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
-	"WITH t AS (INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
-	"            amount, description, metadata, created_at, hold_id, reverses_transfer_id)"
-	"           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),"
-	"     e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"WITH e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
 	"            direction, amount, balance_after, created_at, hash)"
 	"           VALUES ($1, $2, $10, 'debit', $4, $11, $7, $12),"
-	"                  ($1, $3, $13, 'credit', $4, $14, $7, $15))"
-	" UPDATE ledger.accounts AS a SET min_balance = v.min_balance,"
-	"        max_balance = v.max_balance, debits_posted = v.debits_posted,"
-	"        credits_posted = v.credits_posted, debits_pending = v.debits_pending,"
-	"        credits_pending = v.credits_pending, version = v.version,"
-	"        closed = v.closed, updated_at = v.updated_at,"
-	"        holds_expire_at = v.holds_expire_at, entry_hash = v.entry_hash"
-	"   FROM (VALUES ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27),"
-	"                ($28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39))"
-	"     AS v(id, min_balance, max_balance, debits_posted, credits_posted,"
-	"          debits_pending, credits_pending, version, closed, updated_at,"
-	"          holds_expire_at, entry_hash)"
-	"  WHERE a.id OPERATOR(pg_catalog.=) v.id",
+	"                  ($1, $3, $13, 'credit', $4, $14, $7, $15)),"
+	"     a AS (UPDATE ledger.accounts AS a SET min_balance = v.min_balance,"
+	"            max_balance = v.max_balance, debits_posted = v.debits_posted,"
+	"            credits_posted = v.credits_posted, debits_pending = v.debits_pending,"
+	"            credits_pending = v.credits_pending, version = v.version,"
+	"            closed = v.closed, updated_at = v.updated_at,"
+	"            holds_expire_at = v.holds_expire_at, entry_hash = v.entry_hash"
+	"           FROM (VALUES ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27),"
+	"                        ($28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39))"
+	"             AS v(id, min_balance, max_balance, debits_posted, credits_posted,"
+	"                  debits_pending, credits_pending, version, closed, updated_at,"
+	"                  holds_expire_at, entry_hash)"
+	"          WHERE a.id OPERATOR(pg_catalog.=) v.id RETURNING a.id)"
+	" INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
+	"        amount, description, metadata, created_at, hold_id, reverses_transfer_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	" RETURNING (SELECT pg_catalog.count(*) FROM a)",
 	"bbbatjTbb" "bahbah" "baaaaaaboTTh" "baaaaaaboTTh");
 
 /*
@@ -108,21 +112,21 @@ static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
  * Returns the queue id.
  */
 static LedgerStatement post_half_queued_transfer = LEDGER_STATEMENT(
-	"WITH t AS (INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
-	"            amount, description, metadata, created_at, hold_id, reverses_transfer_id)"
-	"           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),"
-	"     e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"WITH e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
 	"            direction, amount, balance_after, created_at, hash)"
 	"           VALUES ($1, $16, $10, $11, $4, $12, $7, $13)),"
 	"     q AS (INSERT INTO ledger.hot_entries (account_id, transfer_id, direction,"
 	"            amount, created_at)"
-	"           VALUES ($14, $1, $15, $4, $7) RETURNING id)"
-	" UPDATE ledger.accounts SET min_balance = $17, max_balance = $18,"
-	"        debits_posted = $19, credits_posted = $20, debits_pending = $21,"
-	"        credits_pending = $22, version = $23, closed = $24, updated_at = $25,"
-	"        holds_expire_at = $26, entry_hash = $27"
-	"  WHERE id OPERATOR(pg_catalog.=) $16"
-	" RETURNING (SELECT id FROM q)",
+	"           VALUES ($14, $1, $15, $4, $7) RETURNING id),"
+	"     a AS (UPDATE ledger.accounts SET min_balance = $17, max_balance = $18,"
+	"            debits_posted = $19, credits_posted = $20, debits_pending = $21,"
+	"            credits_pending = $22, version = $23, closed = $24, updated_at = $25,"
+	"            holds_expire_at = $26, entry_hash = $27"
+	"          WHERE id OPERATOR(pg_catalog.=) $16 RETURNING id)"
+	" INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id,"
+	"        amount, description, metadata, created_at, hold_id, reverses_transfer_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	" RETURNING (SELECT id FROM q), (SELECT pg_catalog.count(*) FROM a)",
 	"bbbatjTbb" "btahbt" "baaaaaaboTTh");
 
 /*
@@ -173,7 +177,7 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 	values[14] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "credit" : "debit");
 	AccountToParams(locked, values + 15, nulls + 15);
 	LedgerExecuteWrite(&post_half_queued_transfer, values, nulls, 0);
-	if (SPI_processed != 1)
+	if (DatumGetInt64(LedgerGetColumn(0, 2, &isnull)) != 1)
 		elog(ERROR, "account %lld vanished while locked", (long long) locked->id);
 	HotPostingQueued(queued->id, DatumGetInt64(LedgerGetColumn(0, 1, &isnull)));
 	return id;
@@ -191,6 +195,7 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
 	Datum		values[15 + 2 * SAVE_ACCOUNT_PARAMS];
 	char		nulls[15 + 2 * SAVE_ACCOUNT_PARAMS];
+	bool		isnull;
 	int64		id;
 
 	if (!OidIsValid(seq))
@@ -232,7 +237,7 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 	AccountToParams(credit, values + 15 + SAVE_ACCOUNT_PARAMS,
 					nulls + 15 + SAVE_ACCOUNT_PARAMS);
 	LedgerExecuteWrite(&post_keyless_transfer, values, nulls, 0);
-	if (SPI_processed != 2)
+	if (DatumGetInt64(LedgerGetColumn(0, 1, &isnull)) != 2)
 		elog(ERROR, "accounts %lld and %lld vanished while locked",
 			 (long long) debit->id, (long long) credit->id);
 	return id;
