@@ -80,8 +80,10 @@ insert_entry(int64 transfer_id, const LedgerAccount *account, LedgerSide side,
  * writes share one round through the executor.  The transfer row is the main
  * statement, written first (the WITH parts run after it): ids drawn by
  * concurrent calls then reach the transfers' indexes nearly in order, which
- * keeps their right-most pages from splitting more often than they must.  The accounts' columns are
- * those of SaveAccountPair, since a capture changes the pending columns too.
+ * keeps their right-most pages from splitting more often than they must.
+ * The accounts' columns are those of SaveAccountPair, since a capture
+ * changes the pending columns too.  $1..$9 are the transfer row
+ * (keyless_transfer_params).
  */
 static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
 	"WITH e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
@@ -105,6 +107,40 @@ static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 	" RETURNING (SELECT pg_catalog.count(*) FROM a)",
 	"bbbatjTbb" "bahbah" "baaaaaaboTTh" "baaaaaaboTTh");
+
+/*
+ * keyless_transfer_params - draw a new transfer id and set $1..$9 of the
+ * one-statement transfers: id, accounts, amount, description, metadata,
+ * created_at, hold and reversed transfer.  Clears every null flag of nulls
+ * beyond them too.  Returns the id.
+ */
+static int64
+keyless_transfer_params(const TransferRequest *req, TimestampTz created_at,
+						Datum *values, char *nulls, int nparams)
+{
+	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
+	int64		id;
+
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence ledger.transfers_id_seq does not exist");
+	id = nextval_internal(seq, false);
+
+	memset(nulls, ' ', nparams);
+	values[0] = Int64GetDatum(id);
+	values[1] = Int64GetDatum(req->debit_account_id);
+	values[2] = Int64GetDatum(req->credit_account_id);
+	values[3] = AmountGetDatum(req->amount);
+	values[4] = req->description;
+	nulls[4] = req->description_null ? 'n' : ' ';
+	values[5] = req->metadata;
+	nulls[5] = req->metadata_null ? 'n' : ' ';
+	values[6] = TimestampTzGetDatum(created_at);
+	values[7] = Int64GetDatum(req->hold_id);
+	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
+	values[8] = Int64GetDatum(req->reverses_transfer_id);
+	nulls[8] = req->reverses_transfer_id != 0 ? ' ' : 'n';
+	return id;
+}
 
 /*
  * The same when one side is queued for a hot account (hot.c): the transfer
@@ -139,15 +175,11 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 						 LedgerSide locked_side, Amount locked_balance,
 						 LedgerAccount *queued, TimestampTz created_at)
 {
-	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
 	Datum		values[15 + SAVE_ACCOUNT_PARAMS];
 	char		nulls[15 + SAVE_ACCOUNT_PARAMS];
 	bool		isnull;
-	int64		id;
-
-	if (!OidIsValid(seq))
-		elog(ERROR, "sequence ledger.transfers_id_seq does not exist");
-	id = nextval_internal(seq, false);
+	int64		id = keyless_transfer_params(req, created_at, values, nulls,
+											 lengthof(values));
 
 	EntryHash(locked->has_entry_hash ? locked->entry_hash : NULL, id, locked->id,
 			  locked->version, locked_side, req->amount, locked_balance,
@@ -155,20 +187,6 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 	locked->has_entry_hash = true;
 	locked->updated_at = created_at;
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(id);
-	values[1] = Int64GetDatum(req->debit_account_id);
-	values[2] = Int64GetDatum(req->credit_account_id);
-	values[3] = AmountGetDatum(req->amount);
-	values[4] = req->description;
-	nulls[4] = req->description_null ? 'n' : ' ';
-	values[5] = req->metadata;
-	nulls[5] = req->metadata_null ? 'n' : ' ';
-	values[6] = TimestampTzGetDatum(created_at);
-	values[7] = Int64GetDatum(req->hold_id);
-	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
-	values[8] = Int64GetDatum(req->reverses_transfer_id);
-	nulls[8] = req->reverses_transfer_id != 0 ? ' ' : 'n';
 	values[9] = Int64GetDatum(locked->version);
 	values[10] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "debit" : "credit");
 	values[11] = AmountGetDatum(locked_balance);
@@ -192,15 +210,11 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 			 LedgerAccount *credit, Amount debit_balance, Amount credit_balance,
 			 TimestampTz created_at)
 {
-	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
 	Datum		values[15 + 2 * SAVE_ACCOUNT_PARAMS];
 	char		nulls[15 + 2 * SAVE_ACCOUNT_PARAMS];
 	bool		isnull;
-	int64		id;
-
-	if (!OidIsValid(seq))
-		elog(ERROR, "sequence ledger.transfers_id_seq does not exist");
-	id = nextval_internal(seq, false);
+	int64		id = keyless_transfer_params(req, created_at, values, nulls,
+											 lengthof(values));
 
 	EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, id, debit->id,
 			  debit->version, LEDGER_DEBIT, req->amount, debit_balance,
@@ -213,20 +227,6 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 	credit->has_entry_hash = true;
 	credit->updated_at = created_at;
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(id);
-	values[1] = Int64GetDatum(debit->id);
-	values[2] = Int64GetDatum(credit->id);
-	values[3] = AmountGetDatum(req->amount);
-	values[4] = req->description;
-	nulls[4] = req->description_null ? 'n' : ' ';
-	values[5] = req->metadata;
-	nulls[5] = req->metadata_null ? 'n' : ' ';
-	values[6] = TimestampTzGetDatum(created_at);
-	values[7] = Int64GetDatum(req->hold_id);
-	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
-	values[8] = Int64GetDatum(req->reverses_transfer_id);
-	nulls[8] = req->reverses_transfer_id != 0 ? ' ' : 'n';
 	values[9] = Int64GetDatum(debit->version);
 	values[10] = AmountGetDatum(debit_balance);
 	values[11] = PointerGetDatum(HashToBytea(debit->entry_hash));
