@@ -245,6 +245,19 @@ CompareAccountIds(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Run a one-account statement for id; false if it returns no row. */
+static bool
+fetch_account(LedgerStatement *stmt, int64 id, LedgerAccount *account)
+{
+	Datum		arg = Int64GetDatum(id);
+
+	LedgerExecute(stmt, &arg, NULL, 1);
+	if (SPI_processed == 0)
+		return false;
+	account_from_row(0, account);
+	return true;
+}
+
 /*
  * LockAccountSkipLocked - lock one more account if nobody holds it.
  *
@@ -255,13 +268,7 @@ CompareAccountIds(const void *a, const void *b)
 bool
 LockAccountSkipLocked(int64 id, LedgerAccount *account)
 {
-	Datum		arg = Int64GetDatum(id);
-
-	LedgerExecute(&lock_account_skip_locked, &arg, NULL, 0);
-	if (SPI_processed == 0)
-		return false;
-	account_from_row(0, account);
-	return true;
+	return fetch_account(&lock_account_skip_locked, id, account);
 }
 
 /*
@@ -271,13 +278,7 @@ LockAccountSkipLocked(int64 id, LedgerAccount *account)
 bool
 ReadAccount(int64 id, LedgerAccount *account)
 {
-	Datum		arg = Int64GetDatum(id);
-
-	LedgerExecute(&read_account, &arg, NULL, 1);
-	if (SPI_processed == 0)
-		return false;
-	account_from_row(0, account);
-	return true;
+	return fetch_account(&read_account, id, account);
 }
 
 /*

@@ -74,6 +74,21 @@ insert_entry(int64 transfer_id, const LedgerAccount *account, LedgerSide side,
 }
 
 /*
+ * chain_entry - link a new entry of transfer transfer_id onto a locked
+ * account's hash chain, and make its time the account's latest.
+ */
+static void
+chain_entry(LedgerAccount *account, int64 transfer_id, LedgerSide side,
+			Amount amount, Amount balance, TimestampTz created_at)
+{
+	EntryHash(account->has_entry_hash ? account->entry_hash : NULL, transfer_id,
+			  account->id, account->version, side, amount, balance, created_at,
+			  account->entry_hash);
+	account->has_entry_hash = true;
+	account->updated_at = created_at;
+}
+
+/*
  * A transfer without a key, in one statement: the transfer row, both entries
  * and both accounts' new sums.  Nothing can conflict, so the id is drawn
  * from the sequence beforehand (the entries' hashes need it) and the three
@@ -181,11 +196,7 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 	int64		id = keyless_transfer_params(req, created_at, values, nulls,
 											 lengthof(values));
 
-	EntryHash(locked->has_entry_hash ? locked->entry_hash : NULL, id, locked->id,
-			  locked->version, locked_side, req->amount, locked_balance,
-			  created_at, locked->entry_hash);
-	locked->has_entry_hash = true;
-	locked->updated_at = created_at;
+	chain_entry(locked, id, locked_side, req->amount, locked_balance, created_at);
 
 	values[9] = Int64GetDatum(locked->version);
 	values[10] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "debit" : "credit");
@@ -216,16 +227,8 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 	int64		id = keyless_transfer_params(req, created_at, values, nulls,
 											 lengthof(values));
 
-	EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, id, debit->id,
-			  debit->version, LEDGER_DEBIT, req->amount, debit_balance,
-			  created_at, debit->entry_hash);
-	debit->has_entry_hash = true;
-	debit->updated_at = created_at;
-	EntryHash(credit->has_entry_hash ? credit->entry_hash : NULL, id, credit->id,
-			  credit->version, LEDGER_CREDIT, req->amount, credit_balance,
-			  created_at, credit->entry_hash);
-	credit->has_entry_hash = true;
-	credit->updated_at = created_at;
+	chain_entry(debit, id, LEDGER_DEBIT, req->amount, debit_balance, created_at);
+	chain_entry(credit, id, LEDGER_CREDIT, req->amount, credit_balance, created_at);
 
 	values[9] = Int64GetDatum(debit->version);
 	values[10] = AmountGetDatum(debit_balance);
@@ -444,21 +447,9 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
 
 	if (!debit->queued)
-	{
-		EntryHash(debit->has_entry_hash ? debit->entry_hash : NULL, id, debit->id,
-				  debit->version, LEDGER_DEBIT, req->amount, debit_balance,
-				  created_at, debit->entry_hash);
-		debit->has_entry_hash = true;
-		debit->updated_at = created_at;
-	}
+		chain_entry(debit, id, LEDGER_DEBIT, req->amount, debit_balance, created_at);
 	if (!credit->queued)
-	{
-		EntryHash(credit->has_entry_hash ? credit->entry_hash : NULL, id, credit->id,
-				  credit->version, LEDGER_CREDIT, req->amount, credit_balance,
-				  created_at, credit->entry_hash);
-		credit->has_entry_hash = true;
-		credit->updated_at = created_at;
-	}
+		chain_entry(credit, id, LEDGER_CREDIT, req->amount, credit_balance, created_at);
 
 	if (!debit->queued && !credit->queued)
 	{
