@@ -201,10 +201,11 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 	values[9] = Int64GetDatum(locked->version);
 	values[10] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "debit" : "credit");
 	values[11] = AmountGetDatum(locked_balance);
-	values[12] = PointerGetDatum(HashToBytea(locked->entry_hash));
+	AccountToParams(locked, values + 15, nulls + 15);
+	/* The entry's hash is the account's new entry_hash: one bytea for both. */
+	values[12] = values[15 + SAVE_ACCOUNT_PARAMS - 1];
 	values[13] = Int64GetDatum(queued->id);
 	values[14] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "credit" : "debit");
-	AccountToParams(locked, values + 15, nulls + 15);
 	LedgerExecuteWrite(&post_half_queued_transfer, values, nulls, 0);
 	if (DatumGetInt64(LedgerGetColumn(0, 2, &isnull)) != 1)
 		elog(ERROR, "account %lld vanished while locked", (long long) locked->id);
@@ -232,13 +233,14 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 
 	values[9] = Int64GetDatum(debit->version);
 	values[10] = AmountGetDatum(debit_balance);
-	values[11] = PointerGetDatum(HashToBytea(debit->entry_hash));
-	values[12] = Int64GetDatum(credit->version);
-	values[13] = AmountGetDatum(credit_balance);
-	values[14] = PointerGetDatum(HashToBytea(credit->entry_hash));
 	AccountToParams(debit, values + 15, nulls + 15);
 	AccountToParams(credit, values + 15 + SAVE_ACCOUNT_PARAMS,
 					nulls + 15 + SAVE_ACCOUNT_PARAMS);
+	/* Each entry's hash is its account's new entry_hash: one bytea for both. */
+	values[11] = values[15 + SAVE_ACCOUNT_PARAMS - 1];
+	values[12] = Int64GetDatum(credit->version);
+	values[13] = AmountGetDatum(credit_balance);
+	values[14] = values[15 + 2 * SAVE_ACCOUNT_PARAMS - 1];
 	LedgerExecuteWrite(&post_keyless_transfer, values, nulls, 0);
 	if (DatumGetInt64(LedgerGetColumn(0, 1, &isnull)) != 2)
 		elog(ERROR, "accounts %lld and %lld vanished while locked",
