@@ -2,16 +2,19 @@
  * history.c - ledger.balance_at and ledger.statement: an account's past.
  *
  * Every entry records the posted balance right after it (balance_after), and
- * an account's entries never go back in time in version order, so the
- * balance at any moment is the balance_after of one entry: the last one at or
- * before that moment, found by a single backward probe of the index on
- * (account_id, created_at, account_version).  Nothing is ever summed.
+ * an account's entries never go back in time in version order (each posting
+ * is stamped no earlier than the account's last one), so the balance at any
+ * moment is the balance_after of one entry: the last one at or before that
+ * moment.  Versions run 1, 2, ... without a gap, so that entry is found by
+ * binary search over the versions, one primary-key probe per step: about 20
+ * probes for a million entries, and no index on time to maintain on every
+ * posting.  Nothing is ever summed.
  *
- * A statement of a window is the run of versions between the first entry at
- * or after its start and the last entry before its end, both found the same
- * way.  It is read in pages of STATEMENT_PAGE entries by keyset on the
- * version, and only the current page is held in memory, so a statement of
- * millions of entries streams in constant memory.
+ * A statement of a window is the run of versions after the last entry before
+ * its start, up to the last entry before its end, both found the same way.
+ * It is read in pages of STATEMENT_PAGE entries by keyset on the version,
+ * and only the current page is held in memory, so a statement of millions
+ * of entries streams in constant memory.
  */
 #include "ledger.h"
 
@@ -28,17 +31,12 @@
 #define Natts_statement 9
 
 /*
- * The balance_after of the latest entry at or before $2.  Entries do not go
- * back in time in version order, so the last in (created_at, version) order
- * is the highest version.  Then what the postings of a hot account that are
- * still queued (hot.c) and stamped at or before $2 add to it.  No row: the
- * account does not exist.
+ * The account's last version, and what the postings of a hot account that
+ * are still queued (hot.c) and stamped at or before $2 add to its balance.
+ * No row: the account does not exist.
  */
-static LedgerStatement balance_at = LEDGER_STATEMENT(
-	"SELECT (SELECT e.balance_after FROM ledger.entries AS e"
-	"         WHERE e.account_id OPERATOR(pg_catalog.=) a.id"
-	"           AND e.created_at OPERATOR(pg_catalog.<=) $2"
-	"         ORDER BY e.created_at DESC, e.account_version DESC LIMIT 1),"
+static LedgerStatement account_at = LEDGER_STATEMENT(
+	"SELECT a.version,"
 	"       (SELECT ledger.sum(CASE WHEN q.direction OPERATOR(pg_catalog.=) a.normal_balance"
 	"                               THEN q.amount ELSE OPERATOR(ledger.-) q.amount END)"
 	"          FROM ledger.hot_entries AS q"
@@ -46,20 +44,16 @@ static LedgerStatement balance_at = LEDGER_STATEMENT(
 	"           AND q.created_at OPERATOR(pg_catalog.<=) $2)"
 	"  FROM ledger.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1", "bT");
 
-/*
- * The first version at or after $2 and the last version before $3.  No row:
- * the account does not exist; a NULL: no entry on that side of the bound.
- */
-static LedgerStatement statement_window = LEDGER_STATEMENT(
-	"SELECT (SELECT e.account_version FROM ledger.entries AS e"
-	"         WHERE e.account_id OPERATOR(pg_catalog.=) a.id"
-	"           AND e.created_at OPERATOR(pg_catalog.>=) $2"
-	"         ORDER BY e.created_at, e.account_version LIMIT 1),"
-	"       (SELECT e.account_version FROM ledger.entries AS e"
-	"         WHERE e.account_id OPERATOR(pg_catalog.=) a.id"
-	"           AND e.created_at OPERATOR(pg_catalog.<) $3"
-	"         ORDER BY e.created_at DESC, e.account_version DESC LIMIT 1)"
-	"  FROM ledger.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1", "bTT");
+/* The account's last version.  No row: the account does not exist. */
+static LedgerStatement account_version = LEDGER_STATEMENT(
+	"SELECT a.version FROM ledger.accounts AS a"
+	" WHERE a.id OPERATOR(pg_catalog.=) $1", "b");
+
+/* One entry's time and balance, by primary key. */
+static LedgerStatement entry_at = LEDGER_STATEMENT(
+	"SELECT e.created_at, e.balance_after FROM ledger.entries AS e"
+	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
+	"   AND e.account_version OPERATOR(pg_catalog.=) $2", "bb");
 
 /* One page of a statement: versions after $2, up to $3, in version order. */
 static LedgerStatement statement_page = LEDGER_STATEMENT(
@@ -88,6 +82,110 @@ typedef struct StatementState
 } StatementState;
 
 /*
+ * read_entry - the time and balance_after of one entry of the account.
+ *
+ * Caller is connected to SPI.  Versions 1 up to the account's version all
+ * exist unless someone has tampered with the table behind the guards.
+ */
+static TimestampTz
+read_entry(int64 account_id, int64 version, Amount *balance_after)
+{
+	Datum		values[2];
+	bool		isnull;
+	TimestampTz created_at;
+
+	values[0] = Int64GetDatum(account_id);
+	values[1] = Int64GetDatum(version);
+	LedgerQuery(&entry_at, values, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("entry version %lld of account %lld is missing",
+						(long long) version, (long long) account_id),
+				 errhint("Run ledger.verify() to see what else is wrong.")));
+	created_at = DatumGetTimestampTz(LedgerGetColumn(0, 1, &isnull));
+	if (balance_after != NULL)
+		*balance_after = DatumGetAmount(LedgerGetColumn(0, 2, &isnull));
+	return created_at;
+}
+
+/*
+ * last_version_before - the highest of versions 1..version of the account
+ * whose entry is stamped before `at` (at or before, if inclusive), or 0.
+ *
+ * Sets *balance_after to that entry's balance_after, or to 0.  Time never
+ * goes back in version order, so the versions that qualify are a prefix and
+ * binary search finds its end.  The last version is tried first: "now" and
+ * later are the commonest questions, and then one probe answers.
+ */
+static int64
+last_version_before(int64 account_id, int64 version, TimestampTz at,
+					bool inclusive, Amount *balance_after)
+{
+	int64		low = 0;		/* qualifies, or 0 */
+	int64		high = version; /* everything above it does not qualify */
+	Amount		balance = 0;
+	Amount		probe_balance;
+	TimestampTz t;
+
+	*balance_after = 0;
+	if (version <= 0)
+		return 0;
+	t = read_entry(account_id, version, &probe_balance);
+	if (t < at || (inclusive && t == at))
+	{
+		*balance_after = probe_balance;
+		return version;
+	}
+	high = version - 1;
+	while (low < high)
+	{
+		/* Rounds up, so that low moves when mid qualifies. */
+		int64		mid = low + (high - low + 1) / 2;
+
+		CHECK_FOR_INTERRUPTS();
+		t = read_entry(account_id, mid, &probe_balance);
+		if (t < at || (inclusive && t == at))
+		{
+			low = mid;
+			balance = probe_balance;
+		}
+		else
+			high = mid - 1;
+	}
+	*balance_after = balance;
+	return low;
+}
+
+/*
+ * read_account - the account's last version and, unless queued is NULL,
+ * into *queued what its queued hot postings stamped at or before `at` add
+ * (0 if none).  Raises LG004 for an unknown account.  Caller is connected to
+ * SPI.
+ */
+static int64
+read_account(int64 account_id, TimestampTz at, Amount *queued)
+{
+	Datum		values[2];
+	Datum		d;
+	bool		isnull;
+	int64		version;
+
+	values[0] = Int64GetDatum(account_id);
+	values[1] = TimestampTzGetDatum(at);
+	LedgerQuery(queued != NULL ? &account_at : &account_version, values, NULL, 1);
+	if (SPI_processed == 0)
+		ReportUnknownAccount(account_id);
+	version = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+	if (queued != NULL)
+	{
+		d = LedgerGetColumn(0, 2, &isnull);
+		*queued = isnull ? 0 : DatumGetAmount(d);
+	}
+	return version;
+}
+
+/*
  * ledger_balance_at - an account's posted balance as of a moment: the
  * balance right after its last entry at or before it, 0 before the first.
  */
@@ -95,29 +193,25 @@ PG_FUNCTION_INFO_V1(ledger_balance_at);
 Datum
 ledger_balance_at(PG_FUNCTION_ARGS)
 {
-	Datum		values[2];
-	Datum		balance;
-	bool		isnull;
-	Amount		result = 0;
+	int64		account_id;
+	TimestampTz at;
+	int64		version;
+	Amount		queued;
+	Amount		result;
 
 	CheckArgNotNull(fcinfo, 0, "account_id");
 	CheckArgNotNull(fcinfo, 1, "at");
-	values[0] = PG_GETARG_DATUM(0);
-	values[1] = PG_GETARG_DATUM(1);
+	account_id = PG_GETARG_INT64(0);
+	at = PG_GETARG_TIMESTAMPTZ(1);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	LedgerQuery(&balance_at, values, NULL, 1);
-	if (SPI_processed == 0)
-		ReportUnknownAccount(PG_GETARG_INT64(0));
-	balance = LedgerGetColumn(0, 1, &isnull);
-	if (!isnull)
-		result = DatumGetAmount(balance);
-	balance = LedgerGetColumn(0, 2, &isnull);
-	if (!isnull && __builtin_add_overflow(result, DatumGetAmount(balance), &result))
+	version = read_account(account_id, at, &queued);
+	(void) last_version_before(account_id, version, at, true, &result);
+	if (__builtin_add_overflow(result, queued, &result))
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
-				 errmsg("balance of account %lld would overflow", (long long) PG_GETARG_INT64(0))));
+				 errmsg("balance of account %lld would overflow", (long long) account_id)));
 	SPI_finish();
 
 	PG_RETURN_AMOUNT(result);
@@ -195,16 +289,16 @@ ledger_statement(PG_FUNCTION_ARGS)
 	{
 		MemoryContext oldcontext;
 		TupleDesc	desc;
-		Datum		values[3];
-		Datum		d;
-		bool		first_null;
-		bool		last_null;
-		int64		first_version = 0;
-		int64		last_version = 0;
+		TimestampTz since;
+		TimestampTz until;
+		int64		version;
+		Amount		unused;
 
 		CheckArgNotNull(fcinfo, 0, "account_id");
 		CheckArgNotNull(fcinfo, 1, "since");
 		CheckArgNotNull(fcinfo, 2, "until");
+		since = PG_GETARG_TIMESTAMPTZ(1);
+		until = PG_GETARG_TIMESTAMPTZ(2);
 
 		funcctx = SRF_FIRSTCALL_INIT();
 		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
@@ -222,33 +316,20 @@ ledger_statement(PG_FUNCTION_ARGS)
 		funcctx->user_fctx = state;
 		MemoryContextSwitchTo(oldcontext);
 
+		/*
+		 * The window is the versions after the last entry before since, up
+		 * to the last entry before until; empty when that is none.
+		 */
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		values[0] = PG_GETARG_DATUM(0);
-		values[1] = PG_GETARG_DATUM(1);
-		values[2] = PG_GETARG_DATUM(2);
-		LedgerQuery(&statement_window, values, NULL, 1);
-		if (SPI_processed == 0)
-			ReportUnknownAccount(state->account_id);
-		d = LedgerGetColumn(0, 1, &first_null);
-		if (!first_null)
-			first_version = DatumGetInt64(d);
-		d = LedgerGetColumn(0, 2, &last_null);
-		if (!last_null)
-			last_version = DatumGetInt64(d);
+		version = read_account(state->account_id, until, NULL);
+		state->last_version = last_version_before(state->account_id, version,
+												  since, false, &unused);
+		state->end_version = last_version_before(state->account_id, version,
+												 until, false, &unused);
+		if (state->end_version < state->last_version)
+			state->end_version = state->last_version;
 		SPI_finish();
-
-		/* Versions first_version .. last_version; empty if either is missing. */
-		if (first_null || last_null || first_version > last_version)
-		{
-			state->last_version = 0;
-			state->end_version = 0;
-		}
-		else
-		{
-			state->last_version = first_version - 1;
-			state->end_version = last_version;
-		}
 	}
 
 	funcctx = SRF_PERCALL_SETUP();
