@@ -24,10 +24,6 @@
 	"credits_pending, version, closed, updated_at, holds_expire_at, entry_hash, " \
 	"hot"
 
-static LedgerStatement lock_accounts = LEDGER_STATEMENT(
-	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
-	" WHERE id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY id FOR UPDATE", "B");
-
 static LedgerStatement lock_account_skip_locked = LEDGER_STATEMENT(
 	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
 	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED", "b");
@@ -146,45 +142,8 @@ TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing
 {
 	TimestampTz now;
 
-	if (n <= 2)
-	{
-		/* A primary key probe each beats one scan for a list of ids. */
-		for (int i = 0; i < n; i++)
-		{
-			if (!LockAccountRow(ids[i], &accounts[i]))
-			{
-				*missing = ids[i];
-				return false;
-			}
-		}
-	}
-	else
-	{
-		Datum	   *elems = palloc(sizeof(Datum) * n);
-		Datum		arg;
-
-		for (int i = 0; i < n; i++)
-			elems[i] = Int64GetDatum(ids[i]);
-		arg = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		LedgerExecute(&lock_accounts, &arg, NULL, 0);
-		pfree(elems);
-
-		for (int i = 0; i < n; i++)
-		{
-			if (i >= (int) SPI_processed)
-			{
-				*missing = ids[i];
-				return false;
-			}
-			account_from_row(i, &accounts[i]);
-			if (accounts[i].id != ids[i])
-			{
-				*missing = ids[i];
-				return false;
-			}
-		}
-	}
+	if (!LockAccountRows(ids, n, accounts, missing))
+		return false;
 
 	/* A locked hot account is brought up to date before anyone reads it. */
 	for (int i = 0; i < n; i++)

@@ -214,7 +214,8 @@ extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amo
 extern bool ReadAccount(int64 id, LedgerAccount *account);
 
 /* lock.c */
-extern bool LockAccountRow(int64 id, LedgerAccount *account);
+extern bool LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts,
+							int64 *missing);
 
 /* transfer.c */
 extern int64 FindTransferByKey(const TransferRequest *req);

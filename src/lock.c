@@ -1,10 +1,10 @@
 /*
- * lock.c - row-lock one account through the primary key, without the
- * executor.
+ * lock.c - row-lock accounts through the primary key, without the executor.
  *
- * Every single transfer locks two account rows, and through SPI each lock is
- * a whole statement: snapshot, executor start, plan checks, a LockRows node.
- * Here it is one index probe and one tuple lock, with the same semantics as
+ * Every transfer locks two account rows and a batch thousands, and through
+ * SPI that is a statement with a snapshot, executor start, plan checks, a
+ * LockRows node and a result set to copy.  Here each account is one index
+ * probe and one tuple lock, with the same semantics as
  * SELECT ... FOR UPDATE: a concurrent updater is waited for; at READ
  * COMMITTED the latest version is then locked and read, while at REPEATABLE
  * READ or SERIALIZABLE a row changed since the snapshot raises a
@@ -20,6 +20,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -133,11 +134,61 @@ account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
 }
 
 /*
- * LockAccountRow - SELECT ... FROM ledger.accounts WHERE id = $1 FOR UPDATE,
- * into *account.  Returns false if there is no such account.
+ * lock_row - lock the row the scan finds for id and read it into *account;
+ * false if there is none.
+ */
+static bool
+lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapshot,
+		 bool xact_snapshot, int64 id, LedgerAccount *account)
+{
+	ScanKeyData key;
+	ItemPointerData tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	index_rescan(scan, &key, 1, NULL, 0);
+	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
+		return false;
+
+	tid = slot->tts_tid;
+	result = table_tuple_lock(rel, &tid, snapshot, slot,
+							  GetCurrentCommandId(true), LockTupleExclusive,
+							  LockWaitBlock,
+							  TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
+							  (xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION),
+							  &tmfd);
+	switch (result)
+	{
+		case TM_Ok:
+			account_from_slot(slot, account);
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			/* Only reachable with a transaction snapshot. */
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+			break;
+		default:
+			elog(ERROR, "unexpected result %d locking account %lld",
+				 (int) result, (long long) id);
+	}
+	ExecClearTuple(slot);
+	return true;
+}
+
+/*
+ * LockAccountRows - SELECT ... FROM ledger.accounts WHERE id = ANY (ids)
+ * ORDER BY id FOR UPDATE, into accounts[], one primary-key probe per id in
+ * the order given (callers pass ascending ids: the global lock order).
+ *
+ * Returns false, with *missing set to the first id that does not exist, if
+ * any does not; rows locked before it stay locked, as they would by the
+ * statement.
  */
 bool
-LockAccountRow(int64 id, LedgerAccount *account)
+LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing)
 {
 	Oid			ns = LedgerNamespaceOid();
 	Oid			relid = get_relname_relid("accounts", ns);
@@ -145,10 +196,9 @@ LockAccountRow(int64 id, LedgerAccount *account)
 	Relation	rel;
 	Relation	index;
 	IndexScanDesc scan;
-	ScanKeyData key;
 	TupleTableSlot *slot;
 	Snapshot	snapshot;
-	bool		found = false;
+	bool		found = true;
 	bool		xact_snapshot = IsolationUsesXactSnapshot();
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
@@ -167,38 +217,16 @@ LockAccountRow(int64 id, LedgerAccount *account)
 	UpdateActiveSnapshotCommandId();
 	snapshot = GetActiveSnapshot();
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	for (int i = 0; i < n; i++)
 	{
-		ItemPointerData tid = slot->tts_tid;
-		TM_FailureData tmfd;
-		TM_Result	result;
-
-		result = table_tuple_lock(rel, &tid, snapshot, slot,
-								  GetCurrentCommandId(true), LockTupleExclusive,
-								  LockWaitBlock,
-								  TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
-								  (xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION),
-								  &tmfd);
-		switch (result)
+		CHECK_FOR_INTERRUPTS();
+		if (!lock_row(rel, scan, slot, snapshot, xact_snapshot, ids[i], &accounts[i]))
 		{
-			case TM_Ok:
-				account_from_slot(slot, account);
-				found = true;
-				break;
-			case TM_Updated:
-			case TM_Deleted:
-				/* Only reachable with a transaction snapshot. */
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-				break;
-			default:
-				elog(ERROR, "unexpected result %d locking account %lld",
-					 (int) result, (long long) id);
+			*missing = ids[i];
+			found = false;
+			break;
 		}
 	}
 	index_endscan(scan);
