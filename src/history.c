@@ -104,8 +104,7 @@ read_entry(int64 account_id, int64 version, Amount *balance_after)
 						(long long) version, (long long) account_id),
 				 errhint("Run ledger.verify() to see what else is wrong.")));
 	created_at = DatumGetTimestampTz(LedgerGetColumn(0, 1, &isnull));
-	if (balance_after != NULL)
-		*balance_after = DatumGetAmount(LedgerGetColumn(0, 2, &isnull));
+	*balance_after = DatumGetAmount(LedgerGetColumn(0, 2, &isnull));
 	return created_at;
 }
 
@@ -123,7 +122,7 @@ last_version_before(int64 account_id, int64 version, TimestampTz at,
 					bool inclusive, Amount *balance_after)
 {
 	int64		low = 0;		/* qualifies, or 0 */
-	int64		high = version; /* everything above it does not qualify */
+	int64		high;			/* everything above it does not qualify */
 	Amount		balance = 0;
 	Amount		probe_balance;
 	TimestampTz t;
