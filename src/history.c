@@ -128,7 +128,8 @@ last_version_before(int64 account_id, int64 version, TimestampTz at,
 	TimestampTz t;
 
 	*balance_after = 0;
-	if (version <= 0)
+	/* Nothing is stamped -infinity: statement()'s default since. */
+	if (version <= 0 || TIMESTAMP_IS_NOBEGIN(at))
 		return 0;
 	t = read_entry(account_id, version, &probe_balance);
 	if (t < at || (inclusive && t == at))
