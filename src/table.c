@@ -1,10 +1,15 @@
 /*
  * table.c - direct writes into the ledger's tables, without SQL.
  *
- * The ledger writes through SQL statements (spi.c), except where it writes
- * rows by the thousand (ledger.transfer_batch): there the executor's cost
- * per row is most of the call.  This file inserts rows the way COPY FROM
- * does and updates them the way UPDATE does, without a plan.
+ * The ledger writes through SQL statements (spi.c), except on its hottest
+ * paths: the rows of a transfer without a key, the accounts' new sums, and
+ * the rows of ledger.transfer_batch by the thousand.  There the executor's
+ * start-up and per-row cost is most of the call.  This file inserts rows the
+ * way COPY FROM does and updates them the way UPDATE does, without a plan;
+ * what INSERT and UPDATE would read from the catalogs' text for every
+ * statement (defaults, CHECK constraints, index predicates, whether a
+ * trigger is the extension's own) is kept from call to call until the
+ * catalogs change.
  *
  * Insertion (TableInsertBegin, TableInsertRow, TableInsertEnd):
  *  - heap tuples go in many at a time, with one WAL record per heap page;
@@ -62,6 +67,7 @@
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_opfamily.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "commands/defrem.h"
@@ -69,16 +75,19 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/readfuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/sortsupport.h"
+#include "utils/syscache.h"
 
 /* Rows formed before they go to the heap together. */
 #define TABLE_INSERT_CHUNK		1000
@@ -131,19 +140,243 @@ struct TableInsert
 };
 
 /*
+ * The answers of is_ledger_function, kept because finding a function's
+ * extension scans pg_depend, and single transfers ask on every call.  Any
+ * change to pg_proc (a function replaced, renamed or dropped) forgets them.
+ */
+typedef struct KnownFunction
+{
+	Oid			foid;
+	const char *name;
+	bool		ours;
+} KnownFunction;
+
+#define KNOWN_FUNCTIONS_MAX	8
+
+static KnownFunction known_functions[KNOWN_FUNCTIONS_MAX];
+static int	nknown_functions = 0;
+static bool known_functions_callback = false;
+
+static void
+forget_known_functions(Datum arg, int cacheid, uint32 hashvalue)
+{
+	nknown_functions = 0;
+}
+
+/*
  * Is foid the function ledger.<name> of the extension itself (one of its
  * guard trigger functions)?
  */
 static bool
 is_ledger_function(Oid foid, const char *name)
 {
-	char	   *found = get_func_name(foid);
-	Oid			extension = get_extension_oid("ledger", true);
+	char	   *found;
+	Oid			extension;
+	bool		ours;
 
-	return found != NULL && strcmp(found, name) == 0 &&
+	for (int i = 0; i < nknown_functions; i++)
+		if (known_functions[i].foid == foid && strcmp(known_functions[i].name, name) == 0)
+			return known_functions[i].ours;
+
+	found = get_func_name(foid);
+	extension = get_extension_oid("ledger", true);
+	ours = found != NULL && strcmp(found, name) == 0 &&
 		get_func_namespace(foid) == LedgerNamespaceOid() &&
 		OidIsValid(extension) &&
 		getExtensionOfObject(ProcedureRelationId, foid) == extension;
+
+	if (!known_functions_callback)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, forget_known_functions, (Datum) 0);
+		known_functions_callback = true;
+	}
+	if (nknown_functions == KNOWN_FUNCTIONS_MAX)
+		nknown_functions = 0;
+	known_functions[nknown_functions].foid = foid;
+	known_functions[nknown_functions].name = name;
+	known_functions[nknown_functions].ours = ours;
+	nknown_functions++;
+	return ours;
+}
+
+/*
+ * A table's expressions, parsed and planned once: column defaults, CHECK
+ * constraints and the predicates of partial indexes.  INSERT and UPDATE read
+ * them from the catalogs' text for every statement; a single transfer opens
+ * three tables, and doing the same each time cost more than its writes.
+ * Kept until the relation cache says the table or one of its indexes
+ * changed.  Each call initialises its own copies, so a change that arrives
+ * meanwhile never pulls a tree from under a running call.
+ */
+typedef struct PlannedTable
+{
+	Oid			relid;			/* InvalidOid: slot free */
+	MemoryContext cxt;			/* everything below */
+	int			natts;
+	Expr	  **defaults;		/* by attribute index; NULL: none */
+	int			ncheck;
+	Expr	  **checks;			/* as the table's constr->check[] */
+	int			nindexes;
+	Oid		   *index_oids;
+	List	  **predicates;		/* planned, implicitly ANDed; NIL: none */
+} PlannedTable;
+
+#define PLANNED_TABLES_MAX	4
+
+static PlannedTable planned_tables[PLANNED_TABLES_MAX];
+static int	planned_tables_next = 0;
+static bool planned_tables_callback = false;
+
+static void
+forget_planned_table(PlannedTable *pt)
+{
+	if (pt->relid == InvalidOid)
+		return;
+	MemoryContextDelete(pt->cxt);
+	memset(pt, 0, sizeof(PlannedTable));
+}
+
+/* Relation cache callback: relid (or every relation) may have changed. */
+static void
+forget_planned_tables(Datum arg, Oid relid)
+{
+	for (int t = 0; t < PLANNED_TABLES_MAX; t++)
+	{
+		PlannedTable *pt = &planned_tables[t];
+		bool		match = !OidIsValid(relid) || pt->relid == relid;
+
+		for (int i = 0; i < pt->nindexes && !match; i++)
+			match = pt->index_oids[i] == relid;
+		if (match)
+			forget_planned_table(pt);
+	}
+}
+
+/* Plan rel's expressions, with the indexes rri has open, into a new entry. */
+static PlannedTable *
+plan_table(Relation rel, ResultRelInfo *rri)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			ncheck = desc->constr != NULL ? desc->constr->num_check : 0;
+	MemoryContext cxt;
+	MemoryContext oldcxt;
+	PlannedTable built;
+	PlannedTable *pt;
+
+	/*
+	 * Built aside and installed last: planning reads the catalogs, which may
+	 * deliver invalidations that free cache entries.
+	 */
+	cxt = AllocSetContextCreate(CacheMemoryContext, "ledger planned table",
+								ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(cxt);
+	memset(&built, 0, sizeof(built));
+	built.cxt = cxt;
+	built.natts = desc->natts;
+	built.defaults = palloc0(sizeof(Expr *) * Max(desc->natts, 1));
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Node	   *def;
+
+		if (TupleDescAttr(desc, a)->attisdropped)
+			continue;
+		def = build_column_default(rel, a + 1);
+		if (def != NULL)
+			built.defaults[a] = expression_planner((Expr *) def);
+	}
+	built.ncheck = ncheck;
+	built.checks = palloc0(sizeof(Expr *) * Max(ncheck, 1));
+	for (int c = 0; c < ncheck; c++)
+		built.checks[c] = expression_planner(stringToNode(desc->constr->check[c].ccbin));
+	built.nindexes = rri->ri_NumIndices;
+	built.index_oids = palloc0(sizeof(Oid) * Max(rri->ri_NumIndices, 1));
+	built.predicates = palloc0(sizeof(List *) * Max(rri->ri_NumIndices, 1));
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (rri->ri_IndexRelationDescs[i] == NULL)
+			continue;
+		built.index_oids[i] = RelationGetRelid(rri->ri_IndexRelationDescs[i]);
+		if (info->ii_Predicate != NIL)
+			built.predicates[i] = (List *) expression_planner((Expr *) copyObject(info->ii_Predicate));
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	if (!planned_tables_callback)
+	{
+		CacheRegisterRelcacheCallback(forget_planned_tables, (Datum) 0);
+		planned_tables_callback = true;
+	}
+	pt = &planned_tables[planned_tables_next];
+	planned_tables_next = (planned_tables_next + 1) % PLANNED_TABLES_MAX;
+	forget_planned_table(pt);
+	*pt = built;
+	pt->relid = RelationGetRelid(rel);
+	return pt;
+}
+
+/*
+ * prepare_expressions - ready rri's CHECK constraints and partial index
+ * predicates for this call, and the defaults of the columns the caller does
+ * not supply (when defaults is not NULL: by attribute index, supplied[]
+ * telling which to leave out), from the planned copies.  Everything lands in
+ * the executor state's memory, as ExecConstraints and ExecPrepareQual would
+ * put it.
+ */
+static void
+prepare_expressions(Relation rel, ResultRelInfo *rri, EState *estate,
+					const bool *supplied, ExprState **defaults)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			ncheck = desc->constr != NULL ? desc->constr->num_check : 0;
+	PlannedTable *pt = NULL;
+	Expr	  **checks;
+	Expr	  **defs;
+	List	  **predicates;
+	MemoryContext oldcxt;
+
+	for (int t = 0; t < PLANNED_TABLES_MAX && pt == NULL; t++)
+		if (planned_tables[t].relid == RelationGetRelid(rel))
+			pt = &planned_tables[t];
+	if (pt == NULL || pt->natts != desc->natts || pt->ncheck != ncheck)
+		pt = plan_table(rel, rri);
+
+	/* Copy first: initialising may read the catalogs (see plan_table). */
+	oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
+	checks = palloc0(sizeof(Expr *) * Max(ncheck, 1));
+	for (int c = 0; c < ncheck; c++)
+		checks[c] = copyObject(pt->checks[c]);
+	defs = palloc0(sizeof(Expr *) * Max(desc->natts, 1));
+	for (int a = 0; defaults != NULL && a < desc->natts; a++)
+		if (!supplied[a] && pt->defaults[a] != NULL)
+			defs[a] = copyObject(pt->defaults[a]);
+	predicates = palloc0(sizeof(List *) * Max(rri->ri_NumIndices, 1));
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+
+		if (index == NULL || rri->ri_IndexRelationInfo[i]->ii_Predicate == NIL)
+			continue;
+		for (int j = 0; j < pt->nindexes; j++)
+			if (pt->index_oids[j] == RelationGetRelid(index))
+				predicates[i] = copyObject(pt->predicates[j]);
+	}
+
+	if (ncheck > 0)
+	{
+		rri->ri_ConstraintExprs = palloc(sizeof(ExprState *) * ncheck);
+		for (int c = 0; c < ncheck; c++)
+			rri->ri_ConstraintExprs[c] = ExecInitExpr(checks[c], NULL);
+	}
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+		if (predicates[i] != NIL)
+			rri->ri_IndexRelationInfo[i]->ii_PredicateState =
+				ExecInitQual(predicates[i], NULL);
+	MemoryContextSwitchTo(oldcxt);
+	for (int a = 0; defaults != NULL && a < desc->natts; a++)
+		if (defs[a] != NULL)
+			defaults[a] = ExecInitExpr(defs[a], NULL);
 }
 
 /* Would a trigger fire, as the trigger manager decides (TriggerEnabled)? */
@@ -315,6 +548,7 @@ TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
 	TableInsert *ins;
 	Relation	rel;
 	TupleDesc	desc;
+	bool	   *supplied;
 
 	if (!OidIsValid(relid))
 		return NULL;
@@ -356,21 +590,10 @@ TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
 	ins->values = palloc0(sizeof(Datum) * ins->natts);
 	ins->nulls = palloc0(sizeof(bool) * ins->natts);
 	ins->defaults = palloc0(sizeof(ExprState *) * ins->natts);
-	for (int a = 0; a < ins->natts; a++)
-	{
-		Form_pg_attribute attr = TupleDescAttr(desc, a);
-		bool		supplied = false;
-		Node	   *def;
-
-		for (int c = 0; c < ncolumns; c++)
-			if (ins->attnums[c] == attr->attnum)
-				supplied = true;
-		if (supplied || attr->attisdropped)
-			continue;
-		def = build_column_default(rel, attr->attnum);
-		if (def != NULL)
-			ins->defaults[a] = ExecInitExpr(expression_planner((Expr *) def), NULL);
-	}
+	supplied = palloc0(sizeof(bool) * Max(ins->natts, 1));
+	for (int c = 0; c < ncolumns; c++)
+		supplied[ins->attnums[c] - 1] = true;
+	prepare_expressions(rel, ins->rri, ins->estate, supplied, ins->defaults);
 
 	ins->slots = palloc0(sizeof(TupleTableSlot *) * TABLE_INSERT_CHUNK);
 	init_pending(ins);
@@ -703,7 +926,7 @@ direct_update_allowed(TableUpdate *upd, const TableColumn *columns, int ncolumns
 		upd->pkey->rd_index->indkey.values[0] <= 0 ||
 		TupleDescAttr(RelationGetDescr(rel),
 					  upd->pkey->rd_index->indkey.values[0] - 1)->atttypid != INT8OID ||
-		upd->pkey->rd_opfamily[0] != get_opclass_family(GetDefaultOpClass(INT8OID, BTREE_AM_OID)))
+		upd->pkey->rd_opfamily[0] != INTEGER_BTREE_FAM_OID)
 		return false;
 
 	upd->ri_checks = palloc(sizeof(Trigger *) *
@@ -790,6 +1013,7 @@ TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 	InitResultRelInfo(upd->rri, upd->rel, 0, NULL, 0);
 	ExecOpenIndices(upd->rri, false);
 	upd->declined = !indexes_allowed(upd->rri);
+	prepare_expressions(upd->rel, upd->rri, upd->estate, NULL, NULL);
 
 	/*
 	 * Rows are found with the snapshot the SQL statement would use.  The
