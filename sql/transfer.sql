@@ -136,6 +136,88 @@ SELECT ledger.transfer(1, 2, 1) > 0 AS later_transfer_works;
 COMMIT;
 SELECT * FROM row_counts;
 
+--
+-- A transfer writes its rows straight into the tables, checked as INSERT and
+-- UPDATE check them, with the tables' defaults, constraints and partial
+-- indexes read again whenever a table changes.  A table that carries
+-- something only SQL honours, such as a trigger of the user's, is written
+-- through SQL instead.  (Each case is rolled back.)
+--
+
+-- A check constraint added after this session's first transfers holds for
+-- the next one, a changed column default is used, and a constraint
+-- replaced by another is the one that holds.
+BEGIN;
+SELECT ledger.transfer(1, 2, 5) > 0 AS before_the_change;
+ALTER TABLE ledger.entries ADD CONSTRAINT entries_small CHECK (amount < 1000) NOT VALID;
+ALTER TABLE ledger.entries ALTER COLUMN id
+    SET DEFAULT pg_catalog.nextval('ledger.entries_id_seq'::pg_catalog.regclass) + 1000000;
+SELECT ledger.transfer(1, 2, 999) AS small \gset
+SELECT account_id, amount, id > 1000000 AS new_default
+  FROM ledger.entries WHERE transfer_id = :small ORDER BY account_id;
+\set VERBOSITY terse
+SAVEPOINT s;
+SELECT ledger.transfer(1, 2, 1000);
+ROLLBACK TO SAVEPOINT s;
+ALTER TABLE ledger.entries DROP CONSTRAINT entries_small,
+    ADD CONSTRAINT entries_smaller CHECK (amount < 500) NOT VALID;
+SELECT ledger.transfer(1, 2, 499) > 0 AS smaller;
+SELECT ledger.transfer(1, 2, 500);
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- Gone with the rollback: the same amount goes through again.
+BEGIN;
+SELECT ledger.transfer(1, 2, 1000) > 0 AS large_again;
+ROLLBACK;
+
+-- Partial indexes get exactly the rows their predicates admit: a transfer
+-- with metadata is found through the index on it.
+BEGIN;
+SELECT ledger.transfer(1, 2, 7, metadata => '{"invoice": 4711}') AS invoiced \gset
+SELECT ledger.transfer(1, 2, 8) > 0 AS plain;
+SET LOCAL enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM ledger.transfers WHERE metadata @> '{"invoice": 4711}';
+SELECT id = :invoiced AS found_by_index FROM ledger.transfers WHERE metadata @> '{"invoice": 4711}';
+ROLLBACK;
+
+-- Users' triggers on the three tables fire for a transfer's rows.
+BEGIN;
+CREATE TEMP TABLE audit (tab text, id bigint, version bigint);
+CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'entries' THEN
+        INSERT INTO audit VALUES (TG_TABLE_NAME, NEW.account_id, NEW.account_version);
+    ELSIF TG_TABLE_NAME = 'accounts' THEN
+        INSERT INTO audit VALUES (TG_TABLE_NAME, NEW.id, NEW.version);
+    ELSE
+        INSERT INTO audit VALUES (TG_TABLE_NAME, NEW.debit_account_id, NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER transfers_audit AFTER INSERT ON ledger.transfers
+    FOR EACH ROW EXECUTE FUNCTION audit_row();
+CREATE TRIGGER entries_audit AFTER INSERT ON ledger.entries
+    FOR EACH ROW EXECUTE FUNCTION audit_row();
+CREATE TRIGGER accounts_audit AFTER UPDATE ON ledger.accounts
+    FOR EACH ROW EXECUTE FUNCTION audit_row();
+SELECT ledger.transfer(1, 2, 5) > 0 AS audited;
+SELECT tab, id, version - (SELECT version FROM ledger.accounts WHERE accounts.id = audit.id) AS versions_back
+  FROM audit ORDER BY tab, id;
+ROLLBACK;
+
+-- An account created in the same transaction: its foreign key to its asset
+-- is checked again when a transfer updates it, as for any UPDATE.
+BEGIN;
+SELECT ledger.create_account('USD', 'newcomer') AS newcomer \gset
+SELECT ledger.transfer(1, :newcomer, 10) > 0 AS funded;
+SELECT ledger.transfer(:newcomer, 2, 4) > 0 AS paid;
+SELECT posted, version FROM ledger.balance(:newcomer)
+  CROSS JOIN (SELECT version FROM ledger.accounts WHERE id = :newcomer) AS v;
+SELECT count(*) AS problems FROM ledger.verify();
+ROLLBACK;
+
 -- Every account's balance equals what its entries say.
 SELECT a.id, (a.version = coalesce(max(e.account_version), 0)) AS versions_match,
        (a.debits_posted = coalesce(ledger.sum(e.amount) FILTER (WHERE e.direction = 'debit'), 0)) AS debits_match,

@@ -10,6 +10,8 @@
  */
 #include "ledger.h"
 
+#include "table.h"
+
 #include "catalog/pg_type.h"
 #include "access/htup_details.h"
 #include "funcapi.h"
@@ -270,6 +272,46 @@ AccountToParams(const LedgerAccount *account, Datum *values, char *nulls)
 }
 
 /*
+ * save_accounts_direct - write n accounts' parameters (AccountToParams)
+ * straight into their rows (table.c).  Returns false, having written
+ * nothing, when the table must be updated through SQL.
+ */
+static bool
+save_accounts_direct(const Datum *values, const char *nulls, int n)
+{
+	Oid			amount_oid = LedgerAmountTypeOid();
+	TableColumn columns[SAVE_ACCOUNT_PARAMS - 1] = {
+		{"min_balance", amount_oid}, {"max_balance", amount_oid},
+		{"debits_posted", amount_oid}, {"credits_posted", amount_oid},
+		{"debits_pending", amount_oid}, {"credits_pending", amount_oid},
+		{"version", INT8OID}, {"closed", BOOLOID},
+		{"updated_at", TIMESTAMPTZOID}, {"holds_expire_at", TIMESTAMPTZOID},
+		{"entry_hash", BYTEAOID}
+	};
+	TableUpdate *upd = TableUpdateBegin("accounts", columns, lengthof(columns));
+	int64		updated;
+
+	if (upd == NULL)
+		return false;
+	for (int i = 0; i < n; i++)
+	{
+		const Datum *v = values + i * SAVE_ACCOUNT_PARAMS;
+		const char *vn = nulls + i * SAVE_ACCOUNT_PARAMS;
+		bool		isnull[SAVE_ACCOUNT_PARAMS - 1];
+
+		for (int c = 0; c < SAVE_ACCOUNT_PARAMS - 1; c++)
+			isnull[c] = vn[c + 1] == 'n';
+		if (!TableUpdateRow(upd, DatumGetInt64(v[0]), v + 1, isnull))
+			elog(ERROR, "account %lld vanished while locked",
+				 (long long) DatumGetInt64(v[0]));
+	}
+	updated = TableUpdateEnd(upd);
+	if (updated >= 0 && updated != n)
+		elog(ERROR, "an account vanished while locked");
+	return updated >= 0;
+}
+
+/*
  * SaveAccount - write an account's mutable columns back to its row.
  *
  * Caller must hold the row lock taken by LockAccounts.
@@ -281,6 +323,8 @@ SaveAccount(const LedgerAccount *account)
 	char		nulls[SAVE_ACCOUNT_PARAMS];
 
 	AccountToParams(account, values, nulls);
+	if (save_accounts_direct(values, nulls, 1))
+		return;
 	LedgerExecuteWrite(&save_account, values, nulls, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
@@ -298,6 +342,8 @@ SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b)
 
 	AccountToParams(a, values, nulls);
 	AccountToParams(b, values + SAVE_ACCOUNT_PARAMS, nulls + SAVE_ACCOUNT_PARAMS);
+	if (save_accounts_direct(values, nulls, 2))
+		return;
 	LedgerExecuteWrite(&save_account_pair, values, nulls, 0);
 	if (SPI_processed != 2)
 		elog(ERROR, "accounts %lld and %lld vanished while locked",

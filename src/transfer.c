@@ -5,7 +5,9 @@
  * ledger.entries and one update per account, all in the caller's
  * transaction, under both accounts' row locks.  Every check runs before the
  * first write, so a rejected call leaves nothing behind even inside a
- * savepoint.
+ * savepoint.  Without a key, the rows go straight into the tables
+ * (table.c) unless a table carries something only SQL honours, which
+ * saves every call the executor's start-up for three tables.
  *
  * Idempotency: a key is unique across transfers (a unique index).  A call
  * looks the key up once it holds the accounts' locks; if it is new, the
@@ -17,6 +19,9 @@
  */
 #include "ledger.h"
 
+#include "table.h"
+
+#include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -89,8 +94,9 @@ chain_entry(LedgerAccount *account, int64 transfer_id, LedgerSide side,
 }
 
 /*
- * A transfer without a key, in one statement: the transfer row, both entries
- * and both accounts' new sums.  Nothing can conflict, so the id is drawn
+ * A transfer without a key through SQL, when a table must be written that
+ * way (write_keyless_direct declined), in one statement: the transfer row,
+ * both entries and both accounts' new sums.  Nothing can conflict, so the id is drawn
  * from the sequence beforehand (the entries' hashes need it) and the three
  * writes share one round through the executor.  The transfer row is the main
  * statement, written first (the WITH parts run after it): ids drawn by
@@ -213,6 +219,93 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 	return id;
 }
 
+/* Columns of ledger.transfers a keyless transfer supplies. */
+enum
+{
+	TR_ID, TR_DEBIT, TR_CREDIT, TR_AMOUNT, TR_DESCRIPTION, TR_METADATA,
+	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_NCOLUMNS
+};
+
+/* Columns of ledger.entries a transfer supplies (id is its default). */
+enum
+{
+	EN_TRANSFER, EN_ACCOUNT, EN_VERSION, EN_DIRECTION, EN_AMOUNT, EN_BALANCE,
+	EN_CREATED_AT, EN_HASH, EN_NCOLUMNS
+};
+
+/* The entry of a locked account in a transfer, as an entries row. */
+static void
+entry_row(int64 transfer_id, const LedgerAccount *account, LedgerSide side,
+		  const Amount *amount, const Amount *balance, TimestampTz created_at,
+		  Datum *values)
+{
+	values[EN_TRANSFER] = Int64GetDatum(transfer_id);
+	values[EN_ACCOUNT] = Int64GetDatum(account->id);
+	values[EN_VERSION] = Int64GetDatum(account->version);
+	values[EN_DIRECTION] = CStringGetTextDatum(side == LEDGER_DEBIT ? "debit" : "credit");
+	values[EN_AMOUNT] = PointerGetDatum(amount);
+	values[EN_BALANCE] = PointerGetDatum(balance);
+	values[EN_CREATED_AT] = TimestampTzGetDatum(created_at);
+	values[EN_HASH] = PointerGetDatum(HashToBytea(account->entry_hash));
+}
+
+/*
+ * write_keyless_direct - post_keyless's rows straight into the tables
+ * (table.c), without a statement; values and nulls are $1..$9 of
+ * post_keyless_transfer.  Returns false, having written nothing, when a
+ * table must be written through SQL.
+ */
+static bool
+write_keyless_direct(const Datum *params, const char *pnulls,
+					 LedgerAccount *debit, LedgerAccount *credit,
+					 Amount debit_balance, Amount credit_balance,
+					 TimestampTz created_at)
+{
+	Oid			amount_oid = LedgerAmountTypeOid();
+	TableColumn tr_columns[TR_NCOLUMNS] = {
+		{"id", INT8OID}, {"debit_account_id", INT8OID},
+		{"credit_account_id", INT8OID}, {"amount", amount_oid},
+		{"description", TEXTOID}, {"metadata", JSONBOID},
+		{"created_at", TIMESTAMPTZOID}, {"hold_id", INT8OID},
+		{"reverses_transfer_id", INT8OID}
+	};
+	TableColumn en_columns[EN_NCOLUMNS] = {
+		{"transfer_id", INT8OID}, {"account_id", INT8OID},
+		{"account_version", INT8OID}, {"direction", TEXTOID},
+		{"amount", amount_oid}, {"balance_after", amount_oid},
+		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
+	};
+	TableInsert *transfers;
+	TableInsert *entries;
+	Datum		values[EN_NCOLUMNS];
+	bool		nulls[TR_NCOLUMNS + EN_NCOLUMNS];
+	Amount		amount = DatumGetAmount(params[TR_AMOUNT]);
+	int64		id = DatumGetInt64(params[TR_ID]);
+
+	transfers = TableInsertBegin("transfers", tr_columns, TR_NCOLUMNS);
+	if (transfers == NULL)
+		return false;
+	entries = TableInsertBegin("entries", en_columns, EN_NCOLUMNS);
+	if (entries == NULL)
+	{
+		(void) TableInsertEnd(transfers);
+		return false;
+	}
+
+	for (int c = 0; c < TR_NCOLUMNS; c++)
+		nulls[c] = pnulls[c] == 'n';
+	TableInsertRow(transfers, params, nulls);
+	memset(nulls, 0, sizeof(nulls));
+	entry_row(id, debit, LEDGER_DEBIT, &amount, &debit_balance, created_at, values);
+	TableInsertRow(entries, values, nulls);
+	entry_row(id, credit, LEDGER_CREDIT, &amount, &credit_balance, created_at, values);
+	TableInsertRow(entries, values, nulls);
+	(void) TableInsertEnd(transfers);
+	(void) TableInsertEnd(entries);
+	SaveAccountPair(debit, credit);
+	return true;
+}
+
 /*
  * post_keyless - the rest of PostTransfer for a transfer without a key
  * between two locked accounts, once balances and limits are checked.
@@ -230,6 +323,9 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 
 	chain_entry(debit, id, LEDGER_DEBIT, req->amount, debit_balance, created_at);
 	chain_entry(credit, id, LEDGER_CREDIT, req->amount, credit_balance, created_at);
+	if (write_keyless_direct(values, nulls, debit, credit, debit_balance,
+							 credit_balance, created_at))
+		return id;
 
 	values[9] = Int64GetDatum(debit->version);
 	values[10] = AmountGetDatum(debit_balance);
