@@ -85,6 +85,7 @@ account_from_row(int row, LedgerAccount *account)
 	char	   *asset;
 
 	account->id = DatumGetInt64(LedgerGetColumn(row, 1, &isnull));
+	ItemPointerSetInvalid(&account->tid);
 	asset = TextDatumGetCString(LedgerGetColumn(row, 2, &isnull));
 	strlcpy(account->asset, asset, sizeof(account->asset));
 	account->credit_normal = DatumGetBool(LedgerGetColumn(row, 3, &isnull));
@@ -272,12 +273,14 @@ AccountToParams(const LedgerAccount *account, Datum *values, char *nulls)
 }
 
 /*
- * save_accounts_direct - write n accounts' parameters (AccountToParams)
- * straight into their rows (table.c).  Returns false, having written
- * nothing, when the table must be updated through SQL.
+ * save_accounts_direct - write n accounts, whose parameters
+ * (AccountToParams) are values and nulls, straight into their rows
+ * (table.c).  Returns false, having written nothing, when the table must be
+ * updated through SQL.
  */
 static bool
-save_accounts_direct(const Datum *values, const char *nulls, int n)
+save_accounts_direct(const LedgerAccount *const *accounts, const Datum *values,
+					 const char *nulls, int n)
 {
 	Oid			amount_oid = LedgerAmountTypeOid();
 	TableColumn columns[SAVE_ACCOUNT_PARAMS - 1] = {
@@ -301,9 +304,10 @@ save_accounts_direct(const Datum *values, const char *nulls, int n)
 
 		for (int c = 0; c < SAVE_ACCOUNT_PARAMS - 1; c++)
 			isnull[c] = vn[c + 1] == 'n';
-		if (!TableUpdateRow(upd, DatumGetInt64(v[0]), v + 1, isnull))
+		if (!TableUpdateRow(upd, accounts[i]->id, (ItemPointer) &accounts[i]->tid,
+							v + 1, isnull))
 			elog(ERROR, "account %lld vanished while locked",
-				 (long long) DatumGetInt64(v[0]));
+				 (long long) accounts[i]->id);
 	}
 	updated = TableUpdateEnd(upd);
 	if (updated >= 0 && updated != n)
@@ -323,7 +327,7 @@ SaveAccount(const LedgerAccount *account)
 	char		nulls[SAVE_ACCOUNT_PARAMS];
 
 	AccountToParams(account, values, nulls);
-	if (save_accounts_direct(values, nulls, 1))
+	if (save_accounts_direct(&account, values, nulls, 1))
 		return;
 	LedgerExecuteWrite(&save_account, values, nulls, 0);
 	if (SPI_processed != 1)
@@ -339,10 +343,11 @@ SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b)
 {
 	Datum		values[2 * SAVE_ACCOUNT_PARAMS];
 	char		nulls[2 * SAVE_ACCOUNT_PARAMS];
+	const LedgerAccount *pair[2] = {a, b};
 
 	AccountToParams(a, values, nulls);
 	AccountToParams(b, values + SAVE_ACCOUNT_PARAMS, nulls + SAVE_ACCOUNT_PARAMS);
-	if (save_accounts_direct(values, nulls, 2))
+	if (save_accounts_direct(pair, values, nulls, 2))
 		return;
 	LedgerExecuteWrite(&save_account_pair, values, nulls, 0);
 	if (SPI_processed != 2)

@@ -622,7 +622,7 @@ save_accounts(BatchItem *items, int nitems, LedgerAccount *accounts, int naccoun
 			values[AC_VERSION] = Int64GetDatum(accounts[a].version);
 			values[AC_HASH] = hash_datum(&hash, accounts[a].entry_hash);
 			values[AC_UPDATED_AT] = TimestampTzGetDatum(created_at);
-			(void) TableUpdateRow(upd, accounts[a].id, values, nulls);
+			(void) TableUpdateRow(upd, accounts[a].id, &accounts[a].tid, values, nulls);
 		}
 		updated = TableUpdateEnd(upd);
 	}

@@ -12,6 +12,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/itemptr.h"
 #include "utils/timestamp.h"
 
 #include "amount_text.h"
@@ -122,6 +123,8 @@ typedef struct LedgerAccount
 								 * queues its posting (hot.c) */
 	int64		applied_hot_entries;	/* queued postings applied when it
 										 * was locked */
+	ItemPointerData tid;		/* where the row lock found the row; not
+								 * valid when read otherwise */
 } LedgerAccount;
 
 /* A side of a double entry. */

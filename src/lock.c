@@ -162,6 +162,7 @@ lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapsh
 	{
 		case TM_Ok:
 			account_from_slot(slot, account);
+			account->tid = slot->tts_tid;
 			break;
 		case TM_Updated:
 		case TM_Deleted:

@@ -1077,15 +1077,39 @@ call_guard(TableUpdate *upd, HeapTuple oldtuple, HeapTuple newtuple)
 }
 
 /*
+ * Is the version of the row at hint the one the update would find for key?
+ * It is when the snapshot sees it and it carries the key: the caller holds
+ * the row's lock, so no other version can be visible.  A version this
+ * transaction has replaced since is not seen, and the index is asked.
+ */
+static bool
+fetch_hinted_row(TableUpdate *upd, int64 key, ItemPointer hint)
+{
+	AttrNumber	keyatt = upd->pkey->rd_index->indkey.values[0];
+	bool		isnull;
+
+	if (hint == NULL || !ItemPointerIsValid(hint) ||
+		!table_tuple_fetch_row_version(upd->rel, hint, upd->snapshot, upd->oldslot))
+		return false;
+	if (DatumGetInt64(slot_getattr(upd->oldslot, keyatt, &isnull)) == key && !isnull)
+		return true;
+	ExecClearTuple(upd->oldslot);
+	return false;
+}
+
+/*
  * TableUpdateRow - set the columns given to TableUpdateBegin in the row
- * whose primary key is key.  Caller must hold the row's lock.
+ * whose primary key is key, which is looked for at hint (where the caller
+ * locked it; NULL if unknown) before the index is asked.  Caller must hold
+ * the row's lock.
  *
  * The row is read, and its new version made and passed through the guard,
  * at once (values are not kept); it is written by TableUpdateEnd.  Returns
  * false if there is no such row, or the guard skips it.
  */
 bool
-TableUpdateRow(TableUpdate *upd, int64 key, const Datum *values, const bool *nulls)
+TableUpdateRow(TableUpdate *upd, int64 key, ItemPointer hint, const Datum *values,
+			   const bool *nulls)
 {
 	TupleDesc	desc = RelationGetDescr(upd->rel);
 	ScanKeyData scankey;
@@ -1098,12 +1122,15 @@ TableUpdateRow(TableUpdate *upd, int64 key, const Datum *values, const bool *nul
 		return true;
 
 	oldcxt = MemoryContextSwitchTo(upd->cxt);
-	ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
-	index_rescan(upd->scan, &scankey, 1, NULL, 0);
-	if (!index_getnext_slot(upd->scan, ForwardScanDirection, upd->oldslot))
+	if (!fetch_hinted_row(upd, key, hint))
 	{
-		MemoryContextSwitchTo(oldcxt);
-		return false;
+		ScanKeyInit(&scankey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
+		index_rescan(upd->scan, &scankey, 1, NULL, 0);
+		if (!index_getnext_slot(upd->scan, ForwardScanDirection, upd->oldslot))
+		{
+			MemoryContextSwitchTo(oldcxt);
+			return false;
+		}
 	}
 
 	oldtuple = ExecFetchSlotHeapTuple(upd->oldslot, false, &shouldfree);

@@ -32,8 +32,8 @@ extern int64 TableInsertEnd(TableInsert *ins);
 
 extern TableUpdate *TableUpdateBegin(const char *table, const TableColumn *columns,
 									 int ncolumns);
-extern bool TableUpdateRow(TableUpdate *upd, int64 key, const Datum *values,
-						   const bool *nulls);
+extern bool TableUpdateRow(TableUpdate *upd, int64 key, ItemPointer hint,
+						   const Datum *values, const bool *nulls);
 extern int64 TableUpdateEnd(TableUpdate *upd);
 
 #endif							/* LEDGER_TABLE_H */
