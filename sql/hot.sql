@@ -195,3 +195,22 @@ UPDATE ledger.accounts SET hot = true WHERE id = 4;
 DELETE FROM ledger.hot_entries;
 RESET session_replication_role;
 SELECT * FROM ledger.verify();
+
+-- A queued posting goes straight into the queue, unless the queue carries a
+-- trigger of the user's: then it is written through SQL, and the trigger
+-- fires for it.
+BEGIN;
+CREATE TEMP TABLE queue_audit (account_id bigint, amount numeric);
+CREATE FUNCTION audit_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO queue_audit VALUES (NEW.account_id, NEW.amount::numeric);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER hot_entries_audit AFTER INSERT ON ledger.hot_entries
+    FOR EACH ROW EXECUTE FUNCTION audit_queue();
+SELECT ledger.transfer(2, 4, 5, 'audited fee') AS audited \gset
+SELECT account_id, amount FROM queue_audit;
+SELECT account_id, direction, amount FROM ledger.hot_entries WHERE transfer_id = :audited;
+SELECT account_id, direction, amount FROM ledger.entries WHERE transfer_id = :audited;
+ROLLBACK;

@@ -163,10 +163,141 @@ keyless_transfer_params(const TransferRequest *req, TimestampTz created_at,
 	return id;
 }
 
+/* Columns of ledger.transfers a keyless transfer supplies. */
+enum
+{
+	TR_ID, TR_DEBIT, TR_CREDIT, TR_AMOUNT, TR_DESCRIPTION, TR_METADATA,
+	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_NCOLUMNS
+};
+
+/* Columns of ledger.entries a transfer supplies (id is its default). */
+enum
+{
+	EN_TRANSFER, EN_ACCOUNT, EN_VERSION, EN_DIRECTION, EN_AMOUNT, EN_BALANCE,
+	EN_CREATED_AT, EN_HASH, EN_NCOLUMNS
+};
+
+/* Columns of ledger.hot_entries a queued side supplies. */
+enum
+{
+	HQ_ID, HQ_ACCOUNT, HQ_TRANSFER, HQ_DIRECTION, HQ_AMOUNT, HQ_CREATED_AT,
+	HQ_NCOLUMNS
+};
+
 /*
- * The same when one side is queued for a hot account (hot.c): the transfer
- * row, the locked side's entry, the queued posting and the locked account.
- * Returns the queue id.
+ * write_keyless_direct - the rows of a keyless transfer straight into the
+ * tables (table.c), without a statement: the transfer row (params and
+ * pnulls, $1..$9 of post_keyless_transfer), an entry for each side whose
+ * account is locked and a queued posting for a side marked queued (its id
+ * in *queue_id), then the locked accounts' new sums.  Returns false, having
+ * written nothing, when a table must be written through SQL.
+ */
+static bool
+write_keyless_direct(const Datum *params, const char *pnulls,
+					 LedgerAccount *debit, Amount debit_balance,
+					 LedgerAccount *credit, Amount credit_balance,
+					 TimestampTz created_at, int64 *queue_id)
+{
+	Oid			amount_oid = LedgerAmountTypeOid();
+	TableColumn tr_columns[TR_NCOLUMNS] = {
+		{"id", INT8OID}, {"debit_account_id", INT8OID},
+		{"credit_account_id", INT8OID}, {"amount", amount_oid},
+		{"description", TEXTOID}, {"metadata", JSONBOID},
+		{"created_at", TIMESTAMPTZOID}, {"hold_id", INT8OID},
+		{"reverses_transfer_id", INT8OID}
+	};
+	TableColumn en_columns[EN_NCOLUMNS] = {
+		{"transfer_id", INT8OID}, {"account_id", INT8OID},
+		{"account_version", INT8OID}, {"direction", TEXTOID},
+		{"amount", amount_oid}, {"balance_after", amount_oid},
+		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
+	};
+	TableColumn hq_columns[HQ_NCOLUMNS] = {
+		{"id", INT8OID}, {"account_id", INT8OID}, {"transfer_id", INT8OID},
+		{"direction", TEXTOID}, {"amount", amount_oid},
+		{"created_at", TIMESTAMPTZOID}
+	};
+	LedgerAccount *sides[2] = {debit, credit};
+	Amount		balances[2] = {debit_balance, credit_balance};
+	TableInsert *transfers;
+	TableInsert *entries;
+	TableInsert *queue = NULL;
+	Datum		values[EN_NCOLUMNS];
+	bool		nulls[TR_NCOLUMNS + EN_NCOLUMNS];
+	Amount		amount = DatumGetAmount(params[TR_AMOUNT]);
+	int64		id = DatumGetInt64(params[TR_ID]);
+
+	Assert(!(debit->queued && credit->queued));
+	transfers = TableInsertBegin("transfers", tr_columns, TR_NCOLUMNS);
+	if (transfers == NULL)
+		return false;
+	entries = TableInsertBegin("entries", en_columns, EN_NCOLUMNS);
+	if (entries != NULL && (debit->queued || credit->queued))
+	{
+		queue = TableInsertBegin("hot_entries", hq_columns, HQ_NCOLUMNS);
+		if (queue == NULL)
+		{
+			(void) TableInsertEnd(entries);
+			entries = NULL;
+		}
+	}
+	if (entries == NULL)
+	{
+		(void) TableInsertEnd(transfers);
+		return false;
+	}
+
+	for (int c = 0; c < TR_NCOLUMNS; c++)
+		nulls[c] = pnulls[c] == 'n';
+	TableInsertRow(transfers, params, nulls);
+	memset(nulls, 0, sizeof(nulls));
+	for (int s = 0; s < 2; s++)
+	{
+		LedgerSide	side = s == 0 ? LEDGER_DEBIT : LEDGER_CREDIT;
+		Datum		direction = CStringGetTextDatum(side == LEDGER_DEBIT ? "debit" : "credit");
+
+		if (sides[s]->queued)
+		{
+			Oid			seq = get_relname_relid("hot_entries_id_seq", LedgerNamespaceOid());
+
+			if (!OidIsValid(seq))
+				elog(ERROR, "sequence ledger.hot_entries_id_seq does not exist");
+			*queue_id = nextval_internal(seq, false);
+			values[HQ_ID] = Int64GetDatum(*queue_id);
+			values[HQ_ACCOUNT] = Int64GetDatum(sides[s]->id);
+			values[HQ_TRANSFER] = Int64GetDatum(id);
+			values[HQ_DIRECTION] = direction;
+			values[HQ_AMOUNT] = PointerGetDatum(&amount);
+			values[HQ_CREATED_AT] = TimestampTzGetDatum(created_at);
+			TableInsertRow(queue, values, nulls);
+			continue;
+		}
+		values[EN_TRANSFER] = Int64GetDatum(id);
+		values[EN_ACCOUNT] = Int64GetDatum(sides[s]->id);
+		values[EN_VERSION] = Int64GetDatum(sides[s]->version);
+		values[EN_DIRECTION] = direction;
+		values[EN_AMOUNT] = PointerGetDatum(&amount);
+		values[EN_BALANCE] = PointerGetDatum(&balances[s]);
+		values[EN_CREATED_AT] = TimestampTzGetDatum(created_at);
+		values[EN_HASH] = PointerGetDatum(HashToBytea(sides[s]->entry_hash));
+		TableInsertRow(entries, values, nulls);
+	}
+	(void) TableInsertEnd(transfers);
+	(void) TableInsertEnd(entries);
+	if (queue != NULL)
+		(void) TableInsertEnd(queue);
+
+	if (!debit->queued && !credit->queued)
+		SaveAccountPair(debit, credit);
+	else
+		SaveAccount(debit->queued ? credit : debit);
+	return true;
+}
+
+/*
+ * The same through SQL when one side is queued for a hot account (hot.c):
+ * the transfer row, the locked side's entry, the queued posting and the
+ * locked account.  Returns the queue id.
  */
 static LedgerStatement post_half_queued_transfer = LEDGER_STATEMENT(
 	"WITH e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
@@ -199,10 +330,20 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 	Datum		values[15 + SAVE_ACCOUNT_PARAMS];
 	char		nulls[15 + SAVE_ACCOUNT_PARAMS];
 	bool		isnull;
+	int64		queue_id;
 	int64		id = keyless_transfer_params(req, created_at, values, nulls,
 											 lengthof(values));
 
 	chain_entry(locked, id, locked_side, req->amount, locked_balance, created_at);
+	if (locked_side == LEDGER_DEBIT ?
+		write_keyless_direct(values, nulls, locked, locked_balance, queued, 0,
+							 created_at, &queue_id) :
+		write_keyless_direct(values, nulls, queued, 0, locked, locked_balance,
+							 created_at, &queue_id))
+	{
+		HotPostingQueued(queued->id, queue_id);
+		return id;
+	}
 
 	values[9] = Int64GetDatum(locked->version);
 	values[10] = CStringGetTextDatum(locked_side == LEDGER_DEBIT ? "debit" : "credit");
@@ -217,93 +358,6 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 		elog(ERROR, "account %lld vanished while locked", (long long) locked->id);
 	HotPostingQueued(queued->id, DatumGetInt64(LedgerGetColumn(0, 1, &isnull)));
 	return id;
-}
-
-/* Columns of ledger.transfers a keyless transfer supplies. */
-enum
-{
-	TR_ID, TR_DEBIT, TR_CREDIT, TR_AMOUNT, TR_DESCRIPTION, TR_METADATA,
-	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_NCOLUMNS
-};
-
-/* Columns of ledger.entries a transfer supplies (id is its default). */
-enum
-{
-	EN_TRANSFER, EN_ACCOUNT, EN_VERSION, EN_DIRECTION, EN_AMOUNT, EN_BALANCE,
-	EN_CREATED_AT, EN_HASH, EN_NCOLUMNS
-};
-
-/* The entry of a locked account in a transfer, as an entries row. */
-static void
-entry_row(int64 transfer_id, const LedgerAccount *account, LedgerSide side,
-		  const Amount *amount, const Amount *balance, TimestampTz created_at,
-		  Datum *values)
-{
-	values[EN_TRANSFER] = Int64GetDatum(transfer_id);
-	values[EN_ACCOUNT] = Int64GetDatum(account->id);
-	values[EN_VERSION] = Int64GetDatum(account->version);
-	values[EN_DIRECTION] = CStringGetTextDatum(side == LEDGER_DEBIT ? "debit" : "credit");
-	values[EN_AMOUNT] = PointerGetDatum(amount);
-	values[EN_BALANCE] = PointerGetDatum(balance);
-	values[EN_CREATED_AT] = TimestampTzGetDatum(created_at);
-	values[EN_HASH] = PointerGetDatum(HashToBytea(account->entry_hash));
-}
-
-/*
- * write_keyless_direct - post_keyless's rows straight into the tables
- * (table.c), without a statement; values and nulls are $1..$9 of
- * post_keyless_transfer.  Returns false, having written nothing, when a
- * table must be written through SQL.
- */
-static bool
-write_keyless_direct(const Datum *params, const char *pnulls,
-					 LedgerAccount *debit, LedgerAccount *credit,
-					 Amount debit_balance, Amount credit_balance,
-					 TimestampTz created_at)
-{
-	Oid			amount_oid = LedgerAmountTypeOid();
-	TableColumn tr_columns[TR_NCOLUMNS] = {
-		{"id", INT8OID}, {"debit_account_id", INT8OID},
-		{"credit_account_id", INT8OID}, {"amount", amount_oid},
-		{"description", TEXTOID}, {"metadata", JSONBOID},
-		{"created_at", TIMESTAMPTZOID}, {"hold_id", INT8OID},
-		{"reverses_transfer_id", INT8OID}
-	};
-	TableColumn en_columns[EN_NCOLUMNS] = {
-		{"transfer_id", INT8OID}, {"account_id", INT8OID},
-		{"account_version", INT8OID}, {"direction", TEXTOID},
-		{"amount", amount_oid}, {"balance_after", amount_oid},
-		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
-	};
-	TableInsert *transfers;
-	TableInsert *entries;
-	Datum		values[EN_NCOLUMNS];
-	bool		nulls[TR_NCOLUMNS + EN_NCOLUMNS];
-	Amount		amount = DatumGetAmount(params[TR_AMOUNT]);
-	int64		id = DatumGetInt64(params[TR_ID]);
-
-	transfers = TableInsertBegin("transfers", tr_columns, TR_NCOLUMNS);
-	if (transfers == NULL)
-		return false;
-	entries = TableInsertBegin("entries", en_columns, EN_NCOLUMNS);
-	if (entries == NULL)
-	{
-		(void) TableInsertEnd(transfers);
-		return false;
-	}
-
-	for (int c = 0; c < TR_NCOLUMNS; c++)
-		nulls[c] = pnulls[c] == 'n';
-	TableInsertRow(transfers, params, nulls);
-	memset(nulls, 0, sizeof(nulls));
-	entry_row(id, debit, LEDGER_DEBIT, &amount, &debit_balance, created_at, values);
-	TableInsertRow(entries, values, nulls);
-	entry_row(id, credit, LEDGER_CREDIT, &amount, &credit_balance, created_at, values);
-	TableInsertRow(entries, values, nulls);
-	(void) TableInsertEnd(transfers);
-	(void) TableInsertEnd(entries);
-	SaveAccountPair(debit, credit);
-	return true;
 }
 
 /*
@@ -323,8 +377,8 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 
 	chain_entry(debit, id, LEDGER_DEBIT, req->amount, debit_balance, created_at);
 	chain_entry(credit, id, LEDGER_CREDIT, req->amount, credit_balance, created_at);
-	if (write_keyless_direct(values, nulls, debit, credit, debit_balance,
-							 credit_balance, created_at))
+	if (write_keyless_direct(values, nulls, debit, debit_balance, credit,
+							 credit_balance, created_at, NULL))
 		return id;
 
 	values[9] = Int64GetDatum(debit->version);
