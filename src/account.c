@@ -234,16 +234,6 @@ LockAccountSkipLocked(int64 id, LedgerAccount *account)
 }
 
 /*
- * ReadAccount - read an account without locking it; false if it does not
- * exist.  Caller must be connected to SPI.
- */
-bool
-ReadAccount(int64 id, LedgerAccount *account)
-{
-	return fetch_account(&read_account, id, account);
-}
-
-/*
  * AccountToParams - the mutable columns of an account as
  * SAVE_ACCOUNT_PARAMS statement parameters, from values[0], in the order
  * id, min_balance, max_balance, debits_posted, credits_posted,

@@ -214,11 +214,11 @@ extern bytea *HashToBytea(const uint8 *hash);
 extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amount);
-extern bool ReadAccount(int64 id, LedgerAccount *account);
 
 /* lock.c */
 extern bool LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts,
 							int64 *missing);
+extern bool ReadAccountRow(int64 id, LedgerAccount *account);
 
 /* transfer.c */
 extern int64 FindTransferByKey(const TransferRequest *req);

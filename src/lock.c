@@ -9,7 +9,9 @@
  * COMMITTED the latest version is then locked and read, while at REPEATABLE
  * READ or SERIALIZABLE a row changed since the snapshot raises a
  * serialization failure (40001).  lock_timeout, statement_timeout and
- * cancellation interrupt the wait as they would the statement's.
+ * cancellation interrupt the wait as they would the statement's.  The side
+ * of a transfer queued for a hot account reads its row the same way,
+ * without the lock.
  */
 #include "ledger.h"
 
@@ -134,12 +136,12 @@ account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
 }
 
 /*
- * lock_row - lock the row the scan finds for id and read it into *account;
- * false if there is none.
+ * lock_row - lock the row the scan finds for id (unless lock is false) and
+ * read it into *account; false if there is none.
  */
 static bool
 lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapshot,
-		 bool xact_snapshot, int64 id, LedgerAccount *account)
+		 bool xact_snapshot, int64 id, bool lock, LedgerAccount *account)
 {
 	ScanKeyData key;
 	ItemPointerData tid;
@@ -150,6 +152,13 @@ lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapsh
 	index_rescan(scan, &key, 1, NULL, 0);
 	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
 		return false;
+	if (!lock)
+	{
+		account_from_slot(slot, account);
+		ItemPointerSetInvalid(&account->tid);
+		ExecClearTuple(slot);
+		return true;
+	}
 
 	tid = slot->tts_tid;
 	result = table_tuple_lock(rel, &tid, snapshot, slot,
@@ -180,16 +189,11 @@ lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapsh
 }
 
 /*
- * LockAccountRows - SELECT ... FROM ledger.accounts WHERE id = ANY (ids)
- * ORDER BY id FOR UPDATE, into accounts[], one primary-key probe per id in
- * the order given (callers pass ascending ids: the global lock order).
- *
- * Returns false, with *missing set to the first id that does not exist, if
- * any does not; rows locked before it stay locked, as they would by the
- * statement.
+ * read_rows - read the accounts of ids into accounts[], locking them FOR
+ * UPDATE if lock is set; see LockAccountRows.
  */
-bool
-LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing)
+static bool
+read_rows(const int64 *ids, int n, bool lock, LedgerAccount *accounts, int64 *missing)
 {
 	Oid			ns = LedgerNamespaceOid();
 	Oid			relid = get_relname_relid("accounts", ns);
@@ -204,7 +208,7 @@ LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		elog(ERROR, "table ledger.accounts or its primary key does not exist");
-	rel = table_open(relid, RowShareLock);
+	rel = table_open(relid, lock ? RowShareLock : AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
 	map_columns(rel);
 
@@ -223,7 +227,8 @@ LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (!lock_row(rel, scan, slot, snapshot, xact_snapshot, ids[i], &accounts[i]))
+		if (!lock_row(rel, scan, slot, snapshot, xact_snapshot, ids[i], lock,
+					  &accounts[i]))
 		{
 			*missing = ids[i];
 			found = false;
@@ -236,4 +241,31 @@ LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 	return found;
+}
+
+/*
+ * LockAccountRows - SELECT ... FROM ledger.accounts WHERE id = ANY (ids)
+ * ORDER BY id FOR UPDATE, into accounts[], one primary-key probe per id in
+ * the order given (callers pass ascending ids: the global lock order).
+ *
+ * Returns false, with *missing set to the first id that does not exist, if
+ * any does not; rows locked before it stay locked, as they would by the
+ * statement.
+ */
+bool
+LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing)
+{
+	return read_rows(ids, n, true, accounts, missing);
+}
+
+/*
+ * ReadAccountRow - SELECT ... FROM ledger.accounts WHERE id = $1 into
+ * *account, without a lock; false if there is no such account.
+ */
+bool
+ReadAccountRow(int64 id, LedgerAccount *account)
+{
+	int64		missing;
+
+	return read_rows(&id, 1, false, account, &missing);
 }
