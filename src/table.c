@@ -339,7 +339,12 @@ prepare_expressions(Relation rel, ResultRelInfo *rri, EState *estate,
 	for (int t = 0; t < PLANNED_TABLES_MAX && pt == NULL; t++)
 		if (planned_tables[t].relid == RelationGetRelid(rel))
 			pt = &planned_tables[t];
-	if (pt == NULL || pt->natts != desc->natts || pt->ncheck != ncheck)
+	if (pt != NULL && (pt->natts != desc->natts || pt->ncheck != ncheck))
+	{
+		forget_planned_table(pt);
+		pt = NULL;
+	}
+	if (pt == NULL)
 		pt = plan_table(rel, rri);
 
 	/* Copy first: initialising may read the catalogs (see plan_table). */
