@@ -231,31 +231,24 @@ insert_applied_direct(int64 account_id, const Datum *transfer_ids,
 					  const Datum *amounts, const Datum *balances,
 					  const Datum *times, const Datum *hashes, int n)
 {
-	Oid			amount_oid = LedgerAmountTypeOid();
-	TableColumn columns[8] = {
-		{"transfer_id", INT8OID}, {"account_id", INT8OID},
-		{"account_version", INT8OID}, {"direction", TEXTOID},
-		{"amount", amount_oid}, {"balance_after", amount_oid},
-		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
-	};
-	TableInsert *entries = TableInsertBegin("entries", columns, lengthof(columns));
-	bool		nulls[8] = {false};
+	TableInsert *entries = EntriesInsertBegin();
+	bool		nulls[ENTRY_NCOLUMNS] = {false};
 
 	if (entries == NULL)
 		return false;
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[8];
+		Datum		values[ENTRY_NCOLUMNS];
 
 		CHECK_FOR_INTERRUPTS();
-		values[0] = transfer_ids[i];
-		values[1] = Int64GetDatum(account_id);
-		values[2] = versions[i];
-		values[3] = directions[i];
-		values[4] = amounts[i];
-		values[5] = balances[i];
-		values[6] = times[i];
-		values[7] = hashes[i];
+		values[ENTRY_TRANSFER] = transfer_ids[i];
+		values[ENTRY_ACCOUNT] = Int64GetDatum(account_id);
+		values[ENTRY_VERSION] = versions[i];
+		values[ENTRY_DIRECTION] = directions[i];
+		values[ENTRY_AMOUNT] = amounts[i];
+		values[ENTRY_BALANCE] = balances[i];
+		values[ENTRY_CREATED_AT] = times[i];
+		values[ENTRY_HASH] = hashes[i];
 		TableInsertRow(entries, values, nulls);
 	}
 	(void) TableInsertEnd(entries);

@@ -36,4 +36,16 @@ extern bool TableUpdateRow(TableUpdate *upd, int64 key, ItemPointer hint,
 						   const Datum *values, const bool *nulls);
 extern int64 TableUpdateEnd(TableUpdate *upd);
 
+/*
+ * The columns of ledger.entries a posting supplies (id is its default), in
+ * the order EntriesInsertBegin (transfer.c) opens them.
+ */
+typedef enum EntryColumn
+{
+	ENTRY_TRANSFER, ENTRY_ACCOUNT, ENTRY_VERSION, ENTRY_DIRECTION, ENTRY_AMOUNT,
+	ENTRY_BALANCE, ENTRY_CREATED_AT, ENTRY_HASH, ENTRY_NCOLUMNS
+} EntryColumn;
+
+extern TableInsert *EntriesInsertBegin(void);
+
 #endif							/* LEDGER_TABLE_H */

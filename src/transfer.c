@@ -170,12 +170,23 @@ enum
 	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_NCOLUMNS
 };
 
-/* Columns of ledger.entries a transfer supplies (id is its default). */
-enum
+/*
+ * EntriesInsertBegin - TableInsertBegin for ledger.entries with the columns
+ * of EntryColumn; NULL when the table must be written through SQL.
+ */
+TableInsert *
+EntriesInsertBegin(void)
 {
-	EN_TRANSFER, EN_ACCOUNT, EN_VERSION, EN_DIRECTION, EN_AMOUNT, EN_BALANCE,
-	EN_CREATED_AT, EN_HASH, EN_NCOLUMNS
-};
+	Oid			amount_oid = LedgerAmountTypeOid();
+	TableColumn columns[ENTRY_NCOLUMNS] = {
+		{"transfer_id", INT8OID}, {"account_id", INT8OID},
+		{"account_version", INT8OID}, {"direction", TEXTOID},
+		{"amount", amount_oid}, {"balance_after", amount_oid},
+		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
+	};
+
+	return TableInsertBegin("entries", columns, ENTRY_NCOLUMNS);
+}
 
 /* Columns of ledger.hot_entries a queued side supplies. */
 enum
@@ -206,12 +217,6 @@ write_keyless_direct(const Datum *params, const char *pnulls,
 		{"created_at", TIMESTAMPTZOID}, {"hold_id", INT8OID},
 		{"reverses_transfer_id", INT8OID}
 	};
-	TableColumn en_columns[EN_NCOLUMNS] = {
-		{"transfer_id", INT8OID}, {"account_id", INT8OID},
-		{"account_version", INT8OID}, {"direction", TEXTOID},
-		{"amount", amount_oid}, {"balance_after", amount_oid},
-		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
-	};
 	TableColumn hq_columns[HQ_NCOLUMNS] = {
 		{"id", INT8OID}, {"account_id", INT8OID}, {"transfer_id", INT8OID},
 		{"direction", TEXTOID}, {"amount", amount_oid},
@@ -222,8 +227,8 @@ write_keyless_direct(const Datum *params, const char *pnulls,
 	TableInsert *transfers;
 	TableInsert *entries;
 	TableInsert *queue = NULL;
-	Datum		values[EN_NCOLUMNS];
-	bool		nulls[TR_NCOLUMNS + EN_NCOLUMNS];
+	Datum		values[ENTRY_NCOLUMNS];
+	bool		nulls[TR_NCOLUMNS + ENTRY_NCOLUMNS];
 	Amount		amount = DatumGetAmount(params[TR_AMOUNT]);
 	int64		id = DatumGetInt64(params[TR_ID]);
 
@@ -231,7 +236,7 @@ write_keyless_direct(const Datum *params, const char *pnulls,
 	transfers = TableInsertBegin("transfers", tr_columns, TR_NCOLUMNS);
 	if (transfers == NULL)
 		return false;
-	entries = TableInsertBegin("entries", en_columns, EN_NCOLUMNS);
+	entries = EntriesInsertBegin();
 	if (entries != NULL && (debit->queued || credit->queued))
 	{
 		queue = TableInsertBegin("hot_entries", hq_columns, HQ_NCOLUMNS);
@@ -272,14 +277,14 @@ write_keyless_direct(const Datum *params, const char *pnulls,
 			TableInsertRow(queue, values, nulls);
 			continue;
 		}
-		values[EN_TRANSFER] = Int64GetDatum(id);
-		values[EN_ACCOUNT] = Int64GetDatum(sides[s]->id);
-		values[EN_VERSION] = Int64GetDatum(sides[s]->version);
-		values[EN_DIRECTION] = direction;
-		values[EN_AMOUNT] = PointerGetDatum(&amount);
-		values[EN_BALANCE] = PointerGetDatum(&balances[s]);
-		values[EN_CREATED_AT] = TimestampTzGetDatum(created_at);
-		values[EN_HASH] = PointerGetDatum(HashToBytea(sides[s]->entry_hash));
+		values[ENTRY_TRANSFER] = Int64GetDatum(id);
+		values[ENTRY_ACCOUNT] = Int64GetDatum(sides[s]->id);
+		values[ENTRY_VERSION] = Int64GetDatum(sides[s]->version);
+		values[ENTRY_DIRECTION] = direction;
+		values[ENTRY_AMOUNT] = PointerGetDatum(&amount);
+		values[ENTRY_BALANCE] = PointerGetDatum(&balances[s]);
+		values[ENTRY_CREATED_AT] = TimestampTzGetDatum(created_at);
+		values[ENTRY_HASH] = PointerGetDatum(HashToBytea(sides[s]->entry_hash));
 		TableInsertRow(entries, values, nulls);
 	}
 	(void) TableInsertEnd(transfers);
