@@ -1,7 +1,9 @@
-# bench/lib.sh - the accounts every benchmark starts from.
+# bench/lib.sh - the server settings and the accounts every benchmark starts
+# from.
 #
-# Sourced by bench/run.sh and bench/memory.sh, after test/lib/pg.sh.  The
-# caller sets DB, the database psql_db and bench_setup_ledger work in.
+# Sourced by bench/run.sh, bench/memory.sh and bench/floor.sh, after
+# test/lib/pg.sh.  The caller sets DB, the database psql_db and
+# bench_setup_ledger work in.
 #
 # Accounts 1..10,000 are credit-normal with min_balance 0 (limits checked on
 # every debit) and are each funded with 1,000,000,000 minor units from a
@@ -13,6 +15,14 @@ ACCOUNTS=10000
 HOT_ACCOUNT=10001
 TREASURY=10002
 FUNDING=1000000000
+
+# Server settings beyond test/lib/pg.sh's (max_connections 120,
+# shared_buffers 256MB): WAL large enough and checkpoints rare enough that no
+# checkpoint falls inside a measurement; fsync stays on.  Without checkpoints
+# no WAL segment is ever recycled, so wal_init_zero = off spares each new
+# segment the 16MB of zeros a recycled one would not have cost either.
+BENCH_SERVER_SETTINGS=("synchronous_commit = on" "fsync = on" "max_wal_size = 32GB"
+	"checkpoint_timeout = 1h" "wal_buffers = 16MB" "wal_init_zero = off")
 
 psql_db() {
 	"$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"

@@ -105,14 +105,6 @@ else
 	BATCH_CALLS_10000=5
 	MEMORY_CALLS=1000000
 fi
-# Server settings beyond the library's (max_connections 120, shared_buffers
-# 256MB): WAL large enough and checkpoints rare enough that no checkpoint
-# falls inside the bench; fsync stays on.  Without checkpoints no WAL segment
-# is ever recycled, so wal_init_zero = off spares each new segment the 16MB
-# of zeros a recycled one would not have cost either.
-SERVER_SETTINGS=("synchronous_commit = on" "fsync = on" "max_wal_size = 32GB"
-	"checkpoint_timeout = 1h" "wal_buffers = 16MB" "wal_init_zero = off")
-
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger-bench.XXXXXX")
 chmod 755 "$WORK"
 cleanup() {
@@ -133,7 +125,7 @@ if commit=$(git rev-parse --short HEAD 2>/dev/null); then
 else
 	commit=unknown
 fi
-ledger_start_server bench "${SERVER_SETTINGS[@]}"
+ledger_start_server bench "${BENCH_SERVER_SETTINGS[@]}"
 
 # ---------------------------------------------------------------------------
 # Set-up: both ledgers with the same accounts and balances, and pgbench's
