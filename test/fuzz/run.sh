@@ -27,28 +27,8 @@ if ! [[ $duration =~ ^[1-9][0-9]*$ ]]; then
 	exit 2
 fi
 
-FUZZ_PACKAGES="clang-14 libclang-rt-14-dev"
-
-# require_fuzz_toolchain - install clang 14 and libFuzzer if missing, or say how.
-require_fuzz_toolchain() {
-	local missing="" pkg
-	for pkg in $FUZZ_PACKAGES; do
-		if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
-			missing="$missing $pkg"
-		fi
-	done
-	[ -z "$missing" ] && return 0
-	log "installing:$missing"
-	if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
-		! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; then
-		echo "fuzz: these packages are missing and could not be installed:$missing" >&2
-		echo "fuzz: install them with:" >&2
-		echo "    sudo apt-get update && sudo apt-get install -y$missing" >&2
-		exit 1
-	fi
-}
-
-require_fuzz_toolchain
+# clang 14 and libFuzzer.
+ledger_require_packages clang-14 libclang-rt-14-dev
 CC=${FUZZ_CC:-$(command -v clang-14 || command -v clang)}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger-fuzz.XXXXXX")

@@ -29,10 +29,11 @@ as_root() {
 	fi
 }
 
-# ledger_require_packages - install the packages that are missing, or say how.
+# ledger_require_packages [PACKAGE...] - install those of the packages (by
+# default LEDGER_PACKAGES) that are missing, or say how.
 ledger_require_packages() {
 	local missing="" pkg
-	for pkg in $LEDGER_PACKAGES; do
+	for pkg in ${*:-$LEDGER_PACKAGES}; do
 		if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed'; then
 			missing="$missing $pkg"
 		fi
