@@ -86,6 +86,8 @@ if [ "$BUILD" -eq 1 ]; then
 	ledger_require_packages
 	ledger_build_install
 fi
+commit=$(bench_commit)
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
 ledger_start_server floor "${BENCH_SERVER_SETTINGS[@]}"
 "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
 bench_setup_ledger
@@ -244,7 +246,7 @@ problems=$(psql_db -c "SELECT count(*) FROM ledger.verify()")
 cores=$(nproc)
 floor_ms=$(cut -d' ' -f1 "$WORK/batch" | median)
 ledger_ms=$(cut -d' ' -f2 "$WORK/batch" | median)
-echo "bench/floor.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $cores CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "bench/floor.sh: $started, $cores CPUs, commit $commit"
 echo "tables: ${sizes% *} transfers, ${sizes#* } entries; medians of $REPEAT"
 echo
 echo "batch of $BATCH transfers, synchronous_commit on           ms   transfers/s"

@@ -24,6 +24,18 @@ FUNDING=1000000000
 BENCH_SERVER_SETTINGS=("synchronous_commit = on" "fsync = on" "max_wal_size = 32GB"
 	"checkpoint_timeout = 1h" "wal_buffers = 16MB" "wal_init_zero = off")
 
+# bench_commit - the commit measured: the one built now, with a mark if
+# src/ or sql/ differ from it.
+bench_commit() {
+	local commit
+	if commit=$(git -C "$LEDGER_ROOT" rev-parse --short HEAD 2>/dev/null); then
+		git -C "$LEDGER_ROOT" diff --quiet HEAD -- src sql 2>/dev/null || commit="$commit+changes"
+	else
+		commit=unknown
+	fi
+	echo "$commit"
+}
+
 psql_db() {
 	"$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"
 }

@@ -119,12 +119,7 @@ if [ "$BUILD" -eq 1 ]; then
 	ledger_require_packages
 	ledger_build_install
 fi
-# The commit measured: the one built now, with a mark if src/ or sql/ differ.
-if commit=$(git rev-parse --short HEAD 2>/dev/null); then
-	git diff --quiet HEAD -- src sql 2>/dev/null || commit="$commit+changes"
-else
-	commit=unknown
-fi
+commit=$(bench_commit)
 ledger_start_server bench "${BENCH_SERVER_SETTINGS[@]}"
 
 # ---------------------------------------------------------------------------
