@@ -19,21 +19,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-/* Columns every statement that reads an account returns, in this order. */
-#define ACCOUNT_COLUMNS \
-	"id, asset, normal_balance OPERATOR(pg_catalog.=) 'credit', min_balance, " \
-	"max_balance, debits_posted, credits_posted, debits_pending, " \
-	"credits_pending, version, closed, updated_at, holds_expire_at, entry_hash, " \
-	"hot"
-
-static LedgerStatement lock_account_skip_locked = LEDGER_STATEMENT(
-	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
-	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED", "b");
-
-static LedgerStatement read_account = LEDGER_STATEMENT(
-	"SELECT " ACCOUNT_COLUMNS " FROM ledger.accounts"
-	" WHERE id OPERATOR(pg_catalog.=) $1", "b");
-
 static LedgerStatement save_account_pair = LEDGER_STATEMENT(
 	"UPDATE ledger.accounts AS a SET min_balance = v.min_balance,"
 	" max_balance = v.max_balance, debits_posted = v.debits_posted,"
@@ -75,60 +60,6 @@ balance_overflow(const LedgerAccount *account)
 			(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
 			 errmsg("balance of account %lld would overflow", (long long) account->id),
 			 errdetail("The account's lifetime total of debits or credits, or its balance, would leave the range of ledger.amount.")));
-}
-
-/* Copy row "row" of the last SPI result (ACCOUNT_COLUMNS) into *account. */
-static void
-account_from_row(int row, LedgerAccount *account)
-{
-	bool		isnull;
-	char	   *asset;
-
-	account->id = DatumGetInt64(LedgerGetColumn(row, 1, &isnull));
-	ItemPointerSetInvalid(&account->tid);
-	asset = TextDatumGetCString(LedgerGetColumn(row, 2, &isnull));
-	strlcpy(account->asset, asset, sizeof(account->asset));
-	account->credit_normal = DatumGetBool(LedgerGetColumn(row, 3, &isnull));
-	account->min_balance = 0;
-	account->max_balance = 0;
-	{
-		Datum		d = LedgerGetColumn(row, 4, &isnull);
-
-		account->has_min = !isnull;
-		if (!isnull)
-			account->min_balance = DatumGetAmount(d);
-		d = LedgerGetColumn(row, 5, &isnull);
-		account->has_max = !isnull;
-		if (!isnull)
-			account->max_balance = DatumGetAmount(d);
-	}
-	account->debits_posted = DatumGetAmount(LedgerGetColumn(row, 6, &isnull));
-	account->credits_posted = DatumGetAmount(LedgerGetColumn(row, 7, &isnull));
-	account->debits_pending = DatumGetAmount(LedgerGetColumn(row, 8, &isnull));
-	account->credits_pending = DatumGetAmount(LedgerGetColumn(row, 9, &isnull));
-	account->version = DatumGetInt64(LedgerGetColumn(row, 10, &isnull));
-	account->closed = DatumGetBool(LedgerGetColumn(row, 11, &isnull));
-	account->updated_at = DatumGetTimestampTz(LedgerGetColumn(row, 12, &isnull));
-	account->holds_expire_at = DatumGetTimestampTz(LedgerGetColumn(row, 13, &isnull));
-	if (isnull)
-		TIMESTAMP_NOEND(account->holds_expire_at);
-	{
-		Datum		d = LedgerGetColumn(row, 14, &isnull);
-
-		account->has_entry_hash = !isnull;
-		if (!isnull)
-		{
-			bytea	   *hash = DatumGetByteaPP(d);
-
-			if (VARSIZE_ANY_EXHDR(hash) != LEDGER_HASH_LEN)
-				elog(ERROR, "entry hash of account %lld has the wrong length",
-					 (long long) account->id);
-			memcpy(account->entry_hash, VARDATA_ANY(hash), LEDGER_HASH_LEN);
-		}
-	}
-	account->hot = DatumGetBool(LedgerGetColumn(row, 15, &isnull));
-	account->queued = false;
-	account->applied_hot_entries = 0;
 }
 
 /*
@@ -205,32 +136,6 @@ CompareAccountIds(const void *a, const void *b)
 	int64		y = *(const int64 *) b;
 
 	return (x > y) - (x < y);
-}
-
-/* Run a one-account statement for id; false if it returns no row. */
-static bool
-fetch_account(LedgerStatement *stmt, int64 id, LedgerAccount *account)
-{
-	Datum		arg = Int64GetDatum(id);
-
-	LedgerExecute(stmt, &arg, NULL, 1);
-	if (SPI_processed == 0)
-		return false;
-	account_from_row(0, account);
-	return true;
-}
-
-/*
- * LockAccountSkipLocked - lock one more account if nobody holds it.
- *
- * For a caller that already holds other accounts' locks, possibly of higher
- * ids: it never waits, so it cannot deadlock.  Returns false when the row is
- * locked by another transaction (or does not exist).
- */
-bool
-LockAccountSkipLocked(int64 id, LedgerAccount *account)
-{
-	return fetch_account(&lock_account_skip_locked, id, account);
 }
 
 /*
@@ -801,10 +706,8 @@ ledger_balance(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		LedgerQuery(&read_account, &id, NULL, 1);
-		if (SPI_processed == 0)
+		if (!ReadAccountRow(DatumGetInt64(id), true, &account))
 			ReportUnknownAccount(DatumGetInt64(id));
-		account_from_row(0, &account);
 		ExcludeExpiredHolds(&account, GetCurrentTimestamp());
 		if (account.hot)
 			AddQueuedPostings(&account);

@@ -457,7 +457,7 @@ LockHotTransferPair(const TransferRequest *req, LedgerAccount accounts[2],
 		if (AccountMayBeHot(ids[i]))
 		{
 			LockHotAccount(ids[i], ShareLock);
-			if (!ReadAccountRow(ids[i], &accounts[i]))
+			if (!ReadAccountRow(ids[i], false, &accounts[i]))
 				ReportUnknownAccount(ids[i]);
 			if (HotPostingAllowed(&accounts[i], side, req->amount))
 			{

@@ -209,7 +209,6 @@ extern void CheckAccountOpen(const LedgerAccount *account);
 extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
 							   Amount amount);
 extern TimestampTz NextEntryTimestamp(const LedgerAccount *accounts, int n);
-extern bool LockAccountSkipLocked(int64 id, LedgerAccount *account);
 extern bytea *HashToBytea(const uint8 *hash);
 extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
@@ -218,7 +217,8 @@ extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amo
 /* lock.c */
 extern bool LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts,
 							int64 *missing);
-extern bool ReadAccountRow(int64 id, LedgerAccount *account);
+extern bool LockAccountSkipLocked(int64 id, LedgerAccount *account);
+extern bool ReadAccountRow(int64 id, bool caller_snapshot, LedgerAccount *account);
 
 /* transfer.c */
 extern int64 FindTransferByKey(const TransferRequest *req);

@@ -9,9 +9,10 @@
  * COMMITTED the latest version is then locked and read, while at REPEATABLE
  * READ or SERIALIZABLE a row changed since the snapshot raises a
  * serialization failure (40001).  lock_timeout, statement_timeout and
- * cancellation interrupt the wait as they would the statement's.  The side
- * of a transfer queued for a hot account reads its row the same way,
- * without the lock.
+ * cancellation interrupt the wait as they would the statement's.  SKIP
+ * LOCKED, and reads without a lock (the queued side of a hot transfer,
+ * ledger.balance), go the same way: every account the ledger reads comes
+ * through here.
  */
 #include "ledger.h"
 
@@ -44,6 +45,16 @@ enum
 	COL_CREDITS_POSTED, COL_DEBITS_PENDING, COL_CREDITS_PENDING, COL_VERSION,
 	COL_CLOSED, COL_UPDATED_AT, COL_HOLDS_EXPIRE_AT, COL_ENTRY_HASH, COL_HOT
 };
+
+/* How read_rows reads each row: the snapshot, and the lock if any. */
+typedef enum ReadMode
+{
+	READ_CALLER_SNAPSHOT,		/* no lock, the calling statement's snapshot,
+								 * as a STABLE function's query */
+	READ_NEW_SNAPSHOT,			/* no lock, a new statement's snapshot */
+	READ_LOCK,					/* FOR UPDATE */
+	READ_LOCK_SKIP_LOCKED		/* FOR UPDATE SKIP LOCKED */
+} ReadMode;
 
 /* Attribute numbers of account_columns in the table as last seen. */
 static Oid	mapped_relid = InvalidOid;
@@ -136,23 +147,25 @@ account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
 }
 
 /*
- * lock_row - lock the row the scan finds for id (unless lock is false) and
- * read it into *account; false if there is none.
+ * lock_row - lock the row the scan finds for id (unless mode locks nothing)
+ * and read it into *account; false if there is none, or if SKIP LOCKED
+ * finds it locked by another transaction.
  */
 static bool
 lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapshot,
-		 bool xact_snapshot, int64 id, bool lock, LedgerAccount *account)
+		 bool xact_snapshot, int64 id, ReadMode mode, LedgerAccount *account)
 {
 	ScanKeyData key;
 	ItemPointerData tid;
 	TM_FailureData tmfd;
 	TM_Result	result;
+	bool		found = true;
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
 	index_rescan(scan, &key, 1, NULL, 0);
 	if (!index_getnext_slot(scan, ForwardScanDirection, slot))
 		return false;
-	if (!lock)
+	if (mode == READ_CALLER_SNAPSHOT || mode == READ_NEW_SNAPSHOT)
 	{
 		account_from_slot(slot, account);
 		ItemPointerSetInvalid(&account->tid);
@@ -163,7 +176,7 @@ lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapsh
 	tid = slot->tts_tid;
 	result = table_tuple_lock(rel, &tid, snapshot, slot,
 							  GetCurrentCommandId(true), LockTupleExclusive,
-							  LockWaitBlock,
+							  mode == READ_LOCK_SKIP_LOCKED ? LockWaitSkip : LockWaitBlock,
 							  TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
 							  (xact_snapshot ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION),
 							  &tmfd);
@@ -172,6 +185,10 @@ lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapsh
 		case TM_Ok:
 			account_from_slot(slot, account);
 			account->tid = slot->tts_tid;
+			break;
+		case TM_WouldBlock:
+			/* Only with SKIP LOCKED: another transaction holds the row. */
+			found = false;
 			break;
 		case TM_Updated:
 		case TM_Deleted:
@@ -185,15 +202,15 @@ lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapsh
 				 (int) result, (long long) id);
 	}
 	ExecClearTuple(slot);
-	return true;
+	return found;
 }
 
 /*
- * read_rows - read the accounts of ids into accounts[], locking them FOR
- * UPDATE if lock is set; see LockAccountRows.
+ * read_rows - read the accounts of ids into accounts[] as mode says; see
+ * LockAccountRows.
  */
 static bool
-read_rows(const int64 *ids, int n, bool lock, LedgerAccount *accounts, int64 *missing)
+read_rows(const int64 *ids, int n, ReadMode mode, LedgerAccount *accounts, int64 *missing)
 {
 	Oid			ns = LedgerNamespaceOid();
 	Oid			relid = get_relname_relid("accounts", ns);
@@ -208,18 +225,25 @@ read_rows(const int64 *ids, int n, bool lock, LedgerAccount *accounts, int64 *mi
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		elog(ERROR, "table ledger.accounts or its primary key does not exist");
-	rel = table_open(relid, lock ? RowShareLock : AccessShareLock);
+	rel = table_open(relid, mode == READ_LOCK || mode == READ_LOCK_SKIP_LOCKED ?
+					 RowShareLock : AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
 	map_columns(rel);
 
 	/*
 	 * See our own earlier writes, as a new statement would: a new command id,
 	 * and a snapshot (at REPEATABLE READ a copy of the transaction's) that
-	 * carries it.
+	 * carries it.  A STABLE function's read must not move the command id
+	 * under its caller, and sees what the caller's statement sees.
 	 */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
+	if (mode == READ_CALLER_SNAPSHOT)
+		PushActiveSnapshot(GetActiveSnapshot());
+	else
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		UpdateActiveSnapshotCommandId();
+	}
 	snapshot = GetActiveSnapshot();
 
 	slot = table_slot_create(rel, NULL);
@@ -227,7 +251,7 @@ read_rows(const int64 *ids, int n, bool lock, LedgerAccount *accounts, int64 *mi
 	for (int i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (!lock_row(rel, scan, slot, snapshot, xact_snapshot, ids[i], lock,
+		if (!lock_row(rel, scan, slot, snapshot, xact_snapshot, ids[i], mode,
 					  &accounts[i]))
 		{
 			*missing = ids[i];
@@ -255,17 +279,35 @@ read_rows(const int64 *ids, int n, bool lock, LedgerAccount *accounts, int64 *mi
 bool
 LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing)
 {
-	return read_rows(ids, n, true, accounts, missing);
+	return read_rows(ids, n, READ_LOCK, accounts, missing);
+}
+
+/*
+ * LockAccountSkipLocked - lock one more account if nobody holds it.
+ *
+ * For a caller that already holds other accounts' locks, possibly of higher
+ * ids: it never waits, so it cannot deadlock.  Returns false when the row is
+ * locked by another transaction (or does not exist).
+ */
+bool
+LockAccountSkipLocked(int64 id, LedgerAccount *account)
+{
+	int64		missing;
+
+	return read_rows(&id, 1, READ_LOCK_SKIP_LOCKED, account, &missing);
 }
 
 /*
  * ReadAccountRow - SELECT ... FROM ledger.accounts WHERE id = $1 into
- * *account, without a lock; false if there is no such account.
+ * *account, without a lock; false if there is no such account.  With
+ * caller_snapshot, as a query of a STABLE function (ledger.balance) would
+ * run it; otherwise as a new statement of a VOLATILE one.
  */
 bool
-ReadAccountRow(int64 id, LedgerAccount *account)
+ReadAccountRow(int64 id, bool caller_snapshot, LedgerAccount *account)
 {
 	int64		missing;
 
-	return read_rows(&id, 1, false, account, &missing);
+	return read_rows(&id, 1, caller_snapshot ? READ_CALLER_SNAPSHOT : READ_NEW_SNAPSHOT,
+					 account, &missing);
 }
