@@ -205,6 +205,12 @@ CREATE TRIGGER accounts_audit AFTER UPDATE ON ledger.accounts
 SELECT ledger.transfer(1, 2, 5) > 0 AS audited;
 SELECT tab, id, version - (SELECT version FROM ledger.accounts WHERE accounts.id = audit.id) AS versions_back
   FROM audit ORDER BY tab, id;
+-- With a key too, and its replay writes nothing.
+TRUNCATE audit;
+SELECT ledger.transfer(2, 1, 3, 'audited-key') AS keyed \gset
+SELECT ledger.transfer(2, 1, 3, 'audited-key') = :keyed AS replayed;
+SELECT tab, id, version - (SELECT version FROM ledger.accounts WHERE accounts.id = audit.id) AS versions_back
+  FROM audit ORDER BY tab, id;
 ROLLBACK;
 
 -- An account created in the same transaction: its foreign key to its asset

@@ -2,8 +2,8 @@
  * table.c - direct writes into the ledger's tables, without SQL.
  *
  * The ledger writes through SQL statements (spi.c), except on its hottest
- * paths: the rows of a transfer without a key, the accounts' new sums, and
- * the rows of ledger.transfer_batch by the thousand.  There the executor's
+ * paths: the rows of a single transfer, the accounts' new sums, and the
+ * rows of ledger.transfer_batch by the thousand.  There the executor's
  * start-up and per-row cost is most of the call.  This file inserts rows the
  * way COPY FROM does and updates them the way UPDATE does, without a plan;
  * what INSERT and UPDATE would read from the catalogs' text for every
@@ -23,7 +23,9 @@
  *    entry's account, say) then walk it from left to right, so the pages an
  *    insertion descends through are still in the CPU's caches from the one
  *    before, and keys that arrive in order (an increasing id) still append
- *    to the rightmost page without a descent at all.
+ *    to the rightmost page without a descent at all;
+ *  - a row with an idempotency key can go in alone, as INSERT ... ON
+ *    CONFLICT DO NOTHING puts it (TableInsertRowUnlessKey).
  *
  * Update (TableUpdateBegin, TableUpdateRow, TableUpdateEnd) of rows found by
  * a one-column bigint primary key, which the caller has locked: each row's
@@ -64,6 +66,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/sysattr.h"
+#include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
@@ -78,6 +81,7 @@
 #include "nodes/readfuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -609,6 +613,8 @@ TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
 	return ins;
 }
 
+static void form_row(TableInsert *ins, const Datum *values, const bool *nulls);
+
 /* qsort_arg comparator: held-back entries of an index in the index's order. */
 static int
 compare_pending(const void *a, const void *b, void *arg)
@@ -791,6 +797,141 @@ flush_chunk(TableInsert *ins)
 void
 TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls)
 {
+	form_row(ins, values, nulls);
+	ins->nslots++;
+	if (ins->nslots == TABLE_INSERT_CHUNK)
+		flush_chunk(ins);
+}
+
+/*
+ * At REPEATABLE READ and SERIALIZABLE a key held by a row that the
+ * transaction's snapshot cannot see, one committed since, is a
+ * serialization failure, as for INSERT ... ON CONFLICT DO NOTHING; unless
+ * this transaction wrote that row.
+ */
+static void
+check_conflict_visible(TableInsert *ins, ItemPointer tid)
+{
+	TupleTableSlot *slot;
+	bool		isnull;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	slot = table_slot_create(ins->rel, NULL);
+	if (!table_tuple_fetch_row_version(ins->rel, tid, SnapshotAny, slot))
+		elog(ERROR, "row holding the key in table %s not found",
+			 RelationGetRelationName(ins->rel));
+	if (!table_tuple_satisfies_snapshot(ins->rel, slot, GetTransactionSnapshot()) &&
+		!TransactionIdIsCurrentTransactionId(
+			DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
+												  &isnull))))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update")));
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * TableInsertRowUnlessKey - add a row as INSERT ... ON CONFLICT DO NOTHING
+ * would, arbitrated by the unique index named arbiter: written at once, with
+ * its index entries, returning true; or, when a row of this transaction, a
+ * committed one or one of a concurrent transaction that then commits holds
+ * the same key, nothing written and false.  A concurrent holder of the key
+ * is waited for, as by the statement.  Rows added before are written first.
+ */
+bool
+TableInsertRowUnlessKey(TableInsert *ins, const char *arbiter,
+						const Datum *values, const bool *nulls)
+{
+	ResultRelInfo *rri = ins->rri;
+	Oid			arbiter_oid = get_relname_relid(arbiter, LedgerNamespaceOid());
+	List	   *arbiters;
+	TupleTableSlot *slot;
+	bool		found = false;
+	MemoryContext oldcxt;
+
+	flush_chunk(ins);
+	for (int p = 0; p < ins->npending; p++)
+		flush_pending(ins, &ins->pending[p]);
+
+	/* The arbiter's equality operators, which its conflict check needs. */
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (index == NULL || RelationGetRelid(index) != arbiter_oid)
+			continue;
+		if (!index->rd_index->indisunique)
+			break;
+		if (info->ii_UniqueOps == NULL)
+		{
+			oldcxt = MemoryContextSwitchTo(ins->cxt);
+			BuildSpeculativeIndexInfo(index, info);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		found = true;
+	}
+	if (!found)
+		elog(ERROR, "unique index %s of table %s not found", arbiter,
+			 RelationGetRelationName(ins->rel));
+
+	form_row(ins, values, nulls);
+	slot = ins->slots[ins->nslots];
+	oldcxt = MemoryContextSwitchTo(ins->chunk_cxt);
+	arbiters = list_make1_oid(arbiter_oid);
+	for (;;)
+	{
+		ItemPointerData conflict;
+		bool		lost_race = false;
+		uint32		token;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ExecCheckIndexConstraints(rri, slot, ins->estate, &conflict, arbiters))
+		{
+			check_conflict_visible(ins, &conflict);
+			ExecClearTuple(slot);
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(ins->chunk_cxt);
+			ResetPerTupleExprContext(ins->estate);
+			return false;
+		}
+
+		/*
+		 * Another call may take the key between the check and the index
+		 * insertion: the row goes in speculatively, and is taken back if the
+		 * index then finds the key taken, as ExecInsert does.
+		 */
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(ins->rel, slot, ins->cid, 0, NULL, token);
+#if PG_VERSION_NUM >= 160000
+		(void) ExecInsertIndexTuples(rri, slot, ins->estate, false, true, &lost_race,
+									 arbiters, false);
+#else
+		(void) ExecInsertIndexTuples(rri, slot, ins->estate, false, true, &lost_race,
+									 arbiters);
+#endif
+		table_tuple_complete_speculative(ins->rel, slot, token, !lost_race);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		if (!lost_race)
+			break;
+	}
+	ins->inserted++;
+	ExecClearTuple(slot);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(ins->chunk_cxt);
+	ResetPerTupleExprContext(ins->estate);
+	return true;
+}
+
+/*
+ * form_row - form a row into the next free slot (ins->slots[ins->nslots])
+ * from the caller's values and the other columns' defaults, and check it
+ * against the table's constraints.
+ */
+static void
+form_row(TableInsert *ins, const Datum *values, const bool *nulls)
+{
 	ExprContext *econtext = GetPerTupleExprContext(ins->estate);
 	TupleDesc	desc = RelationGetDescr(ins->rel);
 	MemoryContext oldcxt;
@@ -823,11 +964,7 @@ TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls)
 	slot->tts_tableOid = RelationGetRelid(ins->rel);
 	if (desc->constr != NULL)
 		ExecConstraints(ins->rri, slot, ins->estate);
-	ins->nslots++;
 	MemoryContextSwitchTo(oldcxt);
-
-	if (ins->nslots == TABLE_INSERT_CHUNK)
-		flush_chunk(ins);
 }
 
 /*

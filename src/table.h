@@ -28,6 +28,8 @@ typedef struct TableColumn
 extern TableInsert *TableInsertBegin(const char *table, const TableColumn *columns,
 									 int ncolumns);
 extern void TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls);
+extern bool TableInsertRowUnlessKey(TableInsert *ins, const char *arbiter,
+									const Datum *values, const bool *nulls);
 extern int64 TableInsertEnd(TableInsert *ins);
 
 extern TableUpdate *TableUpdateBegin(const char *table, const TableColumn *columns,

@@ -104,7 +104,7 @@ chain_entry(LedgerAccount *account, int64 transfer_id, LedgerSide side,
  * keeps their right-most pages from splitting more often than they must.
  * The accounts' columns are those of SaveAccountPair, since a capture
  * changes the pending columns too.  $1..$9 are the transfer row
- * (keyless_transfer_params).
+ * (transfer_row_params).
  */
 static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
 	"WITH e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
@@ -130,13 +130,13 @@ static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
 	"bbbatjTbb" "bahbah" "baaaaaaboTTh" "baaaaaaboTTh");
 
 /*
- * keyless_transfer_params - draw a new transfer id and set $1..$9 of the
- * one-statement transfers: id, accounts, amount, description, metadata,
- * created_at, hold and reversed transfer.  Clears every null flag of nulls
+ * transfer_row_params - draw a new transfer id and set $1..$9 of the
+ * one-statement transfers, the transfer row without its key: id, accounts,
+ * amount, description, metadata, created_at, hold and reversed transfer.  Clears every null flag of nulls
  * beyond them too.  Returns the id.
  */
 static int64
-keyless_transfer_params(const TransferRequest *req, TimestampTz created_at,
+transfer_row_params(const TransferRequest *req, TimestampTz created_at,
 						Datum *values, char *nulls, int nparams)
 {
 	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
@@ -163,11 +163,14 @@ keyless_transfer_params(const TransferRequest *req, TimestampTz created_at,
 	return id;
 }
 
-/* Columns of ledger.transfers a keyless transfer supplies. */
+/*
+ * Columns of ledger.transfers a transfer written directly supplies: $1..$9
+ * of the one-statement transfers (transfer_row_params), then the key.
+ */
 enum
 {
 	TR_ID, TR_DEBIT, TR_CREDIT, TR_AMOUNT, TR_DESCRIPTION, TR_METADATA,
-	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_NCOLUMNS
+	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_KEY, TR_NCOLUMNS
 };
 
 /*
@@ -195,19 +198,21 @@ enum
 	HQ_NCOLUMNS
 };
 
+/* The tables a transfer's rows go into directly (table.c). */
+typedef struct TransferTables
+{
+	TableInsert *transfers;
+	TableInsert *entries;
+	TableInsert *queue;			/* hot_entries, when a side is queued */
+} TransferTables;
+
 /*
- * write_keyless_direct - the rows of a keyless transfer straight into the
- * tables (table.c), without a statement: the transfer row (params and
- * pnulls, $1..$9 of post_keyless_transfer), an entry for each side whose
- * account is locked and a queued posting for a side marked queued (its id
- * in *queue_id), then the locked accounts' new sums.  Returns false, having
- * written nothing, when a table must be written through SQL.
+ * open_transfer_tables - TableInsertBegin for the transfer row, the entries
+ * and, if a side is queued, the hot queue.  False, with nothing open, when
+ * one of them must be written through SQL.
  */
 static bool
-write_keyless_direct(const Datum *params, const char *pnulls,
-					 LedgerAccount *debit, Amount debit_balance,
-					 LedgerAccount *credit, Amount credit_balance,
-					 TimestampTz created_at, int64 *queue_id)
+open_transfer_tables(TransferTables *t, bool queued)
 {
 	Oid			amount_oid = LedgerAmountTypeOid();
 	TableColumn tr_columns[TR_NCOLUMNS] = {
@@ -215,46 +220,85 @@ write_keyless_direct(const Datum *params, const char *pnulls,
 		{"credit_account_id", INT8OID}, {"amount", amount_oid},
 		{"description", TEXTOID}, {"metadata", JSONBOID},
 		{"created_at", TIMESTAMPTZOID}, {"hold_id", INT8OID},
-		{"reverses_transfer_id", INT8OID}
+		{"reverses_transfer_id", INT8OID}, {"idempotency_key", TEXTOID}
 	};
 	TableColumn hq_columns[HQ_NCOLUMNS] = {
 		{"id", INT8OID}, {"account_id", INT8OID}, {"transfer_id", INT8OID},
 		{"direction", TEXTOID}, {"amount", amount_oid},
 		{"created_at", TIMESTAMPTZOID}
 	};
+
+	t->queue = NULL;
+	t->transfers = TableInsertBegin("transfers", tr_columns, TR_NCOLUMNS);
+	if (t->transfers == NULL)
+		return false;
+	t->entries = EntriesInsertBegin();
+	if (t->entries != NULL && queued)
+	{
+		t->queue = TableInsertBegin("hot_entries", hq_columns, HQ_NCOLUMNS);
+		if (t->queue == NULL)
+		{
+			(void) TableInsertEnd(t->entries);
+			t->entries = NULL;
+		}
+	}
+	if (t->entries == NULL)
+	{
+		(void) TableInsertEnd(t->transfers);
+		return false;
+	}
+	return true;
+}
+
+/* Write what was added to the tables, and close them. */
+static void
+close_transfer_tables(TransferTables *t)
+{
+	(void) TableInsertEnd(t->transfers);
+	(void) TableInsertEnd(t->entries);
+	if (t->queue != NULL)
+		(void) TableInsertEnd(t->queue);
+}
+
+/*
+ * write_transfer_rows - the rows of a transfer into the open tables: the
+ * transfer row (params and pnulls, $1..$9 of post_keyless_transfer, and
+ * key), an entry for each side whose account is locked and a queued posting
+ * for a side marked queued (its id in *queue_id), then the locked accounts'
+ * new sums.  With a key, the transfer row goes in as INSERT ... ON CONFLICT
+ * DO NOTHING would put it; if another transfer holds the key, nothing is
+ * written and the result is false.
+ */
+static bool
+write_transfer_rows(TransferTables *t, const Datum *params, const char *pnulls,
+					const char *key, LedgerAccount *debit, Amount debit_balance,
+					LedgerAccount *credit, Amount credit_balance,
+					TimestampTz created_at, int64 *queue_id)
+{
 	LedgerAccount *sides[2] = {debit, credit};
 	Amount		balances[2] = {debit_balance, credit_balance};
-	TableInsert *transfers;
-	TableInsert *entries;
-	TableInsert *queue = NULL;
-	Datum		values[ENTRY_NCOLUMNS];
+	Datum		values[TR_NCOLUMNS + ENTRY_NCOLUMNS];
 	bool		nulls[TR_NCOLUMNS + ENTRY_NCOLUMNS];
 	Amount		amount = DatumGetAmount(params[TR_AMOUNT]);
 	int64		id = DatumGetInt64(params[TR_ID]);
 
 	Assert(!(debit->queued && credit->queued));
-	transfers = TableInsertBegin("transfers", tr_columns, TR_NCOLUMNS);
-	if (transfers == NULL)
-		return false;
-	entries = EntriesInsertBegin();
-	if (entries != NULL && (debit->queued || credit->queued))
+	for (int c = 0; c < TR_KEY; c++)
 	{
-		queue = TableInsertBegin("hot_entries", hq_columns, HQ_NCOLUMNS);
-		if (queue == NULL)
-		{
-			(void) TableInsertEnd(entries);
-			entries = NULL;
-		}
+		values[c] = params[c];
+		nulls[c] = pnulls[c] == 'n';
 	}
-	if (entries == NULL)
+	values[TR_KEY] = key != NULL ? CStringGetTextDatum(key) : (Datum) 0;
+	nulls[TR_KEY] = key == NULL;
+	if (key == NULL)
+		TableInsertRow(t->transfers, values, nulls);
+	else if (!TableInsertRowUnlessKey(t->transfers, "transfers_idempotency_key_key",
+									  values, nulls))
 	{
-		(void) TableInsertEnd(transfers);
+		close_transfer_tables(t);
 		return false;
 	}
 
-	for (int c = 0; c < TR_NCOLUMNS; c++)
-		nulls[c] = pnulls[c] == 'n';
-	TableInsertRow(transfers, params, nulls);
 	memset(nulls, 0, sizeof(nulls));
 	for (int s = 0; s < 2; s++)
 	{
@@ -274,7 +318,7 @@ write_keyless_direct(const Datum *params, const char *pnulls,
 			values[HQ_DIRECTION] = direction;
 			values[HQ_AMOUNT] = PointerGetDatum(&amount);
 			values[HQ_CREATED_AT] = TimestampTzGetDatum(created_at);
-			TableInsertRow(queue, values, nulls);
+			TableInsertRow(t->queue, values, nulls);
 			continue;
 		}
 		values[ENTRY_TRANSFER] = Int64GetDatum(id);
@@ -285,17 +329,34 @@ write_keyless_direct(const Datum *params, const char *pnulls,
 		values[ENTRY_BALANCE] = PointerGetDatum(&balances[s]);
 		values[ENTRY_CREATED_AT] = TimestampTzGetDatum(created_at);
 		values[ENTRY_HASH] = PointerGetDatum(HashToBytea(sides[s]->entry_hash));
-		TableInsertRow(entries, values, nulls);
+		TableInsertRow(t->entries, values, nulls);
 	}
-	(void) TableInsertEnd(transfers);
-	(void) TableInsertEnd(entries);
-	if (queue != NULL)
-		(void) TableInsertEnd(queue);
+	close_transfer_tables(t);
 
 	if (!debit->queued && !credit->queued)
 		SaveAccountPair(debit, credit);
 	else
 		SaveAccount(debit->queued ? credit : debit);
+	return true;
+}
+
+/*
+ * write_keyless_direct - the rows of a keyless transfer straight into the
+ * tables, without a statement (write_transfer_rows).  Returns false, having
+ * written nothing, when a table must be written through SQL.
+ */
+static bool
+write_keyless_direct(const Datum *params, const char *pnulls,
+					 LedgerAccount *debit, Amount debit_balance,
+					 LedgerAccount *credit, Amount credit_balance,
+					 TimestampTz created_at, int64 *queue_id)
+{
+	TransferTables t;
+
+	if (!open_transfer_tables(&t, debit->queued || credit->queued))
+		return false;
+	(void) write_transfer_rows(&t, params, pnulls, NULL, debit, debit_balance,
+							   credit, credit_balance, created_at, queue_id);
 	return true;
 }
 
@@ -336,8 +397,8 @@ post_keyless_half_queued(const TransferRequest *req, LedgerAccount *locked,
 	char		nulls[15 + SAVE_ACCOUNT_PARAMS];
 	bool		isnull;
 	int64		queue_id;
-	int64		id = keyless_transfer_params(req, created_at, values, nulls,
-											 lengthof(values));
+	int64		id = transfer_row_params(req, created_at, values, nulls,
+										 lengthof(values));
 
 	chain_entry(locked, id, locked_side, req->amount, locked_balance, created_at);
 	if (locked_side == LEDGER_DEBIT ?
@@ -377,8 +438,8 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 	Datum		values[15 + 2 * SAVE_ACCOUNT_PARAMS];
 	char		nulls[15 + 2 * SAVE_ACCOUNT_PARAMS];
 	bool		isnull;
-	int64		id = keyless_transfer_params(req, created_at, values, nulls,
-											 lengthof(values));
+	int64		id = transfer_row_params(req, created_at, values, nulls,
+										 lengthof(values));
 
 	chain_entry(debit, id, LEDGER_DEBIT, req->amount, debit_balance, created_at);
 	chain_entry(credit, id, LEDGER_CREDIT, req->amount, credit_balance, created_at);
@@ -400,6 +461,51 @@ post_keyless(const TransferRequest *req, LedgerAccount *debit,
 	if (DatumGetInt64(LedgerGetColumn(0, 1, &isnull)) != 2)
 		elog(ERROR, "accounts %lld and %lld vanished while locked",
 			 (long long) debit->id, (long long) credit->id);
+	return id;
+}
+
+/*
+ * post_keyed_direct - the rest of PostTransfer for a transfer with a key,
+ * once balances and limits are checked, straight into the tables.  The
+ * transfer row goes in first, as INSERT ... ON CONFLICT DO NOTHING would
+ * put it, and only then the entries, queued posting and accounts.  Returns
+ * the new transfer's id or, when another transfer holds the key (a
+ * concurrent call on other accounts that committed first), that transfer's
+ * answer with *created false; 0, having written nothing, when a table must
+ * be written through SQL.
+ */
+static int64
+post_keyed_direct(const TransferRequest *req, LedgerAccount *debit,
+				  LedgerAccount *credit, Amount debit_balance, Amount credit_balance,
+				  TimestampTz created_at, bool *created)
+{
+	TransferTables t;
+	Datum		values[TR_NCOLUMNS];
+	char		nulls[TR_NCOLUMNS];
+	int64		queue_id = 0;
+	int64		id;
+
+	if (!open_transfer_tables(&t, debit->queued || credit->queued))
+		return 0;
+	id = transfer_row_params(req, created_at, values, nulls, TR_NCOLUMNS);
+	if (!debit->queued)
+		chain_entry(debit, id, LEDGER_DEBIT, req->amount, debit_balance, created_at);
+	if (!credit->queued)
+		chain_entry(credit, id, LEDGER_CREDIT, req->amount, credit_balance, created_at);
+	if (!write_transfer_rows(&t, values, nulls, req->idempotency_key, debit,
+							 debit_balance, credit, credit_balance, created_at,
+							 &queue_id))
+	{
+		*created = false;
+		id = FindTransferByKey(req);
+		if (id == 0)
+			elog(ERROR, "idempotency key \"%s\" conflicted but was not found",
+				 req->idempotency_key);
+		return id;
+	}
+	*created = true;
+	if (debit->queued || credit->queued)
+		HotPostingQueued(debit->queued ? debit->id : credit->id, queue_id);
 	return id;
 }
 
@@ -572,6 +678,13 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 											credit, created_at);
 		return post_keyless_half_queued(req, credit, LEDGER_CREDIT, credit_balance,
 										debit, created_at);
+	}
+	if (!debit->queued || !credit->queued)
+	{
+		id = post_keyed_direct(req, debit, credit, debit_balance, credit_balance,
+							   created_at, created);
+		if (id != 0)
+			return id;
 	}
 
 	memset(nulls, ' ', sizeof(nulls));
