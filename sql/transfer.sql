@@ -213,6 +213,21 @@ SELECT tab, id, version - (SELECT version FROM ledger.accounts WHERE accounts.id
   FROM audit ORDER BY tab, id;
 ROLLBACK;
 
+-- Row security on the transfers table sends keyed transfers back to SQL,
+-- the lookup of their key too: a replay and a conflict answer as before.
+BEGIN;
+ALTER TABLE ledger.transfers ENABLE ROW LEVEL SECURITY;
+SELECT ledger.transfer(1, 2, 4, 'rls-key') AS secured \gset
+SELECT ledger.transfer(1, 2, 4, 'rls-key') = :secured AS replayed;
+SAVEPOINT s;
+\set VERBOSITY terse
+SELECT ledger.transfer(1, 2, 5, 'rls-key');
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO SAVEPOINT s;
+SELECT count(*) AS transfers_with_the_key FROM ledger.transfers WHERE idempotency_key = 'rls-key';
+ROLLBACK;
+
 -- An account created in the same transaction: its foreign key to its asset
 -- is checked again when a transfer updates it, as for any UPDATE.
 BEGIN;

@@ -36,6 +36,10 @@
  * changed and the page has room, as for any UPDATE; otherwise its index
  * entries are added.
  *
+ * Lookup (TableFetchByKey) of a row by a one-column unique index, as a new
+ * statement of the transaction would see it: how a call finds the transfer
+ * that already holds its idempotency key.
+ *
  * Only a table that the SQL statement would write the same way is written
  * directly.  The Begin functions decline, and the caller runs its SQL
  * statement instead, when the table
@@ -991,6 +995,90 @@ TableInsertEnd(TableInsert *ins)
 	MemoryContextDelete(ins->cxt);
 	CommandCounterIncrement();
 	return inserted;
+}
+
+/*
+ * TableFetchByKey - read the row whose key, in the one-column unique index
+ * named index of the ledger's table, is key: the given columns into values
+ * and nulls (copied into the caller's memory context), as a new statement
+ * of this transaction would see it.  If the index is partial, the caller
+ * knows that its predicate admits the key (an idempotency key is not null).  Returns TABLE_KEY_FOUND or
+ * TABLE_KEY_ABSENT; or TABLE_KEY_DECLINED, having read nothing, when the
+ * table must be read through SQL (row security, a rule...).
+ */
+TableKeyLookup
+TableFetchByKey(const char *table, const char *index_name, Datum key,
+				const TableColumn *columns, int ncolumns, Datum *values, bool *nulls)
+{
+	Oid			ns = LedgerNamespaceOid();
+	Oid			relid = get_relname_relid(table, ns);
+	Oid			indexid = get_relname_relid(index_name, ns);
+	AttrNumber	attnums[TABLE_FETCH_MAX_COLUMNS];
+	Relation	rel;
+	Relation	index;
+	Oid			opfamily;
+	Oid			opcintype;
+	Oid			eqop;
+	ScanKeyData scankey;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	TableKeyLookup result = TABLE_KEY_ABSENT;
+
+	Assert(ncolumns <= TABLE_FETCH_MAX_COLUMNS);
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		return TABLE_KEY_DECLINED;
+	rel = table_open(relid, AccessShareLock);
+	if (!relation_allows_direct(rel, ACL_SELECT) ||
+		!find_columns(rel, columns, ncolumns, attnums))
+	{
+		table_close(rel, NoLock);
+		return TABLE_KEY_DECLINED;
+	}
+	index = index_open(indexid, AccessShareLock);
+	opfamily = index->rd_opfamily[0];
+	opcintype = index->rd_opcintype[0];
+	eqop = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
+	if (index->rd_index->indrelid != relid || !index->rd_index->indisunique ||
+		!index->rd_index->indisvalid || index->rd_rel->relam != BTREE_AM_OID ||
+		IndexRelationGetNumberOfKeyAttributes(index) != 1 || !OidIsValid(eqop))
+	{
+		index_close(index, NoLock);
+		table_close(rel, NoLock);
+		return TABLE_KEY_DECLINED;
+	}
+	/* Compared in the index's collation, as the index is ordered. */
+	ScanKeyEntryInitialize(&scankey, 0, 1, BTEqualStrategyNumber, opcintype,
+						   index->rd_indcollation[0], get_opcode(eqop), key);
+
+	/* A new statement's snapshot, which sees this transaction's writes. */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &scankey, 1, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		slot_getallattrs(slot);
+		for (int c = 0; c < ncolumns; c++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, attnums[c] - 1);
+
+			nulls[c] = slot->tts_isnull[attnums[c] - 1];
+			values[c] = nulls[c] ? (Datum) 0 :
+				datumCopy(slot->tts_values[attnums[c] - 1], attr->attbyval, attr->attlen);
+		}
+		result = TABLE_KEY_FOUND;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return result;
 }
 
 /*

@@ -1,11 +1,13 @@
 /*
- * table.h - direct insertion into the ledger's tables, without SQL.
+ * table.h - direct writes into, and reads by key from, the ledger's tables,
+ * without SQL.
  *
  * See table.c.  A caller opens a table once per call with TableInsertBegin,
- * adds rows with TableInsertRow and finishes with TableInsertEnd; when
- * TableInsertBegin returns NULL the table carries something only the
- * executor honours (a user's trigger, a rule, row security...), and the
- * caller must write through its SQL statement instead.
+ * adds rows with TableInsertRow (or TableInsertRowUnlessKey) and finishes
+ * with TableInsertEnd; when TableInsertBegin returns NULL the table carries
+ * something only the executor honours (a user's trigger, a rule, row
+ * security...), and the caller must write through its SQL statement
+ * instead.  Updates and TableFetchByKey decline likewise.
  */
 #ifndef LEDGER_TABLE_H
 #define LEDGER_TABLE_H
@@ -31,6 +33,18 @@ extern void TableInsertRow(TableInsert *ins, const Datum *values, const bool *nu
 extern bool TableInsertRowUnlessKey(TableInsert *ins, const char *arbiter,
 									const Datum *values, const bool *nulls);
 extern int64 TableInsertEnd(TableInsert *ins);
+
+/* The largest number of columns TableFetchByKey reads. */
+#define TABLE_FETCH_MAX_COLUMNS	16
+
+typedef enum TableKeyLookup
+{
+	TABLE_KEY_FOUND, TABLE_KEY_ABSENT, TABLE_KEY_DECLINED
+} TableKeyLookup;
+
+extern TableKeyLookup TableFetchByKey(const char *table, const char *index, Datum key,
+									  const TableColumn *columns, int ncolumns,
+									  Datum *values, bool *nulls);
 
 extern TableUpdate *TableUpdateBegin(const char *table, const TableColumn *columns,
 									 int ncolumns);

@@ -547,37 +547,57 @@ TransferArgumentsEqual(const TransferRequest *a, const TransferRequest *b)
 /*
  * FindTransferByKey - if a transfer with this key exists, return its id when
  * it was made with the same arguments, or raise an idempotency conflict.
- * Returns 0 when the key is unused.  Caller must be connected to SPI.
+ * Returns 0 when the key is unused.  The row is found by a probe of the
+ * key's index (through SQL only when the table needs it).  Caller must be
+ * connected to SPI.
  */
 int64
 FindTransferByKey(const TransferRequest *req)
 {
+	Oid			amount_oid = LedgerAmountTypeOid();
+	TableColumn columns[] = {
+		{"id", INT8OID}, {"debit_account_id", INT8OID},
+		{"credit_account_id", INT8OID}, {"amount", amount_oid},
+		{"description", TEXTOID}, {"metadata", JSONBOID},
+		{"hold_id", INT8OID}, {"reverses_transfer_id", INT8OID}
+	};
+	Datum		values[lengthof(columns)];
+	bool		nulls[lengthof(columns)];
 	TransferRequest found;
 	Datum		key;
-	bool		isnull;
 	int64		id;
 
 	if (req->idempotency_key == NULL)
 		return 0;
 
 	key = CStringGetTextDatum(req->idempotency_key);
-	LedgerExecute(&find_transfer_by_key, &key, NULL, 1);
-	if (SPI_processed == 0)
-		return 0;
+	switch (TableFetchByKey("transfers", "transfers_idempotency_key_key", key,
+							columns, lengthof(columns), values, nulls))
+	{
+		case TABLE_KEY_ABSENT:
+			return 0;
+		case TABLE_KEY_FOUND:
+			break;
+		case TABLE_KEY_DECLINED:
+			LedgerExecute(&find_transfer_by_key, &key, NULL, 1);
+			if (SPI_processed == 0)
+				return 0;
+			for (int c = 0; c < (int) lengthof(columns); c++)
+				values[c] = LedgerGetColumn(0, c + 1, &nulls[c]);
+			break;
+	}
 
 	memset(&found, 0, sizeof(found));
-	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
-	found.debit_account_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
-	found.credit_account_id = DatumGetInt64(LedgerGetColumn(0, 3, &isnull));
-	found.amount = DatumGetAmount(LedgerGetColumn(0, 4, &isnull));
-	found.description = LedgerGetColumn(0, 5, &found.description_null);
-	found.metadata = LedgerGetColumn(0, 6, &found.metadata_null);
-	found.hold_id = DatumGetInt64(LedgerGetColumn(0, 7, &isnull));
-	if (isnull)
-		found.hold_id = 0;
-	found.reverses_transfer_id = DatumGetInt64(LedgerGetColumn(0, 8, &isnull));
-	if (isnull)
-		found.reverses_transfer_id = 0;
+	id = DatumGetInt64(values[0]);
+	found.debit_account_id = DatumGetInt64(values[1]);
+	found.credit_account_id = DatumGetInt64(values[2]);
+	found.amount = DatumGetAmount(values[3]);
+	found.description = values[4];
+	found.description_null = nulls[4];
+	found.metadata = values[5];
+	found.metadata_null = nulls[5];
+	found.hold_id = nulls[6] ? 0 : DatumGetInt64(values[6]);
+	found.reverses_transfer_id = nulls[7] ? 0 : DatumGetInt64(values[7]);
 
 	if (!TransferArgumentsEqual(req, &found))
 		ereport(ERROR,
