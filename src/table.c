@@ -1002,9 +1002,11 @@ TableInsertEnd(TableInsert *ins)
  * named index of the ledger's table, is key: the given columns into values
  * and nulls (copied into the caller's memory context), as a new statement
  * of this transaction would see it.  If the index is partial, the caller
- * knows that its predicate admits the key (an idempotency key is not null).  Returns TABLE_KEY_FOUND or
- * TABLE_KEY_ABSENT; or TABLE_KEY_DECLINED, having read nothing, when the
- * table must be read through SQL (row security, a rule...).
+ * knows that its predicate admits the key (an idempotency key is not null).
+ *
+ * Returns TABLE_KEY_FOUND or TABLE_KEY_ABSENT; or TABLE_KEY_DECLINED,
+ * having read nothing, when the table must be read through SQL (row
+ * security, a rule...).
  */
 TableKeyLookup
 TableFetchByKey(const char *table, const char *index_name, Datum key,
