@@ -1142,6 +1142,7 @@ static bool
 direct_update_allowed(TableUpdate *upd, const TableColumn *columns, int ncolumns)
 {
 	Relation	rel = upd->rel;
+	TriggerDesc *trigdesc;
 	Oid			pkey;
 
 	if (ncolumns > TABLE_UPDATE_MAX_COLUMNS ||
@@ -1161,13 +1162,20 @@ direct_update_allowed(TableUpdate *upd, const TableColumn *columns, int ncolumns
 		upd->pkey->rd_opfamily[0] != INTEGER_BTREE_FAM_OID)
 		return false;
 
+	/*
+	 * The triggers kept are pointed to until the end of the update, and the
+	 * relation cache may rebuild the table's entry, trigger descriptor
+	 * included, whenever an invalidation is processed (each lock taken can
+	 * do it): so they point into a copy, as the executor's ri_TrigDesc does.
+	 */
+	trigdesc = CopyTriggerDesc(rel->trigdesc);
 	upd->ri_checks = palloc(sizeof(Trigger *) *
-							Max(rel->trigdesc ? rel->trigdesc->numtriggers : 0, 1));
-	if (rel->trigdesc != NULL)
+							Max(trigdesc ? trigdesc->numtriggers : 0, 1));
+	if (trigdesc != NULL)
 	{
-		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		for (int i = 0; i < trigdesc->numtriggers; i++)
 		{
-			Trigger    *trigger = &rel->trigdesc->triggers[i];
+			Trigger    *trigger = &trigdesc->triggers[i];
 
 			if (!TRIGGER_FOR_UPDATE(trigger->tgtype))
 				continue;

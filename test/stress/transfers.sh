@@ -29,6 +29,8 @@
 # stress.try_* function, which catches only the rejections the ledger is
 # expected to raise, checks what a success returned, and records every
 # outcome, so any other error aborts a pgbench client and fails the run.
+# A ninth client ANALYZEs the ledger's tables in a loop meanwhile, so that
+# their relation cache entries are rebuilt in the middle of calls.
 #
 # Afterwards one expire_holds() call releases every hold past its expiry,
 # and every invariant is checked in SQL: each check is a view in schema
@@ -1131,6 +1133,20 @@ deadlocks() {
 }
 deadlocks_before=$(deadlocks)
 
+# Meanwhile one more client keeps rebuilding the ledger tables' relation
+# cache entries under the calls: each ANALYZE commits new statistics, which
+# every backend takes in at its next lock, in the middle of a call if need
+# be.  What a call keeps of a table's descriptor must survive that.
+cat >"$WORK/churn.sql" <<'CHURN'
+ANALYZE ledger.accounts;
+ANALYZE ledger.transfers;
+ANALYZE ledger.entries;
+ANALYZE ledger.hold_records;
+CHURN
+"$PG_BIN/pgbench" -n -c 1 -T "$SECONDS_TO_RUN" -f "$WORK/churn.sql" "$DB" \
+	>"$WORK/churn.log" 2>&1 &
+churn=$!
+
 started=$(date +%s)
 # t0: the keyed holds that expire do so at t0 plus 0 to 39 seconds.
 defines+=("-D" "t0=$started")
@@ -1139,6 +1155,11 @@ if ! "$PG_BIN/pgbench" -n -c "$CLIENTS" -j 2 -T "$SECONDS_TO_RUN" --random-seed=
 	"$DB" >"$WORK/pgbench.log" 2>&1; then
 	cat "$WORK/pgbench.log" >&2
 	echo "FAIL: pgbench reported an error (a client aborted on an unexpected error)" >&2
+	exit 1
+fi
+if ! wait "$churn"; then
+	cat "$WORK/churn.log" >&2
+	echo "FAIL: the ANALYZE client failed" >&2
 	exit 1
 fi
 if grep -qiE 'aborted|error' "$WORK/pgbench.log"; then
