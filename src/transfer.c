@@ -132,12 +132,12 @@ static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
 /*
  * transfer_row_params - draw a new transfer id and set $1..$9 of the
  * one-statement transfers, the transfer row without its key: id, accounts,
- * amount, description, metadata, created_at, hold and reversed transfer.  Clears every null flag of nulls
- * beyond them too.  Returns the id.
+ * amount, description, metadata, created_at, hold and reversed transfer.
+ * Clears every null flag of nulls beyond them too.  Returns the id.
  */
 static int64
 transfer_row_params(const TransferRequest *req, TimestampTz created_at,
-						Datum *values, char *nulls, int nparams)
+					Datum *values, char *nulls, int nparams)
 {
 	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
 	int64		id;
