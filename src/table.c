@@ -1166,9 +1166,9 @@ direct_update_allowed(TableUpdate *upd, const TableColumn *columns, int ncolumns
 	 * The triggers kept are pointed to until the end of the update, and the
 	 * relation cache may rebuild the table's entry, trigger descriptor
 	 * included, whenever an invalidation is processed (each lock taken can
-	 * do it): so they point into a copy, as the executor's ri_TrigDesc does.
+	 * do it): so they point into the result relation's copy.
 	 */
-	trigdesc = CopyTriggerDesc(rel->trigdesc);
+	trigdesc = upd->rri->ri_TrigDesc;
 	upd->ri_checks = palloc(sizeof(Trigger *) *
 							Max(trigdesc ? trigdesc->numtriggers : 0, 1));
 	if (trigdesc != NULL)
@@ -1234,10 +1234,14 @@ TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 	upd->cxt = cxt;
 	upd->ncolumns = ncolumns;
 	upd->rel = table_open(relid, RowExclusiveLock);
+	upd->estate = CreateExecutorState();
+	upd->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(upd->rri, upd->rel, 0, NULL, 0);
 	if (!direct_update_allowed(upd, columns, ncolumns))
 	{
 		if (upd->pkey != NULL)
 			index_close(upd->pkey, NoLock);
+		FreeExecutorState(upd->estate);
 		table_close(upd->rel, NoLock);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextDelete(cxt);
@@ -1248,9 +1252,6 @@ TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 	CheckCmdReplicaIdentity(upd->rel, CMD_UPDATE);
 
 	desc = RelationGetDescr(upd->rel);
-	upd->estate = CreateExecutorState();
-	upd->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(upd->rri, upd->rel, 0, NULL, 0);
 	ExecOpenIndices(upd->rri, false);
 	upd->declined = !indexes_allowed(upd->rri);
 	prepare_expressions(upd->rel, upd->rri, upd->estate, NULL, NULL);

@@ -33,19 +33,24 @@ static LedgerStatement find_transfer_by_key = LEDGER_STATEMENT(
 	" hold_id, reverses_transfer_id FROM ledger.transfers"
 	" WHERE idempotency_key OPERATOR(pg_catalog.=) $1", "t");
 
+/*
+ * The transfer row through SQL, when a table must be written that way: $1..$9
+ * as transfer_row_params sets them, $10 the key.
+ */
 static LedgerStatement insert_transfer = LEDGER_STATEMENT(
-	"INSERT INTO ledger.transfers (debit_account_id, credit_account_id, amount,"
-	" idempotency_key, description, metadata, created_at, hold_id,"
-	" reverses_transfer_id)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id", "bbattjTbb");
+	"INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id, amount,"
+	" description, metadata, created_at, hold_id, reverses_transfer_id,"
+	" idempotency_key)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	" ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+	"bbbatjTbbt");
 
 /* Without a key nothing can conflict: no speculative insertion needed. */
 static LedgerStatement insert_keyless_transfer = LEDGER_STATEMENT(
-	"INSERT INTO ledger.transfers (debit_account_id, credit_account_id, amount,"
-	" idempotency_key, description, metadata, created_at, hold_id,"
-	" reverses_transfer_id)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id", "bbattjTbb");
+	"INSERT INTO ledger.transfers (id, debit_account_id, credit_account_id, amount,"
+	" description, metadata, created_at, hold_id, reverses_transfer_id,"
+	" idempotency_key)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id", "bbbatjTbbt");
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
 	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
@@ -707,21 +712,9 @@ PostTransfer(const TransferRequest *req, LedgerAccount *debit,
 			return id;
 	}
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(req->debit_account_id);
-	values[1] = Int64GetDatum(req->credit_account_id);
-	values[2] = AmountGetDatum(req->amount);
-	values[3] = req->idempotency_key ? CStringGetTextDatum(req->idempotency_key) : (Datum) 0;
-	nulls[3] = req->idempotency_key ? ' ' : 'n';
-	values[4] = req->description;
-	nulls[4] = req->description_null ? 'n' : ' ';
-	values[5] = req->metadata;
-	nulls[5] = req->metadata_null ? 'n' : ' ';
-	values[6] = TimestampTzGetDatum(created_at);
-	values[7] = Int64GetDatum(req->hold_id);
-	nulls[7] = req->hold_id != 0 ? ' ' : 'n';
-	values[8] = Int64GetDatum(req->reverses_transfer_id);
-	nulls[8] = req->reverses_transfer_id != 0 ? ' ' : 'n';
+	(void) transfer_row_params(req, created_at, values, nulls, lengthof(values));
+	values[TR_KEY] = req->idempotency_key ? CStringGetTextDatum(req->idempotency_key) : (Datum) 0;
+	nulls[TR_KEY] = req->idempotency_key ? ' ' : 'n';
 	LedgerExecuteWrite(req->idempotency_key ? &insert_transfer : &insert_keyless_transfer,
 					   values, nulls, 0);
 	*created = SPI_processed > 0;
