@@ -214,3 +214,23 @@ SELECT account_id, amount FROM queue_audit;
 SELECT account_id, direction, amount FROM ledger.hot_entries WHERE transfer_id = :audited;
 SELECT account_id, direction, amount FROM ledger.entries WHERE transfer_id = :audited;
 ROLLBACK;
+
+-- No state leaves an account beyond the API's reach.  A maximum balance put
+-- in place behind the guards, below what the account's queue brings, makes
+-- every call that applies the queue fail; new limits that include the
+-- balance are applied before the queue and repair it.
+SELECT ledger.create_account('USD', 'stuck') AS stuck \gset
+SELECT ledger.set_account_hot(:stuck);
+SELECT ledger.transfer(1, :stuck, 200) > 0 AS credited;
+SET session_replication_role = replica;
+UPDATE ledger.accounts SET max_balance = 150 WHERE id = :stuck;
+RESET session_replication_role;
+SELECT ledger.transfer(:stuck, 1, 10);
+SELECT ledger.set_account_hot(:stuck, false);
+SELECT ledger.set_account_limits(:stuck, 0, 199);
+SELECT ledger.set_account_limits(:stuck, 0, 200);
+SELECT b.posted, a.max_balance, a.hot,
+       (SELECT count(*) FROM ledger.hot_entries WHERE account_id = :stuck) AS queued
+  FROM ledger.balance(:stuck) AS b, ledger.accounts AS a WHERE a.id = :stuck;
+SELECT ledger.transfer(:stuck, 1, 10) > 0 AS debited;
+SELECT * FROM ledger.verify(:stuck);

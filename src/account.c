@@ -81,8 +81,14 @@ TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts, int64 *missing
 
 	/* A locked hot account is brought up to date before anyone reads it. */
 	for (int i = 0; i < n; i++)
+	{
 		if (accounts[i].hot)
+		{
 			accounts[i].applied_hot_entries = ApplyHotEntries(&accounts[i]);
+			if (accounts[i].applied_hot_entries > 0)
+				SaveAccount(&accounts[i]);
+		}
+	}
 
 	now = GetCurrentTimestamp();
 	for (int i = 0; i < n; i++)
@@ -610,18 +616,36 @@ ledger_set_account_limits(PG_FUNCTION_ARGS)
 	LedgerAccount account;
 	int64		id;
 
+	LedgerAccount with_expiry;
+	int64		missing;
+	TimestampTz now = GetCurrentTimestamp();
+
 	CheckArgNotNull(fcinfo, 0, "account_id");
 	id = PG_GETARG_INT64(0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LockAccountState(id);
-	LockAccounts(&id, 1, &account);
+
+	/*
+	 * The new limits are in place before the account is brought up to date
+	 * and saved: an account whose queue or holds its old limits cannot take
+	 * (only reachable by editing the tables behind the guards) is repaired by
+	 * limits that include its balance, never stuck behind the old ones.
+	 */
+	if (!LockAccountRows(&id, 1, &account, &missing))
+		ReportUnknownAccount(id);
 	account.has_min = !PG_ARGISNULL(1);
 	account.min_balance = account.has_min ? PG_GETARG_AMOUNT(1) : 0;
 	account.has_max = !PG_ARGISNULL(2);
 	account.max_balance = account.has_max ? PG_GETARG_AMOUNT(2) : 0;
-	check_limits(&account);
+	if (account.hot)
+		(void) ApplyHotEntries(&account);
+	with_expiry = account;
+	ExcludeExpiredHolds(&with_expiry, now);
+	check_limits(&with_expiry);
+	if (account.holds_expire_at <= now)
+		ExpireDueHolds(&account, 1, now);
 	SaveAccount(&account);
 	SPI_finish();
 	PG_RETURN_VOID();

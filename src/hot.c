@@ -39,8 +39,13 @@
 
 #include "table.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -48,7 +53,10 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 /*
  * field4 of our advisory lock tags: PostgreSQL's own advisory lock
@@ -71,6 +79,9 @@
  * stays short without a background worker.
  */
 #define HOT_APPLY_EVERY		1000
+
+/* The index of the queue by account, in queue order. */
+#define HOT_QUEUE_INDEX		"hot_entries_account_id_idx"
 
 static LedgerStatement hot_account_ids = LEDGER_STATEMENT(
 	"SELECT id FROM ledger.accounts WHERE hot ORDER BY id", "");
@@ -185,14 +196,71 @@ LockHotAccount(int64 id, LOCKMODE mode)
 }
 
 /*
+ * check_queue_in_snapshot - fail with 40001 if a posting queued for the
+ * account committed after the transaction's snapshot was taken.
+ *
+ * At REPEATABLE READ and SERIALIZABLE the snapshot predates the wait for
+ * the hot lock, so the postings that finished during that wait are not
+ * visible to the call; acting on the account without them would apply (or
+ * check limits against) a queue that lacks them.  PostgreSQL answers a row
+ * changed after the snapshot with a serialization failure, and so does this:
+ * once the hot lock is held no posting can be queued, so the latest snapshot
+ * shows every posting there is, and one it shows that the transaction's
+ * snapshot does not is the conflict.
+ */
+static void
+check_queue_in_snapshot(int64 id)
+{
+	Oid			ns = LedgerNamespaceOid();
+	Oid			relid = get_relname_relid("hot_entries", ns);
+	Oid			indexid = get_relname_relid(HOT_QUEUE_INDEX, ns);
+	Relation	rel;
+	Relation	index;
+	Snapshot	latest;
+	Snapshot	xact = GetTransactionSnapshot();
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	bool		unseen = false;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table ledger.hot_entries or its index %s does not exist",
+			 HOT_QUEUE_INDEX);
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	latest = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, latest, 1, 0);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (!unseen && index_getnext_slot(scan, ForwardScanDirection, slot))
+		unseen = !table_tuple_satisfies_snapshot(rel, slot, xact);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(latest);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	if (unseen)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access to account %lld due to a concurrent posting",
+						(long long) id),
+				 errdetail("A posting queued for the hot account committed after this transaction's snapshot was taken."),
+				 errhint("Retry the transaction.")));
+}
+
+/*
  * LockAccountState - called by everything that changes an account's state,
  * limits or hot mode, before it locks the row: waits for the postings that
- * read the account without its row lock to finish.
+ * read the account without its row lock to finish, and makes sure the call
+ * will see them.
  */
 void
 LockAccountState(int64 id)
 {
 	LockHotAccount(id, ExclusiveLock);
+	if (IsolationUsesXactSnapshot())
+		check_queue_in_snapshot(id);
 }
 
 /* One queued posting as the queue hands it over. */
@@ -259,9 +327,10 @@ insert_applied_direct(int64 account_id, const Datum *transfer_ids,
  * ApplyHotEntries - apply the committed queue of a locked account.
  *
  * Takes every queued posting of the account that the statement can see,
- * turns them into entries in queue order, and saves the account.  A posting
- * that commits meanwhile stays queued for next time.  Returns how many were
- * applied.  Caller holds the account's row lock and is connected to SPI.
+ * turns them into entries in queue order, and adds them to the account in
+ * memory; the caller saves it.  A posting that commits meanwhile stays
+ * queued for next time.  Returns how many were applied.  Caller holds the
+ * account's row lock and is connected to SPI.
  */
 int64
 ApplyHotEntries(LedgerAccount *account)
@@ -327,10 +396,7 @@ ApplyHotEntries(LedgerAccount *account)
 
 	if (insert_applied_direct(account->id, transfer_ids, versions, directions,
 							  amounts, balances, times, hashes, n))
-	{
-		SaveAccount(account);
 		return n;
-	}
 
 	values[0] = make_array(transfer_ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	values[1] = Int64GetDatum(account->id);
@@ -341,7 +407,6 @@ ApplyHotEntries(LedgerAccount *account)
 	values[6] = make_array(times, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 	values[7] = make_array(hashes, n, BYTEAOID, -1, false, TYPALIGN_INT);
 	LedgerExecuteWrite(&insert_applied_entries, values, NULL, 0);
-	SaveAccount(account);
 	return n;
 }
 
@@ -424,8 +489,9 @@ HotPostingQueued(int64 account_id, int64 queue_id)
 
 	/* SKIP LOCKED: never waits, so lock order does not matter here. */
 	if (queue_id % HOT_APPLY_EVERY == 0 &&
-		LockAccountSkipLocked(account_id, &account))
-		ApplyHotEntries(&account);
+		LockAccountSkipLocked(account_id, &account) &&
+		ApplyHotEntries(&account) > 0)
+		SaveAccount(&account);
 }
 
 /*
