@@ -80,8 +80,12 @@
  */
 #define HOT_APPLY_EVERY		1000
 
-/* The index of the queue by account, in queue order. */
-#define HOT_QUEUE_INDEX		"hot_entries_account_id_idx"
+/*
+ * The index of the queue by account, in queue order: its primary key since
+ * 0.4.0, a plain index before the update.
+ */
+#define HOT_QUEUE_INDEX		"hot_entries_pkey"
+#define HOT_QUEUE_INDEX_0_3	"hot_entries_account_id_idx"
 
 static LedgerStatement hot_account_ids = LEDGER_STATEMENT(
 	"SELECT id FROM ledger.accounts WHERE hot ORDER BY id", "");
@@ -223,6 +227,8 @@ check_queue_in_snapshot(int64 id)
 	ScanKeyData key;
 	bool		unseen = false;
 
+	if (!OidIsValid(indexid))
+		indexid = get_relname_relid(HOT_QUEUE_INDEX_0_3, ns);
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		elog(ERROR, "table ledger.hot_entries or its index %s does not exist",
 			 HOT_QUEUE_INDEX);

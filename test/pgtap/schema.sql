@@ -6,7 +6,7 @@
 -- nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(113);
+SELECT plan(114);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -125,8 +125,17 @@ SELECT has_index('ledger', 'entries', 'entries_transfer_id_idx', ARRAY['transfer
                  'entries has an index on transfer_id');
 SELECT has_index('ledger', 'transfers', 'transfers_created_at_idx', ARRAY['created_at'],
                  'transfers has an index on created_at');
-SELECT has_index('ledger', 'hot_entries', 'hot_entries_account_id_idx', ARRAY['account_id', 'id'],
-                 'hot_entries has an index on (account_id, id), the queue order of each account');
+SELECT col_is_pk('ledger', 'hot_entries', ARRAY['account_id', 'id'],
+                 'hot_entries'' key is (account_id, id), the queue order of each account');
+-- A replica identity for every table: a publication FOR ALL TABLES refuses
+-- UPDATE and DELETE on a table without one.
+SELECT is_empty(
+    $$SELECT c.relname FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'ledger' AND c.relkind = 'r'
+         AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                          WHERE i.indrelid = c.oid AND i.indisprimary)$$,
+    'every table of the ledger has a primary key');
 SELECT has_index('ledger', 'accounts', 'accounts_metadata_idx', 'metadata',
                  'accounts has an index on metadata');
 SELECT has_index('ledger', 'transfers', 'transfers_metadata_idx', 'metadata',
