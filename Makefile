@@ -8,6 +8,7 @@ OBJS = \
 	src/amount.o \
 	src/spi.o \
 	src/validate.o \
+	src/schema.o \
 	src/guard.o \
 	src/asset.o \
 	src/account.o \
@@ -27,7 +28,7 @@ DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile
+REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/

@@ -17,3 +17,41 @@ CREATE UNIQUE INDEX hot_entries_pkey ON ledger.hot_entries (account_id, id);
 ALTER TABLE ledger.hot_entries
     ADD CONSTRAINT hot_entries_pkey PRIMARY KEY USING INDEX hot_entries_pkey;
 DROP INDEX ledger.hot_entries_account_id_idx;
+
+-- ===========================================================================
+-- DDL on the ledger's tables: what the library cannot work with is refused
+-- when it runs
+-- ===========================================================================
+
+-- Columns a DBA adds are left alone by the library (they get their defaults
+-- on insert and keep their values on update), and dropped columns leave no
+-- trace.  What would break the library later, in an unrelated call, is
+-- refused at once: dropping, renaming or retyping a column the ledger uses,
+-- renaming a table, index or sequence it names, dropping one of its unique
+-- indexes, or adding a NOT NULL column without a default.
+CREATE FUNCTION ledger.guard_ddl()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'ledger_guard_ddl'
+LANGUAGE C;
+COMMENT ON FUNCTION ledger.guard_ddl() IS
+    'event trigger: refuses a change to the ledger''s tables, indexes or sequences that the ledger cannot work with';
+REVOKE ALL ON FUNCTION ledger.guard_ddl() FROM PUBLIC;
+
+CREATE FUNCTION ledger.guard_ddl_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'ledger_guard_ddl_drop'
+LANGUAGE C;
+COMMENT ON FUNCTION ledger.guard_ddl_drop() IS
+    'event trigger: refuses dropping a column or index of the ledger''s tables that the ledger needs';
+REVOKE ALL ON FUNCTION ledger.guard_ddl_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER ledger_guard_ddl ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER INDEX', 'ALTER SEQUENCE')
+    EXECUTE FUNCTION ledger.guard_ddl();
+CREATE EVENT TRIGGER ledger_guard_ddl_drop ON sql_drop
+    WHEN TAG IN ('ALTER TABLE', 'DROP INDEX')
+    EXECUTE FUNCTION ledger.guard_ddl_drop();
+COMMENT ON EVENT TRIGGER ledger_guard_ddl IS
+    'refuses ALTER TABLE, ALTER INDEX and ALTER SEQUENCE that leave the ledger''s tables unusable to it';
+COMMENT ON EVENT TRIGGER ledger_guard_ddl_drop IS
+    'refuses dropping a column or index the ledger needs';

@@ -20,97 +20,6 @@
 /* Set by LedgerExecuteWrite while one of our own statements runs. */
 bool		ledger_write_in_progress = false;
 
-/* Columns of ledger.accounts, in table order. */
-enum
-{
-	Anum_accounts_id = 1,
-	Anum_accounts_asset,
-	Anum_accounts_name,
-	Anum_accounts_normal_balance,
-	Anum_accounts_min_balance,
-	Anum_accounts_max_balance,
-	Anum_accounts_closed,
-	Anum_accounts_metadata,
-	Anum_accounts_created_at,
-	Anum_accounts_debits_pending,
-	Anum_accounts_credits_pending,
-	Anum_accounts_holds_expire_at,
-	Anum_accounts_debits_posted,
-	Anum_accounts_credits_posted,
-	Anum_accounts_version,
-	Anum_accounts_updated_at,
-	Anum_accounts_entry_hash,
-	Anum_accounts_hot
-};
-
-/* Names of ledger.accounts' columns, in the order of the Anum_ constants. */
-static const char *const accounts_columns[] = {
-	"id", "asset", "name", "normal_balance", "min_balance", "max_balance",
-	"closed", "metadata", "created_at", "debits_pending", "credits_pending",
-	"holds_expire_at", "debits_posted", "credits_posted", "version",
-	"updated_at", "entry_hash", "hot", NULL
-};
-
-/* Columns of ledger.hold_records, in table order. */
-enum
-{
-	Anum_holds_id = 1,
-	Anum_holds_debit_account_id,
-	Anum_holds_credit_account_id,
-	Anum_holds_amount,
-	Anum_holds_expires_at,
-	Anum_holds_idempotency_key,
-	Anum_holds_description,
-	Anum_holds_metadata,
-	Anum_holds_created_at,		/* last of the immutable facts */
-	Anum_holds_status,
-	Anum_holds_captured_amount,
-	Anum_holds_capture_transfer_id,
-	Anum_holds_resolved_at,		/* last of the resolution */
-	Anum_holds_debit_reserved,
-	Anum_holds_credit_reserved
-};
-
-/* Names of ledger.hold_records' columns, in the order of the Anum_ constants. */
-static const char *const holds_columns[] = {
-	"id", "debit_account_id", "credit_account_id", "amount", "expires_at",
-	"idempotency_key", "description", "metadata", "created_at", "status",
-	"captured_amount", "capture_transfer_id", "resolved_at", "debit_reserved",
-	"credit_reserved", NULL
-};
-
-/*
- * check_layout - the guards read columns by position; a table whose columns
- * are not where this library expects them (a library and an extension
- * script of different versions) is refused instead of misread.  Checked
- * once per table and backend.
- */
-static void
-check_layout(Relation rel, const char *const *columns, Oid *checked)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			n = 0;
-
-	if (*checked == RelationGetRelid(rel))
-		return;
-	for (; columns[n]; n++)
-	{
-		if (n >= desc->natts ||
-			strcmp(NameStr(TupleDescAttr(desc, n)->attname), columns[n]) != 0)
-			break;
-	}
-	if (columns[n] != NULL || desc->natts != n)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" does not have the columns this version of the ledger library expects",
-						RelationGetRelationName(rel)),
-				 errhint("Run ALTER EXTENSION ledger UPDATE, or install the library that matches the extension's version.")));
-	*checked = RelationGetRelid(rel);
-}
-
-/* Columns of ledger.assets that accounts depend on. */
-#define Anum_assets_code	1
-#define Anum_assets_scale	2
 
 /* The trigger's operation, for messages. */
 static const char *
@@ -236,7 +145,7 @@ tuple_amount(HeapTuple tuple, TupleDesc desc, int attnum, bool *isnull)
  * that no later code path can bypass.
  */
 static void
-check_account_row(HeapTuple tuple, TupleDesc desc)
+check_account_row(HeapTuple tuple, TupleDesc desc, const AttrNumber *att)
 {
 	LedgerAccount account;
 	bool		isnull;
@@ -244,18 +153,18 @@ check_account_row(HeapTuple tuple, TupleDesc desc)
 	Amount		high;
 
 	memset(&account, 0, sizeof(account));
-	account.id = DatumGetInt64(heap_getattr(tuple, Anum_accounts_id, desc, &isnull));
+	account.id = DatumGetInt64(heap_getattr(tuple, att[ACC_ID], desc, &isnull));
 	account.credit_normal =
-		strcmp(TextDatumGetCString(heap_getattr(tuple, Anum_accounts_normal_balance,
+		strcmp(TextDatumGetCString(heap_getattr(tuple, att[ACC_NORMAL_BALANCE],
 												desc, &isnull)), "credit") == 0;
-	account.min_balance = tuple_amount(tuple, desc, Anum_accounts_min_balance, &isnull);
+	account.min_balance = tuple_amount(tuple, desc, att[ACC_MIN_BALANCE], &isnull);
 	account.has_min = !isnull;
-	account.max_balance = tuple_amount(tuple, desc, Anum_accounts_max_balance, &isnull);
+	account.max_balance = tuple_amount(tuple, desc, att[ACC_MAX_BALANCE], &isnull);
 	account.has_max = !isnull;
-	account.debits_posted = tuple_amount(tuple, desc, Anum_accounts_debits_posted, &isnull);
-	account.credits_posted = tuple_amount(tuple, desc, Anum_accounts_credits_posted, &isnull);
-	account.debits_pending = tuple_amount(tuple, desc, Anum_accounts_debits_pending, &isnull);
-	account.credits_pending = tuple_amount(tuple, desc, Anum_accounts_credits_pending, &isnull);
+	account.debits_posted = tuple_amount(tuple, desc, att[ACC_DEBITS_POSTED], &isnull);
+	account.credits_posted = tuple_amount(tuple, desc, att[ACC_CREDITS_POSTED], &isnull);
+	account.debits_pending = tuple_amount(tuple, desc, att[ACC_DEBITS_PENDING], &isnull);
+	account.credits_pending = tuple_amount(tuple, desc, att[ACC_CREDITS_PENDING], &isnull);
 
 	if (account.debits_posted < 0 || account.credits_posted < 0 ||
 		account.debits_pending < 0 || account.credits_pending < 0)
@@ -287,12 +196,12 @@ check_account_row(HeapTuple tuple, TupleDesc desc)
  * ledger.create_account() applies to them.
  */
 static void
-check_direct_edit(HeapTuple tuple, TupleDesc desc)
+check_direct_edit(HeapTuple tuple, TupleDesc desc, const AttrNumber *att)
 {
 	bool		isnull;
 	Datum		d;
 
-	d = heap_getattr(tuple, Anum_accounts_name, desc, &isnull);
+	d = heap_getattr(tuple, att[ACC_NAME], desc, &isnull);
 	if (!isnull)
 	{
 		int			len = pg_mbstrlen(TextDatumGetCString(d));
@@ -302,7 +211,7 @@ check_direct_edit(HeapTuple tuple, TupleDesc desc)
 					(errcode(ERRCODE_LEDGER_INVALID_NAME),
 					 errmsg("account name must be 1 to %d characters long", LEDGER_NAME_MAX)));
 	}
-	d = heap_getattr(tuple, Anum_accounts_metadata, desc, &isnull);
+	d = heap_getattr(tuple, att[ACC_METADATA], desc, &isnull);
 	if (!isnull)
 		CheckMetadataDatum(d);
 }
@@ -317,13 +226,11 @@ PG_FUNCTION_INFO_V1(ledger_guard_accounts);
 Datum
 ledger_guard_accounts(PG_FUNCTION_ARGS)
 {
-	static Oid	checked = InvalidOid;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_accounts",
 											   accounts_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	const AttrNumber *att = LedgerTableColumns(trigdata->tg_relation, LEDGER_ACCOUNTS);
 	HeapTuple	newtuple;
-
-	check_layout(trigdata->tg_relation, accounts_columns, &checked);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -336,27 +243,25 @@ ledger_guard_accounts(PG_FUNCTION_ARGS)
 		newtuple = trigdata->tg_newtuple;
 		if (!ledger_write_in_progress)
 		{
-			for (int attnum = 1; attnum <= desc->natts; attnum++)
+			/* The ledger's columns but name and metadata; not a DBA's own. */
+			for (int c = 0; c < ACCOUNTS_NCOLUMNS; c++)
 			{
-				Form_pg_attribute attr = TupleDescAttr(desc, attnum - 1);
-
-				if (attr->attisdropped || attnum == Anum_accounts_name ||
-					attnum == Anum_accounts_metadata)
+				if (c == ACC_NAME || c == ACC_METADATA)
 					continue;
-				if (!column_unchanged(trigdata->tg_trigtuple, newtuple, desc, attnum))
+				if (!column_unchanged(trigdata->tg_trigtuple, newtuple, desc, att[c]))
 					ereport(ERROR,
 							(errcode(ERRCODE_LEDGER_PROTECTED_TABLE),
 							 errmsg("cannot change column \"%s\" of table \"accounts\" directly",
-									NameStr(attr->attname)),
-							 errdetail("Only name and metadata may be updated directly."),
+									NameStr(TupleDescAttr(desc, att[c] - 1)->attname)),
+							 errdetail("Only name, metadata and columns added to the table may be updated directly."),
 							 errhint("Balances change through ledger.transfer(); limits through ledger.set_account_limits(); state through ledger.close_account(), ledger.reopen_account() and ledger.set_account_hot().")));
 			}
-			check_direct_edit(newtuple, desc);
+			check_direct_edit(newtuple, desc, att);
 			return PointerGetDatum(newtuple);
 		}
 	}
 
-	check_account_row(newtuple, desc);
+	check_account_row(newtuple, desc, att);
 	return PointerGetDatum(newtuple);
 }
 
@@ -376,6 +281,7 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_assets",
 											   assets_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	const AttrNumber *att = LedgerTableColumns(trigdata->tg_relation, LEDGER_ASSETS);
 	HeapTuple	oldtuple = trigdata->tg_trigtuple;
 	bool		isnull;
 	Datum		code;
@@ -392,12 +298,12 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 	{
 		HeapTuple	newtuple = trigdata->tg_newtuple;
 
-		if (column_unchanged(oldtuple, newtuple, desc, Anum_assets_code) &&
-			column_unchanged(oldtuple, newtuple, desc, Anum_assets_scale))
+		if (column_unchanged(oldtuple, newtuple, desc, att[ASSET_CODE]) &&
+			column_unchanged(oldtuple, newtuple, desc, att[ASSET_SCALE]))
 			return PointerGetDatum(newtuple);
 	}
 
-	code = heap_getattr(oldtuple, Anum_assets_code, desc, &isnull);
+	code = heap_getattr(oldtuple, att[ASSET_CODE], desc, &isnull);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LedgerExecute(&asset_in_use, &code, NULL, 1);
@@ -437,10 +343,10 @@ PG_FUNCTION_INFO_V1(ledger_guard_holds);
 Datum
 ledger_guard_holds(PG_FUNCTION_ARGS)
 {
-	static Oid	checked = InvalidOid;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_holds",
 											   holds_table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	const AttrNumber *att = LedgerTableColumns(trigdata->tg_relation, LEDGER_HOLDS);
 	HeapTuple	oldtuple = trigdata->tg_trigtuple;
 	HeapTuple	newtuple = trigdata->tg_newtuple;
 	bool		isnull;
@@ -448,37 +354,46 @@ ledger_guard_holds(PG_FUNCTION_ARGS)
 	char	   *oldstatus;
 	char	   *newstatus;
 
-	check_layout(trigdata->tg_relation, holds_columns, &checked);
-
-	if (!ledger_write_in_progress)
-		reject_direct_write(trigdata, "Holds change through ledger.capture(), ledger.release() and ledger.expire_holds().");
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		if (!ledger_write_in_progress)
+			reject_direct_write(trigdata, "Holds change through ledger.capture(), ledger.release() and ledger.expire_holds().");
 		return PointerGetDatum(oldtuple);
+	}
 
-	id = DatumGetInt64(heap_getattr(oldtuple, Anum_holds_id, desc, &isnull));
-	for (int attnum = Anum_holds_id; attnum <= Anum_holds_created_at; attnum++)
-		if (!column_unchanged(oldtuple, newtuple, desc, attnum))
+	id = DatumGetInt64(heap_getattr(oldtuple, att[HOLD_ID], desc, &isnull));
+	if (!ledger_write_in_progress)
+	{
+		/* Only the columns a DBA added may be updated directly. */
+		for (int c = 0; c < HOLDS_NCOLUMNS; c++)
+			if (!column_unchanged(oldtuple, newtuple, desc, att[c]))
+				reject_direct_write(trigdata, "Holds change through ledger.capture(), ledger.release() and ledger.expire_holds().");
+		return PointerGetDatum(newtuple);
+	}
+
+	for (int c = HOLD_ID; c <= HOLD_CREATED_AT; c++)
+		if (!column_unchanged(oldtuple, newtuple, desc, att[c]))
 			reject_hold_change(id, "The accounts, amount, expiry, key, description, metadata and creation time of a hold never change.");
 
-	oldstatus = TextDatumGetCString(heap_getattr(oldtuple, Anum_holds_status, desc, &isnull));
-	newstatus = TextDatumGetCString(heap_getattr(newtuple, Anum_holds_status, desc, &isnull));
+	oldstatus = TextDatumGetCString(heap_getattr(oldtuple, att[HOLD_STATUS], desc, &isnull));
+	newstatus = TextDatumGetCString(heap_getattr(newtuple, att[HOLD_STATUS], desc, &isnull));
 	if (strcmp(oldstatus, "pending") != 0)
 	{
-		for (int attnum = Anum_holds_status; attnum <= Anum_holds_resolved_at; attnum++)
-			if (!column_unchanged(oldtuple, newtuple, desc, attnum))
+		for (int c = HOLD_STATUS; c <= HOLD_RESOLVED_AT; c++)
+			if (!column_unchanged(oldtuple, newtuple, desc, att[c]))
 				reject_hold_change(id, "A hold is resolved once; its resolution never changes.");
 	}
 	else if (strcmp(newstatus, "pending") == 0)
 	{
-		for (int attnum = Anum_holds_captured_amount; attnum <= Anum_holds_resolved_at; attnum++)
-			if (!column_unchanged(oldtuple, newtuple, desc, attnum))
+		for (int c = HOLD_CAPTURED_AMOUNT; c <= HOLD_RESOLVED_AT; c++)
+			if (!column_unchanged(oldtuple, newtuple, desc, att[c]))
 				reject_hold_change(id, "A pending hold has no resolution.");
 	}
 
-	for (int attnum = Anum_holds_debit_reserved; attnum <= Anum_holds_credit_reserved; attnum++)
+	for (int c = HOLD_DEBIT_RESERVED; c <= HOLD_CREDIT_RESERVED; c++)
 	{
-		bool		was = DatumGetBool(heap_getattr(oldtuple, attnum, desc, &isnull));
-		bool		now = DatumGetBool(heap_getattr(newtuple, attnum, desc, &isnull));
+		bool		was = DatumGetBool(heap_getattr(oldtuple, att[c], desc, &isnull));
+		bool		now = DatumGetBool(heap_getattr(newtuple, att[c], desc, &isnull));
 
 		if (now && !was)
 			reject_hold_change(id, "A released reservation is never taken again.");

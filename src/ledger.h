@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/itemptr.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 #include "amount_text.h"
@@ -82,6 +83,7 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_CAPTURE_EXCEEDS_HOLD	MAKE_SQLSTATE('L','G','2','0','5')
 
 #define ERRCODE_LEDGER_PROTECTED_TABLE		MAKE_SQLSTATE('L','G','9','0','1')
+#define ERRCODE_LEDGER_UNSUPPORTED_DDL		MAKE_SQLSTATE('L','G','9','0','2')
 
 /* Limits on caller-supplied text. */
 #define LEDGER_ASSET_CODE_MAX	16
@@ -181,6 +183,39 @@ extern int	LedgerQuery(LedgerStatement *stmt, Datum *values, const char *nulls,
 extern int	LedgerExecuteWrite(LedgerStatement *stmt, Datum *values,
 							   const char *nulls, long count);
 extern Datum LedgerGetColumn(int row, int col, bool *isnull);
+
+/* schema.c: the ledger's tables, and their columns in the library's order. */
+typedef enum LedgerTable
+{
+	LEDGER_ASSETS, LEDGER_ACCOUNTS, LEDGER_TRANSFERS, LEDGER_ENTRIES,
+	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_NTABLES
+} LedgerTable;
+
+/* The columns of ledger.assets that accounts depend on. */
+typedef enum AssetsColumn
+{
+	ASSET_CODE, ASSET_SCALE
+} AssetsColumn;
+
+typedef enum AccountsColumn
+{
+	ACC_ID, ACC_ASSET, ACC_NAME, ACC_NORMAL_BALANCE, ACC_MIN_BALANCE,
+	ACC_MAX_BALANCE, ACC_CLOSED, ACC_METADATA, ACC_CREATED_AT,
+	ACC_DEBITS_PENDING, ACC_CREDITS_PENDING, ACC_HOLDS_EXPIRE_AT,
+	ACC_DEBITS_POSTED, ACC_CREDITS_POSTED, ACC_VERSION, ACC_UPDATED_AT,
+	ACC_ENTRY_HASH, ACC_HOT, ACCOUNTS_NCOLUMNS
+} AccountsColumn;
+
+typedef enum HoldsColumn
+{
+	HOLD_ID, HOLD_DEBIT_ACCOUNT_ID, HOLD_CREDIT_ACCOUNT_ID, HOLD_AMOUNT,
+	HOLD_EXPIRES_AT, HOLD_IDEMPOTENCY_KEY, HOLD_DESCRIPTION, HOLD_METADATA,
+	HOLD_CREATED_AT, HOLD_STATUS, HOLD_CAPTURED_AMOUNT,
+	HOLD_CAPTURE_TRANSFER_ID, HOLD_RESOLVED_AT, HOLD_DEBIT_RESERVED,
+	HOLD_CREDIT_RESERVED, HOLDS_NCOLUMNS
+} HoldsColumn;
+
+extern const AttrNumber *LedgerTableColumns(Relation rel, LedgerTable table);
 
 /* guard.c */
 extern bool ledger_write_in_progress;

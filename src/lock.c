@@ -30,22 +30,6 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-/* The columns LedgerAccount holds, by name. */
-static const char *const account_columns[] = {
-	"id", "asset", "normal_balance", "min_balance", "max_balance",
-	"debits_posted", "credits_posted", "debits_pending", "credits_pending",
-	"version", "closed", "updated_at", "holds_expire_at", "entry_hash", "hot"
-};
-
-#define NUM_ACCOUNT_COLUMNS lengthof(account_columns)
-
-enum
-{
-	COL_ID, COL_ASSET, COL_NORMAL_BALANCE, COL_MIN, COL_MAX, COL_DEBITS_POSTED,
-	COL_CREDITS_POSTED, COL_DEBITS_PENDING, COL_CREDITS_PENDING, COL_VERSION,
-	COL_CLOSED, COL_UPDATED_AT, COL_HOLDS_EXPIRE_AT, COL_ENTRY_HASH, COL_HOT
-};
-
 /* How read_rows reads each row: the snapshot, and the lock if any. */
 typedef enum ReadMode
 {
@@ -56,37 +40,8 @@ typedef enum ReadMode
 	READ_LOCK_SKIP_LOCKED		/* FOR UPDATE SKIP LOCKED */
 } ReadMode;
 
-/* Attribute numbers of account_columns in the table as last seen. */
-static Oid	mapped_relid = InvalidOid;
-static AttrNumber column_attnum[NUM_ACCOUNT_COLUMNS];
-
-/* Find account_columns in the table; a missing one is a version mismatch. */
-static void
-map_columns(Relation rel)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-
-	if (mapped_relid == RelationGetRelid(rel))
-		return;
-	for (int c = 0; c < (int) NUM_ACCOUNT_COLUMNS; c++)
-	{
-		column_attnum[c] = InvalidAttrNumber;
-		for (int i = 0; i < desc->natts; i++)
-		{
-			Form_pg_attribute attr = TupleDescAttr(desc, i);
-
-			if (!attr->attisdropped &&
-				strcmp(NameStr(attr->attname), account_columns[c]) == 0)
-				column_attnum[c] = attr->attnum;
-		}
-		if (column_attnum[c] == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table \"accounts\" does not have the columns this version of the ledger library expects"),
-					 errhint("Run ALTER EXTENSION ledger UPDATE, or install the library that matches the extension's version.")));
-	}
-	mapped_relid = RelationGetRelid(rel);
-}
+/* Attribute numbers of the accounts' columns (schema.c), for this call. */
+static const AttrNumber *column_attnum;
 
 static inline Datum
 column(TupleTableSlot *slot, int c, bool *isnull)
@@ -106,33 +61,33 @@ account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
 
 	slot_getallattrs(slot);
 	memset(account, 0, sizeof(LedgerAccount));
-	account->id = DatumGetInt64(column(slot, COL_ID, &isnull));
-	text_to_cstring_buffer(DatumGetTextPP(column(slot, COL_ASSET, &isnull)),
+	account->id = DatumGetInt64(column(slot, ACC_ID, &isnull));
+	text_to_cstring_buffer(DatumGetTextPP(column(slot, ACC_ASSET, &isnull)),
 						   account->asset, sizeof(account->asset));
 	account->credit_normal =
-		strcmp(TextDatumGetCString(column(slot, COL_NORMAL_BALANCE, &isnull)),
+		strcmp(TextDatumGetCString(column(slot, ACC_NORMAL_BALANCE, &isnull)),
 			   "credit") == 0;
-	d = column(slot, COL_MIN, &isnull);
+	d = column(slot, ACC_MIN_BALANCE, &isnull);
 	account->has_min = !isnull;
 	if (!isnull)
 		account->min_balance = DatumGetAmount(d);
-	d = column(slot, COL_MAX, &isnull);
+	d = column(slot, ACC_MAX_BALANCE, &isnull);
 	account->has_max = !isnull;
 	if (!isnull)
 		account->max_balance = DatumGetAmount(d);
-	account->debits_posted = DatumGetAmount(column(slot, COL_DEBITS_POSTED, &isnull));
-	account->credits_posted = DatumGetAmount(column(slot, COL_CREDITS_POSTED, &isnull));
-	account->debits_pending = DatumGetAmount(column(slot, COL_DEBITS_PENDING, &isnull));
-	account->credits_pending = DatumGetAmount(column(slot, COL_CREDITS_PENDING, &isnull));
-	account->version = DatumGetInt64(column(slot, COL_VERSION, &isnull));
-	account->closed = DatumGetBool(column(slot, COL_CLOSED, &isnull));
-	account->updated_at = DatumGetTimestampTz(column(slot, COL_UPDATED_AT, &isnull));
-	d = column(slot, COL_HOLDS_EXPIRE_AT, &isnull);
+	account->debits_posted = DatumGetAmount(column(slot, ACC_DEBITS_POSTED, &isnull));
+	account->credits_posted = DatumGetAmount(column(slot, ACC_CREDITS_POSTED, &isnull));
+	account->debits_pending = DatumGetAmount(column(slot, ACC_DEBITS_PENDING, &isnull));
+	account->credits_pending = DatumGetAmount(column(slot, ACC_CREDITS_PENDING, &isnull));
+	account->version = DatumGetInt64(column(slot, ACC_VERSION, &isnull));
+	account->closed = DatumGetBool(column(slot, ACC_CLOSED, &isnull));
+	account->updated_at = DatumGetTimestampTz(column(slot, ACC_UPDATED_AT, &isnull));
+	d = column(slot, ACC_HOLDS_EXPIRE_AT, &isnull);
 	if (isnull)
 		TIMESTAMP_NOEND(account->holds_expire_at);
 	else
 		account->holds_expire_at = DatumGetTimestampTz(d);
-	d = column(slot, COL_ENTRY_HASH, &isnull);
+	d = column(slot, ACC_ENTRY_HASH, &isnull);
 	account->has_entry_hash = !isnull;
 	if (!isnull)
 	{
@@ -143,7 +98,7 @@ account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
 				 (long long) account->id);
 		memcpy(account->entry_hash, VARDATA_ANY(hash), LEDGER_HASH_LEN);
 	}
-	account->hot = DatumGetBool(column(slot, COL_HOT, &isnull));
+	account->hot = DatumGetBool(column(slot, ACC_HOT, &isnull));
 }
 
 /*
@@ -228,7 +183,7 @@ read_rows(const int64 *ids, int n, ReadMode mode, LedgerAccount *accounts, int64
 	rel = table_open(relid, mode == READ_LOCK || mode == READ_LOCK_SKIP_LOCKED ?
 					 RowShareLock : AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
-	map_columns(rel);
+	column_attnum = LedgerTableColumns(rel, LEDGER_ACCOUNTS);
 
 	/*
 	 * See our own earlier writes, as a new statement would: a new command id,
