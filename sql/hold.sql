@@ -208,8 +208,10 @@ SELECT * FROM row_counts;
 
 --
 -- Idempotency of holds: a replay with the same key and arguments returns the
--- hold and reserves nothing more; the same key with any argument changed is
--- a conflict.
+-- hold and reserves nothing more; the same key with other accounts, amount,
+-- description or metadata is a conflict.  The expiry is the first call's:
+-- a retry that computes "a week from now" again gets the hold already
+-- placed, whatever time it asks for.
 --
 SELECT ledger.hold(2, 4, 100, '2999-01-01 00:00:00+00', 'auth-1', 'card auth', '{"card": "4242"}') AS hold;
 SELECT * FROM row_counts;
@@ -221,10 +223,9 @@ SELECT ledger.hold(2, 1, 100, '2999-01-01 00:00:00+00', 'auth-1', 'card auth', '
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.hold(4, 2, 100, '2999-01-01 00:00:00+00', 'auth-1', 'card auth', '{"card": "4242"}');
 \echo :LAST_ERROR_SQLSTATE
-SELECT ledger.hold(2, 4, 100, '2999-01-02 00:00:00+00', 'auth-1', 'card auth', '{"card": "4242"}');
-\echo :LAST_ERROR_SQLSTATE
-SELECT ledger.hold(2, 4, 100, NULL, 'auth-1', 'card auth', '{"card": "4242"}');
-\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.hold(2, 4, 100, '2999-01-02 00:00:00+00', 'auth-1', 'card auth', '{"card": "4242"}') AS hold;
+SELECT ledger.hold(2, 4, 100, NULL, 'auth-1', 'card auth', '{"card": "4242"}') AS hold;
+SELECT expires_at FROM ledger.holds WHERE idempotency_key = 'auth-1';
 SELECT ledger.hold(2, 4, 100, '2999-01-01 00:00:00+00', 'auth-1', 'other', '{"card": "4242"}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.hold(2, 4, 100, '2999-01-01 00:00:00+00', 'auth-1', NULL, '{"card": "4242"}');

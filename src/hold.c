@@ -80,7 +80,7 @@ static LedgerStatement lock_hold = LEDGER_STATEMENT(
 	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE", "b");
 
 static LedgerStatement select_hold_by_key = LEDGER_STATEMENT(
-	"SELECT id, debit_account_id, credit_account_id, amount, expires_at,"
+	"SELECT id, debit_account_id, credit_account_id, amount,"
 	" description, metadata FROM ledger.hold_records"
 	" WHERE idempotency_key OPERATOR(pg_catalog.=) $1", "t");
 
@@ -377,18 +377,22 @@ release_both_sides(LedgerHold *hold, LedgerAccount *debit, LedgerAccount *credit
 /*
  * find_hold_by_key - the id of the hold with this key when its arguments
  * match, an idempotency conflict when they do not, 0 when the key is new.
+ *
+ * A replay must repeat the accounts, the amount, the description and the
+ * metadata.  Not the expiry: a client that asks for "a week from now" on
+ * every attempt, as ledger.hold(..., expires_at => now() + interval '7 days')
+ * does, computes another time on each retry, and the hold it retries is the
+ * one already placed, with the expiry of the first call.
  */
 static int64
-find_hold_by_key(const TransferRequest *req, bool has_expiry, TimestampTz expires_at)
+find_hold_by_key(const TransferRequest *req)
 {
 	Datum		key = CStringGetTextDatum(req->idempotency_key);
 	bool		isnull;
-	bool		expiry_null;
 	bool		description_null;
 	bool		metadata_null;
 	Datum		description;
 	Datum		metadata;
-	TimestampTz held_expiry;
 	int64		id;
 	int64		debit_id;
 	int64		credit_id;
@@ -402,15 +406,12 @@ find_hold_by_key(const TransferRequest *req, bool has_expiry, TimestampTz expire
 	debit_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
 	credit_id = DatumGetInt64(LedgerGetColumn(0, 3, &isnull));
 	amount = DatumGetAmount(LedgerGetColumn(0, 4, &isnull));
-	held_expiry = DatumGetTimestampTz(LedgerGetColumn(0, 5, &expiry_null));
-	description = LedgerGetColumn(0, 6, &description_null);
-	metadata = LedgerGetColumn(0, 7, &metadata_null);
+	description = LedgerGetColumn(0, 5, &description_null);
+	metadata = LedgerGetColumn(0, 6, &metadata_null);
 
 	same = debit_id == req->debit_account_id &&
 		credit_id == req->credit_account_id &&
 		amount == req->amount &&
-		expiry_null == !has_expiry &&
-		(expiry_null || held_expiry == expires_at) &&
 		description_null == req->description_null &&
 		(description_null ||
 		 strcmp(TextDatumGetCString(description),
@@ -469,7 +470,7 @@ ledger_hold(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	LockAccountPair(req.debit_account_id, req.credit_account_id, accounts, &debit, &credit);
 
-	id = req.idempotency_key ? find_hold_by_key(&req, has_expiry, expires_at) : 0;
+	id = req.idempotency_key ? find_hold_by_key(&req) : 0;
 	if (id == 0)
 	{
 		Datum		values[8];
@@ -510,7 +511,7 @@ ledger_hold(PG_FUNCTION_ARGS)
 		if (SPI_processed == 0)
 		{
 			/* A concurrent call on other accounts committed the key first. */
-			id = find_hold_by_key(&req, has_expiry, expires_at);
+			id = find_hold_by_key(&req);
 		}
 		else
 		{

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# test/stress/readme.sh - the README's SQL examples, run as they are written.
+#
+# The blocks are read out of README.md itself (the first ```sql block under
+# a heading), so the text a user copies cannot drift from what is tested:
+#  - "Getting started", in a new database: every statement but the one
+#    marked "-- ERROR LGnnn" succeeds, that one fails with exactly that
+#    SQLSTATE, and the comments' figures hold (alice's posted balance 7450);
+#  - "Holds", after it, with its first statement (the hold with an
+#    idempotency key and an expiry computed from now()) sent twice, in two
+#    connections, as a client retries after a lost connection: both return
+#    the same hold, and 50.00 is reserved once; then the rest of the block,
+#    whose "-- ERROR LGnnn" line must fail with that SQLSTATE.
+#
+# Environment: PGHOST, PGPORT, PGUSER as test/run.sh exports them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DB=ledger_readme
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger_readme.XXXXXX")
+FAILED=0
+
+cleanup() {
+	psql -X -q -d postgres -c "SET client_min_messages = warning" \
+		-c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "readme.sh: FAIL: $*" >&2
+	FAILED=1
+}
+
+# block HEADING - the first ```sql block after the line "## HEADING".
+block() {
+	awk -v heading="## $1" '
+		$0 == heading { found = 1; next }
+		found && /^## / { exit }
+		found && /^```sql$/ { inside = 1; next }
+		inside && /^```$/ { exit }
+		inside { print }' "$ROOT/README.md"
+}
+
+# statements FILE - split a block into statements, one per line of output
+# (a statement ends at a line whose code, before any "--" comment, ends in
+# ";"), each prefixed by the SQLSTATE its comment says it fails with, or
+# "ok".
+statements() {
+	awk '
+		{
+			code = $0; comment = ""
+			if (index($0, "--") > 0) {
+				code = substr($0, 1, index($0, "--") - 1)
+				comment = substr($0, index($0, "--"))
+			}
+			stmt = stmt (stmt == "" ? "" : " ") code
+			if (match(comment, /ERROR LG[0-9A-Z][0-9A-Z][0-9A-Z]/))
+				expect = substr(comment, RSTART + 6, 5)
+			if (code ~ /;[[:space:]]*$/) {
+				gsub(/[[:space:]]+/, " ", stmt)
+				print (expect == "" ? "ok" : expect) "\t" stmt
+				stmt = ""; expect = ""
+			}
+		}' "$1"
+}
+
+# run_statements FILE - run each statement of FILE in its own psql, checking
+# its outcome against its comment.  Prints each result's first row.
+run_statements() {
+	local expect stmt out state
+	while IFS=$'\t' read -r expect stmt; do
+		if out=$(psql -X -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$DB" -c "$stmt" 2>&1); then
+			[ "$expect" = ok ] || fail "'$stmt' succeeded; the README says it fails with $expect"
+		else
+			state=$(sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\): .*/\1/p' <<<"$out" | head -n 1)
+			[ "$state" = "$expect" ] ||
+				fail "'$stmt' failed with ${state:-an error} ($out); the README says: $expect"
+		fi
+		printf '%s\n' "$out" | head -n 1
+	done
+}
+
+psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+psql -X -q -d postgres -c "CREATE DATABASE $DB"
+psql -X -q -d "$DB" -c "CREATE EXTENSION ledger"
+
+block "Getting started" >"$WORK/getting_started.sql"
+block "Holds" >"$WORK/holds.sql"
+[ -s "$WORK/getting_started.sql" ] || fail "no sql block under \"## Getting started\" in README.md"
+[ -s "$WORK/holds.sql" ] || fail "no sql block under \"## Holds\" in README.md"
+statements "$WORK/getting_started.sql" >"$WORK/getting_started.list"
+statements "$WORK/holds.sql" >"$WORK/holds.list"
+grep -q $'^LG' "$WORK/getting_started.list" ||
+	fail "the Getting started block shows no rejection any more; this test expects one"
+
+run_statements <"$WORK/getting_started.list" >"$WORK/getting_started.out"
+posted=$(psql -X -At -d "$DB" -c "SELECT posted FROM ledger.balance(2)")
+[ "$posted" = 7450 ] || fail "alice's posted balance after Getting started is $posted, not the README's 7450"
+
+# The hold, then its retry in a new connection, a moment later.
+IFS=$'\t' read -r expect hold_stmt <"$WORK/holds.list"
+[[ $hold_stmt == *idempotency_key* && $hold_stmt == *now\(\)* ]] ||
+	fail "the Holds block's first statement is no longer a keyed hold with a relative expiry: $hold_stmt"
+first=$(psql -X -At -v ON_ERROR_STOP=1 -d "$DB" -c "$hold_stmt")
+sleep 0.2
+if ! retried=$(psql -X -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$DB" -c "$hold_stmt" 2>&1); then
+	fail "the README's hold, retried with its key, failed: $retried"
+fi
+[ "$first" = "$retried" ] || fail "the retried hold returned '$retried', the first call '$first'"
+reserved=$(psql -X -At -d "$DB" -c "SELECT pending_debits FROM ledger.balance(2)")
+[ "$reserved" = 5000 ] || fail "after the hold and its retry alice has $reserved pending, not 5000"
+tail -n +2 "$WORK/holds.list" | run_statements >"$WORK/holds.out"
+captured=$(psql -X -At -d "$DB" -c "SELECT status || ' ' || captured_amount FROM ledger.holds")
+[ "$captured" = "captured 4200" ] || fail "the README's hold ends '$captured', not captured for 4200"
+
+if [ "$FAILED" -ne 0 ]; then
+	echo "readme.sh: FAILED" >&2
+	exit 1
+fi
+echo "readme.sh: all checks passed: the README's Getting started block ($(wc -l <"$WORK/getting_started.list") statements) and Holds block ($(wc -l <"$WORK/holds.list") statements) run as written, each rejection with the SQLSTATE its comment names; the hold retried with its key returns hold $first and reserves once"
