@@ -437,12 +437,12 @@ SELECT ledger.hold(2, 3, 1, metadata => '[1]');
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.hold(2, 3, 1, metadata => 'null'::jsonb);
 \echo :LAST_ERROR_SQLSTATE
--- A hold's key with any argument changed is a conflict; the same
--- arguments return the hold and reserve nothing more.
+-- A hold's key with another amount, description or metadata is a
+-- conflict; the same arguments, whatever the expiry, return the hold and
+-- reserve nothing more.
 SELECT ledger.hold(2, 3, 501, NULL, 'auth-1', 'order 2');
 \echo :LAST_ERROR_SQLSTATE
-SELECT ledger.hold(2, 3, 500, '2999-01-01 00:00:00+00', 'auth-1', 'order 2');
-\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.hold(2, 3, 500, '2999-01-01 00:00:00+00', 'auth-1', 'order 2') AS hold;
 SELECT ledger.hold(2, 3, 500, NULL, 'auth-1', NULL);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.hold(2, 3, 500, NULL, 'auth-1', 'order 2', '{}');

@@ -55,3 +55,30 @@ COMMENT ON EVENT TRIGGER ledger_guard_ddl IS
     'refuses ALTER TABLE, ALTER INDEX and ALTER SEQUENCE that leave the ledger''s tables unusable to it';
 COMMENT ON EVENT TRIGGER ledger_guard_ddl_drop IS
     'refuses dropping a column or index the ledger needs';
+
+-- ===========================================================================
+-- entries: ids unique by an index
+-- ===========================================================================
+
+-- Every id the ledger hands out is unique by an index, so that a sequence
+-- set back (setval, a restore of an older copy of it) fails the write that
+-- would reuse an id, and the ledger then moves the sequence past the
+-- table's highest id, instead of writing a second entry under an id
+-- unnoticed.  Ids only grow, so the index is appended to at its right edge.
+DO $check$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT pg_catalog.count(*) INTO n
+      FROM (SELECT id FROM ledger.entries GROUP BY id
+             HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1) AS d;
+    IF n OPERATOR(pg_catalog.>) 0 THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'unique_violation',
+            MESSAGE = pg_catalog.format('ledger.entries holds %s ids used by more than one entry', n),
+            DETAIL = 'Entries written after ledger.entries_id_seq was set back reused ids.',
+            HINT = 'An entry''s id is a label outside its hash chain: as a superuser, with session_replication_role = replica, give all but one entry of each such id a new id from nextval(''ledger.entries_id_seq''), then update again.';
+    END IF;
+END
+$check$;
+CREATE UNIQUE INDEX entries_id_key ON ledger.entries (id);

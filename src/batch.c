@@ -558,13 +558,9 @@ write_entries(BatchItem *items, int nitems, int nposted, LedgerAccount *accounts
 static void
 assign_transfer_ids(BatchItem *items, int nitems)
 {
-	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
-
-	if (!OidIsValid(seq))
-		elog(ERROR, "sequence ledger.transfers_id_seq does not exist");
 	for (int i = 0; i < nitems; i++)
 		if (items[i].posted)
-			items[i].id = nextval_internal(seq, true);
+			items[i].id = LedgerNextId("transfers_id_seq");
 }
 
 /* Columns of ledger.accounts that a batch sets. */

@@ -84,6 +84,7 @@ extern char *AmountToCString(Amount a);
 
 #define ERRCODE_LEDGER_PROTECTED_TABLE		MAKE_SQLSTATE('L','G','9','0','1')
 #define ERRCODE_LEDGER_UNSUPPORTED_DDL		MAKE_SQLSTATE('L','G','9','0','2')
+#define ERRCODE_LEDGER_ID_TAKEN				MAKE_SQLSTATE('L','G','9','0','3')
 
 /* Limits on caller-supplied text. */
 #define LEDGER_ASSET_CODE_MAX	16
@@ -183,6 +184,19 @@ extern int	LedgerQuery(LedgerStatement *stmt, Datum *values, const char *nulls,
 extern int	LedgerExecuteWrite(LedgerStatement *stmt, Datum *values,
 							   const char *nulls, long count);
 extern Datum LedgerGetColumn(int row, int col, bool *isnull);
+
+/* An id the ledger hands out: its table, unique index and sequence. */
+typedef struct LedgerIdKey
+{
+	const char *table;
+	const char *constraint;
+	const char *sequence;
+} LedgerIdKey;
+
+extern int	LedgerIdKeys(const LedgerIdKey **keys);
+extern int64 LedgerNextId(const char *sequence);
+extern void LedgerRethrowIdCollision(MemoryContext cxt);
+extern void LedgerRepairIds(void);
 
 /* schema.c: the ledger's tables, and their columns in the library's order. */
 typedef enum LedgerTable

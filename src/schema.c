@@ -93,7 +93,7 @@ static const ColumnSpec hot_entries_spec[] = {
 static const char *const assets_indexes[] = {"assets_pkey", NULL};
 static const char *const accounts_indexes[] = {"accounts_pkey", "accounts_name_key", NULL};
 static const char *const transfers_indexes[] = {"transfers_pkey", "transfers_idempotency_key_key", NULL};
-static const char *const entries_indexes[] = {"entries_pkey", NULL};
+static const char *const entries_indexes[] = {"entries_pkey", "entries_id_key", NULL};
 static const char *const holds_indexes[] = {"hold_records_pkey", "hold_records_idempotency_key_key", NULL};
 static const char *const hot_entries_indexes[] = {"hot_entries_pkey", NULL};
 

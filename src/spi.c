@@ -7,6 +7,14 @@
  * ledger.amount, whose OID changes when the extension is dropped and created
  * again in the same session; a syscache callback notices that and the plans
  * are prepared anew.
+ *
+ * The ids the ledger hands out come from its sequences, and each is unique
+ * by an index.  A sequence set back (setval() by a role with
+ * pg_write_all_data, a restore of an old dump of it) would hand out ids
+ * already taken: the write that hits one fails with LG903, naming the
+ * sequence, instead of a bare unique violation, and the backend moves every
+ * ledger sequence past its table's highest id before its next write, so the
+ * ledger heals instead of failing until the sequence catches up.
  */
 #include "ledger.h"
 
@@ -17,6 +25,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "commands/sequence.h"
 #include "commands/extension.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -26,9 +35,24 @@
 
 #define LEDGER_MAX_ARGS 48
 
+static int	errtableconstraint_name(const ErrorData *edata);
+
 static Oid	ledger_namespace_oid = InvalidOid;
 static Oid	amount_type_oid = InvalidOid;
 static Oid	amount_array_type_oid = InvalidOid;
+
+/* The ids the ledger draws: the table, its unique index on them, and their
+ * sequence. */
+static const LedgerIdKey id_keys[] = {
+	{"accounts", "accounts_pkey", "accounts_id_seq"},
+	{"transfers", "transfers_pkey", "transfers_id_seq"},
+	{"entries", "entries_id_key", "entries_id_seq"},
+	{"hold_records", "hold_records_pkey", "hold_records_id_seq"},
+	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq"}
+};
+
+/* A write of this backend met an id already taken: repair before the next. */
+static bool ids_need_repair = false;
 
 /* Bumped whenever the amount type's OID may have changed. */
 static uint32 plan_generation = 1;
@@ -255,19 +279,128 @@ int
 LedgerExecuteWrite(LedgerStatement *stmt, Datum *values, const char *nulls,
 				   long count)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
 
+	LedgerRepairIds();
 	PG_TRY();
 	{
 		ledger_write_in_progress = true;
 		rc = execute(stmt, values, nulls, false, count);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		ledger_write_in_progress = false;
+		LedgerRethrowIdCollision(cxt);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	ledger_write_in_progress = false;
 	return rc;
+}
+
+/*
+ * LedgerIdKeys - the ids the ledger hands out, for verify(); returns how many.
+ */
+int
+LedgerIdKeys(const LedgerIdKey **keys)
+{
+	*keys = id_keys;
+	return lengthof(id_keys);
+}
+
+/*
+ * LedgerNextId - the next id of a ledger table's sequence (one of id_keys'),
+ * drawn as nextval() draws it.
+ */
+int64
+LedgerNextId(const char *sequence)
+{
+	Oid			seq = get_relname_relid(sequence, LedgerNamespaceOid());
+
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence ledger.%s does not exist", sequence);
+	LedgerRepairIds();
+	return nextval_internal(seq, false);
+}
+
+/*
+ * LedgerRethrowIdCollision - in a PG_CATCH block around a write: if the
+ * error is a unique violation of one of the ledger's id keys, replace it by
+ * LG903, which names the sequence that handed out a taken id, and repair
+ * the sequences before this backend's next write.  Returns, with the error
+ * untouched, for any other error; the caller then re-throws it.  cxt is a
+ * memory context outside ErrorContext.
+ */
+void
+LedgerRethrowIdCollision(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	if (geterrcode() != ERRCODE_UNIQUE_VIOLATION)
+		return;
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	for (int k = 0; k < (int) lengthof(id_keys); k++)
+	{
+		if (edata->constraint_name == NULL || edata->table_name == NULL ||
+			edata->schema_name == NULL ||
+			strcmp(edata->schema_name, "ledger") != 0 ||
+			strcmp(edata->table_name, id_keys[k].table) != 0 ||
+			strcmp(edata->constraint_name, id_keys[k].constraint) != 0)
+			continue;
+		FlushErrorState();
+		ids_need_repair = true;
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_ID_TAKEN),
+				 errmsg("could not use a new id of table \"%s\": it is already taken",
+						id_keys[k].table),
+				 errdetail("%s Sequence ledger.%s is behind the table's highest id: it was set back, by setval() or by restoring an older copy of it. This session moves every ledger sequence past its table's highest id before its next write.",
+						   edata->detail ? edata->detail : "", id_keys[k].sequence),
+				 errhint("Retry the call."),
+				 errtableconstraint_name(edata)));
+	}
+	FreeErrorData(edata);
+}
+
+/* errtableconstraint for an error copied earlier (the relation is gone). */
+static int
+errtableconstraint_name(const ErrorData *edata)
+{
+	err_generic_string(PG_DIAG_SCHEMA_NAME, edata->schema_name);
+	err_generic_string(PG_DIAG_TABLE_NAME, edata->table_name);
+	err_generic_string(PG_DIAG_CONSTRAINT_NAME, edata->constraint_name);
+	return 0;
+}
+
+/*
+ * LedgerRepairIds - after a write met a taken id: set every ledger sequence
+ * that is behind its table's highest id to that id, so the next draws are
+ * free.  Costs nothing otherwise.
+ */
+void
+LedgerRepairIds(void)
+{
+	if (!ids_need_repair)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (int k = 0; k < (int) lengthof(id_keys); k++)
+	{
+		char	   *sql = psprintf(
+								   "SELECT pg_catalog.setval('ledger.%s'::pg_catalog.regclass, t.m)"
+								   "  FROM (SELECT pg_catalog.max(id) AS m FROM ledger.%s) AS t,"
+								   "       ledger.%s AS s"
+								   " WHERE t.m OPERATOR(pg_catalog.>=) CASE WHEN s.is_called"
+								   "       THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END",
+								   id_keys[k].sequence, id_keys[k].table, id_keys[k].sequence);
+
+		if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not repair sequence ledger.%s", id_keys[k].sequence);
+		pfree(sql);
+	}
+	SPI_finish();
+	ids_need_repair = false;
 }
 
 /*

@@ -565,6 +565,7 @@ TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
 
 	if (!OidIsValid(relid))
 		return NULL;
+	LedgerRepairIds();
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger table insert",
 								ALLOCSET_DEFAULT_SIZES);
@@ -792,6 +793,30 @@ flush_chunk(TableInsert *ins)
 }
 
 /*
+ * flush_all - write the formed rows (flush_chunk) and, with indexes, every
+ * index entry held back.  A unique violation of one of the ledger's id keys
+ * is reported as the taken id it is (LedgerRethrowIdCollision).
+ */
+static void
+flush_all(TableInsert *ins, bool indexes)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		flush_chunk(ins);
+		for (int p = 0; indexes && p < ins->npending; p++)
+			flush_pending(ins, &ins->pending[p]);
+	}
+	PG_CATCH();
+	{
+		LedgerRethrowIdCollision(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
  * TableInsertRow - add a row: values and nulls of the columns given to
  * TableInsertBegin, in that order.
  *
@@ -804,7 +829,7 @@ TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls)
 	form_row(ins, values, nulls);
 	ins->nslots++;
 	if (ins->nslots == TABLE_INSERT_CHUNK)
-		flush_chunk(ins);
+		flush_all(ins, false);
 }
 
 /*
@@ -836,6 +861,37 @@ check_conflict_visible(TableInsert *ins, ItemPointer tid)
 }
 
 /*
+ * insert_speculative_entries - the index entries of a row inserted
+ * speculatively; true if the arbiter found its key taken meanwhile.  A
+ * unique violation of one of the ledger's id keys is reported as the taken
+ * id it is (LedgerRethrowIdCollision).
+ */
+static bool
+insert_speculative_entries(TableInsert *ins, TupleTableSlot *slot, List *arbiters)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		lost_race = false;
+
+	PG_TRY();
+	{
+#if PG_VERSION_NUM >= 160000
+		(void) ExecInsertIndexTuples(ins->rri, slot, ins->estate, false, true, &lost_race,
+									 arbiters, false);
+#else
+		(void) ExecInsertIndexTuples(ins->rri, slot, ins->estate, false, true, &lost_race,
+									 arbiters);
+#endif
+	}
+	PG_CATCH();
+	{
+		LedgerRethrowIdCollision(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return lost_race;
+}
+
+/*
  * TableInsertRowUnlessKey - add a row as INSERT ... ON CONFLICT DO NOTHING
  * would, arbitrated by the unique index named arbiter: written at once, with
  * its index entries, returning true; or, when a row of this transaction, a
@@ -854,9 +910,7 @@ TableInsertRowUnlessKey(TableInsert *ins, const char *arbiter,
 	bool		found = false;
 	MemoryContext oldcxt;
 
-	flush_chunk(ins);
-	for (int p = 0; p < ins->npending; p++)
-		flush_pending(ins, &ins->pending[p]);
+	flush_all(ins, true);
 
 	/* The arbiter's equality operators, which its conflict check needs. */
 	for (int i = 0; i < rri->ri_NumIndices; i++)
@@ -908,13 +962,7 @@ TableInsertRowUnlessKey(TableInsert *ins, const char *arbiter,
 		 */
 		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 		table_tuple_insert_speculative(ins->rel, slot, ins->cid, 0, NULL, token);
-#if PG_VERSION_NUM >= 160000
-		(void) ExecInsertIndexTuples(rri, slot, ins->estate, false, true, &lost_race,
-									 arbiters, false);
-#else
-		(void) ExecInsertIndexTuples(rri, slot, ins->estate, false, true, &lost_race,
-									 arbiters);
-#endif
+		lost_race = insert_speculative_entries(ins, slot, arbiters);
 		table_tuple_complete_speculative(ins->rel, slot, token, !lost_race);
 		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
 		if (!lost_race)
@@ -982,9 +1030,7 @@ TableInsertEnd(TableInsert *ins)
 {
 	int64		inserted;
 
-	flush_chunk(ins);
-	for (int p = 0; p < ins->npending; p++)
-		flush_pending(ins, &ins->pending[p]);
+	flush_all(ins, true);
 	inserted = ins->inserted;
 
 	for (int i = 0; i < TABLE_INSERT_CHUNK && ins->slots[i] != NULL; i++)

@@ -144,12 +144,7 @@ static int64
 transfer_row_params(const TransferRequest *req, TimestampTz created_at,
 					Datum *values, char *nulls, int nparams)
 {
-	Oid			seq = get_relname_relid("transfers_id_seq", LedgerNamespaceOid());
-	int64		id;
-
-	if (!OidIsValid(seq))
-		elog(ERROR, "sequence ledger.transfers_id_seq does not exist");
-	id = nextval_internal(seq, false);
+	int64		id = LedgerNextId("transfers_id_seq");
 
 	memset(nulls, ' ', nparams);
 	values[0] = Int64GetDatum(id);
@@ -312,11 +307,7 @@ write_transfer_rows(TransferTables *t, const Datum *params, const char *pnulls,
 
 		if (sides[s]->queued)
 		{
-			Oid			seq = get_relname_relid("hot_entries_id_seq", LedgerNamespaceOid());
-
-			if (!OidIsValid(seq))
-				elog(ERROR, "sequence ledger.hot_entries_id_seq does not exist");
-			*queue_id = nextval_internal(seq, false);
+			*queue_id = LedgerNextId("hot_entries_id_seq");
 			values[HQ_ID] = Int64GetDatum(*queue_id);
 			values[HQ_ACCOUNT] = Int64GetDatum(sides[s]->id);
 			values[HQ_TRANSFER] = Int64GetDatum(id);

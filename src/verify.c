@@ -9,7 +9,8 @@
  * account row's posted sums, version, last hash and pending sums must match
  * what the entries and the reserved holds say.  Over the whole ledger, the
  * debit and credit entries of each asset must balance and every transfer
- * must have exactly one debit and one credit entry that match it.  A hot
+ * must have exactly one debit and one credit entry that match it, and
+ * every id must be unique with no sequence behind its table.  A hot
  * account's postings still queued in ledger.hot_entries (hot.c) count as
  * entries of their transfers and in their asset's totals, though not yet in
  * the account's replay.
@@ -801,6 +802,71 @@ verify_transfers(Verify *v, Stream *transfers, Stream *entries)
 }
 
 /*
+ * verify_ids - every id the ledger hands out is unique, and no sequence
+ * would hand out one already taken: its next value is above its table's
+ * highest id.  Ids that a valid unique index on them alone keeps unique are
+ * not counted again.
+ */
+static void
+verify_ids(Verify *v)
+{
+	const LedgerIdKey *keys;
+	int			nkeys = LedgerIdKeys(&keys);
+
+	for (int k = 0; k < nkeys; k++)
+	{
+		char	   *sql;
+		bool		isnull;
+		Datum		d;
+
+		CHECK_FOR_INTERRUPTS();
+		sql = psprintf("SELECT t.m, CASE WHEN s.is_called THEN s.last_value OPERATOR(pg_catalog.+) 1"
+					   "                 ELSE s.last_value END"
+					   "  FROM (SELECT pg_catalog.max(id) AS m FROM ledger.%s) AS t, ledger.%s AS s"
+					   " WHERE t.m OPERATOR(pg_catalog.>=) CASE WHEN s.is_called"
+					   "       THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END",
+					   keys[k].table, keys[k].sequence);
+		if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read sequence ledger.%s", keys[k].sequence);
+		if (SPI_processed > 0)
+		{
+			int64		highest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+			int64		next = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2, &isnull));
+
+			report(v, NULL, "sequence ledger.%s is behind table %s: its next id %lld is not above the highest id %lld",
+				   keys[k].sequence, keys[k].table, (long long) next, (long long) highest);
+		}
+
+		sql = psprintf("SELECT EXISTS (SELECT FROM pg_catalog.pg_index AS i"
+					   "  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+					   "   AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]"
+					   " WHERE i.indrelid OPERATOR(pg_catalog.=) 'ledger.%s'::pg_catalog.regclass"
+					   "   AND i.indisunique AND i.indisvalid AND i.indnkeyatts OPERATOR(pg_catalog.=) 1"
+					   "   AND a.attname OPERATOR(pg_catalog.=) 'id'"
+					   "   AND i.indpred IS NULL AND i.indexprs IS NULL)", keys[k].table);
+		if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the indexes of table ledger.%s", keys[k].table);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (DatumGetBool(d))
+			continue;
+		sql = psprintf("SELECT id, pg_catalog.count(*) FROM ledger.%s GROUP BY id"
+					   " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 ORDER BY id",
+					   keys[k].table);
+		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the ids of table ledger.%s", keys[k].table);
+		for (uint64 r = 0; r < SPI_processed; r++)
+			report(v, NULL, "id %lld of table %s is used by %lld rows",
+				   (long long) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 1, &isnull)),
+				   keys[k].table,
+				   (long long) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+}
+
+/*
  * ledger_verify - check the ledger, or one account, against its entries;
  * returns one row per problem found, none when all is consistent.
  */
@@ -885,6 +951,7 @@ ledger_verify(PG_FUNCTION_ARGS)
 		Stream		transfers;
 
 		verify_assets(&v);
+		verify_ids(&v);
 		stream_open(&transfers, &all_transfers, NULL);
 		stream_open(&entries, &entries_by_transfer, NULL);
 		verify_transfers(&v, &transfers, &entries);

@@ -6,7 +6,7 @@
 -- nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(114);
+SELECT plan(116);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -121,6 +121,10 @@ SELECT index_is_unique('ledger', 'entries', 'entries_pkey',
                        'an account''s entry versions are unique');
 SELECT hasnt_index('ledger', 'entries', 'entries_account_created_at_idx',
                    'entries has no index on time: history searches the versions');
+SELECT has_index('ledger', 'entries', 'entries_id_key', ARRAY['id'],
+                 'entries has an index on id');
+SELECT index_is_unique('ledger', 'entries', 'entries_id_key',
+                       'entry ids are unique, as every id the ledger hands out');
 SELECT has_index('ledger', 'entries', 'entries_transfer_id_idx', ARRAY['transfer_id'],
                  'entries has an index on transfer_id');
 SELECT has_index('ledger', 'transfers', 'transfers_created_at_idx', ARRAY['created_at'],
