@@ -322,8 +322,27 @@ FROM (SELECT 1000000000000000000000000000000::ledger.amount AS a
 -- ... and an overflow is an error, not a wrapped or rounded value.
 SELECT sum(a)
 FROM (VALUES ('170141183460469231731687303715884105727'::ledger.amount), (1)) AS t(a);
+
+-- avg sums in 192 bits, so it is exact for any count of any amounts: the
+-- extremes twice, many times, and mixed.
 SELECT avg(a)
 FROM (VALUES ('170141183460469231731687303715884105727'::ledger.amount), (1)) AS t(a);
+SELECT avg(a) AS max_twice
+FROM (VALUES ('170141183460469231731687303715884105727'::ledger.amount),
+             ('170141183460469231731687303715884105727')) AS t(a);
+SELECT avg(a) AS min_twice
+FROM (VALUES ('-170141183460469231731687303715884105728'::ledger.amount),
+             ('-170141183460469231731687303715884105728')) AS t(a);
+SELECT avg(a) = '170141183460469231731687303715884105727'::numeric AS max_100000_times
+FROM (SELECT '170141183460469231731687303715884105727'::ledger.amount AS a
+      FROM generate_series(1, 100000)) AS t;
+SELECT avg(a) = '-170141183460469231731687303715884105728'::numeric AS min_100000_times
+FROM (SELECT '-170141183460469231731687303715884105728'::ledger.amount AS a
+      FROM generate_series(1, 100000)) AS t;
+SELECT avg(a), avg(a::numeric) AS numeric_avg
+FROM (SELECT CASE WHEN g % 3 = 0 THEN '-170141183460469231731687303715884105728'::ledger.amount
+                  ELSE '170141183460469231731687303715884105727' END AS a
+      FROM generate_series(1, 1000) AS g) AS t;
 
 -- Over no rows, or only NULLs, every aggregate is NULL.
 SELECT sum(a), min(a), max(a), avg(a) FROM amounts WHERE false;
@@ -356,6 +375,14 @@ SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF)
 SELECT sum(a), min(a), max(a), avg(a) FROM many_amounts;
 SELECT sum(a), min(a), max(a), avg(a) FROM many_amounts;
+-- The partial states of extreme amounts combine beyond 128 bits too.
+CREATE TABLE extreme_amounts AS
+SELECT g AS id, '170141183460469231731687303715884105727'::ledger.amount AS a
+FROM generate_series(1, 20000) AS g;
+ANALYZE extreme_amounts;
+EXPLAIN (COSTS OFF)
+SELECT avg(a) FROM extreme_amounts;
+SELECT avg(a) FROM extreme_amounts;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

@@ -26,15 +26,21 @@
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 
-/* State of ledger.avg(): an exact sum and the number of non-null inputs. */
+/*
+ * State of ledger.avg(): an exact sum and the number of non-null inputs.
+ * The sum is a signed 192-bit integer, high * 2^128 + low: 2^63 amounts of
+ * up to 2^127 each cannot leave it, so no count of any amounts overflows,
+ * as verify()'s wide totals cannot.
+ */
 typedef struct AmountAvgState
 {
-	int128		sum;
+	uint128		low;
+	int64		high;
 	int64		count;
 } AmountAvgState;
 
-/* Size of a serialized AmountAvgState: two 64-bit halves and the count. */
-#define AMOUNT_AVG_STATE_WIRE_SIZE	24
+/* Size of a serialized AmountAvgState: the sum's three 64-bit words and the count. */
+#define AMOUNT_AVG_STATE_WIRE_SIZE	32
 
 /*
  * AmountGetDatum - return a freshly palloc'd copy of a as a Datum.
@@ -597,9 +603,19 @@ avg_state(FunctionCallInfo fcinfo, int argno)
 	return state;
 }
 
+/* state's sum += high * 2^128 + low, in 192-bit two's complement. */
+static inline void
+avg_add(AmountAvgState *state, uint128 low, int64 high)
+{
+	uint128		sum = state->low + low;
+
+	state->high = (int64) ((uint64) state->high + (uint64) high + (sum < low ? 1 : 0));
+	state->low = sum;
+}
+
 /*
  * ledger_amount_avg_accum - transition function of ledger.avg(): add a
- * non-null value to the exact sum and count it; 22003 if the sum overflows.
+ * non-null value to the exact sum and count it.
  */
 PG_FUNCTION_INFO_V1(ledger_amount_avg_accum);
 Datum
@@ -609,9 +625,9 @@ ledger_amount_avg_accum(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(1))
 	{
-		if (__builtin_add_overflow(state->sum, PG_GETARG_AMOUNT(1),
-								   &state->sum))
-			out_of_range();
+		Amount		x = PG_GETARG_AMOUNT(1);
+
+		avg_add(state, (uint128) x, x < 0 ? -1 : 0);
 		state->count++;
 	}
 	PG_RETURN_POINTER(state);
@@ -619,7 +635,7 @@ ledger_amount_avg_accum(PG_FUNCTION_ARGS)
 
 /*
  * ledger_amount_avg_combine - combine function of ledger.avg(): merge the
- * second state into the first (created if NULL); 22003 if the sum overflows.
+ * second state into the first (created if NULL).
  */
 PG_FUNCTION_INFO_V1(ledger_amount_avg_combine);
 Datum
@@ -632,15 +648,15 @@ ledger_amount_avg_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(state);
 	other = (AmountAvgState *) PG_GETARG_POINTER(1);
 
-	if (__builtin_add_overflow(state->sum, other->sum, &state->sum))
-		out_of_range();
+	avg_add(state, other->low, other->high);
 	state->count += other->count;
 	PG_RETURN_POINTER(state);
 }
 
 /*
  * ledger_amount_avg_serialize - serial function of ledger.avg(): the state
- * as 24 bytes (sum as two big-endian halves, then the count).
+ * as 32 bytes (the sum's high word and low 128 bits, big-endian, then the
+ * count).
  */
 PG_FUNCTION_INFO_V1(ledger_amount_avg_serialize);
 Datum
@@ -654,8 +670,9 @@ ledger_amount_avg_serialize(PG_FUNCTION_ARGS)
 		elog(ERROR, "aggregate function called in non-aggregate context");
 	state = (AmountAvgState *) PG_GETARG_POINTER(0);
 
-	memcpy(&bits, &state->sum, sizeof(bits));
+	bits = state->low;
 	pq_begintypsend(&buf);
+	pq_sendint64(&buf, (uint64) state->high);
 	pq_sendint64(&buf, (uint64) (bits >> 64));
 	pq_sendint64(&buf, (uint64) bits);
 	pq_sendint64(&buf, (uint64) state->count);
@@ -687,15 +704,43 @@ ledger_amount_avg_deserialize(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, VARDATA_ANY(serial),
 						   VARSIZE_ANY_EXHDR(serial));
+	state = (AmountAvgState *) palloc(sizeof(AmountAvgState));
+	state->high = pq_getmsgint64(&buf);
 	hi = (uint64) pq_getmsgint64(&buf);
 	lo = (uint64) pq_getmsgint64(&buf);
 	bits = ((uint128) hi << 64) | lo;
-
-	state = (AmountAvgState *) palloc(sizeof(AmountAvgState));
-	memcpy(&state->sum, &bits, sizeof(bits));
+	state->low = bits;
 	state->count = pq_getmsgint64(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(state);
+}
+
+/* A numeric from decimal text. */
+static Numeric
+numeric_from_text(const char *text)
+{
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+/* high * 2^128 + low as an exact numeric. */
+static Numeric
+wide_to_numeric(uint128 low, int64 high)
+{
+	Numeric		two64 = numeric_from_text("18446744073709551616");
+	Datum		result;
+
+	result = NumericGetDatum(int64_to_numeric(high));
+	result = DirectFunctionCall2(numeric_mul, result, NumericGetDatum(two64));
+	result = DirectFunctionCall2(numeric_add, result,
+								 NumericGetDatum(numeric_from_text(psprintf(UINT64_FORMAT,
+																			(uint64) (low >> 64)))));
+	result = DirectFunctionCall2(numeric_mul, result, NumericGetDatum(two64));
+	result = DirectFunctionCall2(numeric_add, result,
+								 NumericGetDatum(numeric_from_text(psprintf(UINT64_FORMAT,
+																			(uint64) low))));
+	return DatumGetNumeric(result);
 }
 
 /*
@@ -715,7 +760,7 @@ ledger_amount_avg_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 
 	PG_RETURN_DATUM(DirectFunctionCall2(numeric_div,
-										NumericGetDatum(amount_to_numeric(state->sum)),
+										NumericGetDatum(wide_to_numeric(state->low, state->high)),
 										NumericGetDatum(int64_to_numeric(state->count))));
 }
 
