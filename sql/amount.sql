@@ -475,5 +475,37 @@ FROM unnest(ARRAY[
 ]) WITH ORDINALITY AS t(expr, n)
 ORDER BY n;
 
+--
+-- The operators and search_path.  The operators on ledger.amount live in
+-- schema ledger.  With ledger on the search path, arithmetic and
+-- comparison are the amount's own: exact integers, overflow an error, and
+-- an index on an amount column usable.  Without it, the implicit cast to
+-- numeric makes the same expressions numeric ones: a fraction where an
+-- amount division truncates, no overflow check, and no index.
+--
+CREATE TABLE priced AS
+SELECT g AS id, g::ledger.amount AS price FROM generate_series(1, 1000) AS g;
+CREATE INDEX priced_price_idx ON priced (price);
+ANALYZE priced;
+SET enable_seqscan = off;
+
+SET search_path = public, ledger;
+SELECT '-7'::ledger.amount / 2 AS quotient, pg_typeof('-7'::ledger.amount / 2) AS type;
+SELECT pg_typeof('1'::ledger.amount + 1) AS sum_type;
+SELECT '170141183460469231731687303715884105727'::ledger.amount + 1;
+EXPLAIN (COSTS OFF) SELECT id FROM priced WHERE price = 7;
+
+SET search_path = public;
+SELECT '-7'::ledger.amount / 2 AS quotient, pg_typeof('-7'::ledger.amount / 2) AS type;
+SELECT pg_typeof('1'::ledger.amount + 1) AS sum_type;
+SELECT '170141183460469231731687303715884105727'::ledger.amount + 1 AS numeric_sum;
+EXPLAIN (COSTS OFF) SELECT id FROM priced WHERE price = 7;
+-- Qualified operators are the amount's own whatever the path.
+SELECT '-7'::ledger.amount OPERATOR(ledger./) 2 AS quotient;
+EXPLAIN (COSTS OFF) SELECT id FROM priced WHERE price OPERATOR(ledger.=) 7;
+
+SET search_path = public, ledger;
+RESET enable_seqscan;
+
 DROP TABLE amounts, cast_targets, ledger_rows, ledger_rows_copy, thresholds,
-    hashed, many_amounts;
+    hashed, many_amounts, extreme_amounts, priced;

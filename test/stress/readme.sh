@@ -3,9 +3,10 @@
 #
 # The blocks are read out of README.md itself (the first ```sql block under
 # a heading), so the text a user copies cannot drift from what is tested:
-#  - "Getting started", in a new database: every statement but the one
-#    marked "-- ERROR LGnnn" succeeds, that one fails with exactly that
-#    SQLSTATE, and the comments' figures hold (alice's posted balance 7450);
+#  - "Getting started", in a new database, in one psql session: every
+#    statement but the one marked "-- ERROR LGnnn" succeeds, that one fails
+#    with exactly that SQLSTATE, and the comments' figures hold (alice's
+#    posted balance 7450);
 #  - "Holds", after it, with its first statement (the hold with an
 #    idempotency key and an expiry computed from now()) sent twice, in two
 #    connections, as a client retries after a lost connection: both return
@@ -65,20 +66,21 @@ statements() {
 		}' "$1"
 }
 
-# run_statements FILE - run each statement of FILE in its own psql, checking
-# its outcome against its comment.  Prints each result's first row.
-run_statements() {
-	local expect stmt out state
-	while IFS=$'\t' read -r expect stmt; do
-		if out=$(psql -X -At -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$DB" -c "$stmt" 2>&1); then
-			[ "$expect" = ok ] || fail "'$stmt' succeeded; the README says it fails with $expect"
-		else
-			state=$(sed -n 's/^ERROR:  \([0-9A-Z]\{5\}\): .*/\1/p' <<<"$out" | head -n 1)
-			[ "$state" = "$expect" ] ||
-				fail "'$stmt' failed with ${state:-an error} ($out); the README says: $expect"
-		fi
-		printf '%s\n' "$out" | head -n 1
-	done
+# run_block LIST - run the statements of LIST (from statements) in one
+# session, as a user pasting them into psql would; each statement that
+# fails must be one whose comment names its SQLSTATE, and fail with it, and
+# every such statement must fail.
+run_block() {
+	local list=$1 out expected got
+	cut -f 2- "$list" >"$list.sql"
+	out=$(psql -X -v VERBOSITY=verbose -d "$DB" -f "$list.sql" 2>&1) || true
+	printf '%s\n' "$out" >"$list.out"
+	expected=$(cut -f 1 "$list" | grep -v '^ok$' | tr '\n' ' ')
+	got=$(sed -n 's/^psql:[^ ]* ERROR:  \([0-9A-Z]\{5\}\): .*/\1/p' "$list.out" | tr '\n' ' ')
+	if [ "$got" != "$expected" ]; then
+		cat "$list.out" >&2
+		fail "$(basename "$list" .list): the statements failed with [${got% }], the README's comments say [${expected% }]"
+	fi
 }
 
 psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
@@ -94,7 +96,7 @@ statements "$WORK/holds.sql" >"$WORK/holds.list"
 grep -q $'^LG' "$WORK/getting_started.list" ||
 	fail "the Getting started block shows no rejection any more; this test expects one"
 
-run_statements <"$WORK/getting_started.list" >"$WORK/getting_started.out"
+run_block "$WORK/getting_started.list"
 posted=$(psql -X -At -d "$DB" -c "SELECT posted FROM ledger.balance(2)")
 [ "$posted" = 7450 ] || fail "alice's posted balance after Getting started is $posted, not the README's 7450"
 
@@ -110,7 +112,8 @@ fi
 [ "$first" = "$retried" ] || fail "the retried hold returned '$retried', the first call '$first'"
 reserved=$(psql -X -At -d "$DB" -c "SELECT pending_debits FROM ledger.balance(2)")
 [ "$reserved" = 5000 ] || fail "after the hold and its retry alice has $reserved pending, not 5000"
-tail -n +2 "$WORK/holds.list" | run_statements >"$WORK/holds.out"
+tail -n +2 "$WORK/holds.list" >"$WORK/holds_rest.list"
+run_block "$WORK/holds_rest.list"
 captured=$(psql -X -At -d "$DB" -c "SELECT status || ' ' || captured_amount FROM ledger.holds")
 [ "$captured" = "captured 4200" ] || fail "the README's hold ends '$captured', not captured for 4200"
 
