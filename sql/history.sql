@@ -120,8 +120,65 @@ SELECT (SELECT array_agg(account_version) FROM ledger.statement(8, payee_at(900)
        AS same_versions;
 SELECT count(*) FROM ledger.statement(8, payee_at(900), payee_at(2101))
  WHERE account_version BETWEEN 900 AND 2100;
--- A caller can stop reading early.
+-- A LIMIT keeps the first rows.  In the select list the function stops
+-- reading there; in FROM, PostgreSQL reads the whole window first, so a
+-- client that pages uses ledger.statement_page.
 SELECT account_version FROM ledger.statement(8) LIMIT 3;
+SELECT (ledger.statement(8)).account_version LIMIT 3;
+
+-- ledger.statement_page returns one page, and a client follows the pages
+-- by passing the last version it got: oldest first after after_version,
+-- newest first before before_version.
+SELECT account_version, balance_after FROM ledger.statement_page(8, 3);
+SELECT account_version, balance_after FROM ledger.statement_page(8, 3, after_version => 3);
+SELECT account_version, balance_after FROM ledger.statement_page(8, 3, newest_first => true);
+SELECT account_version FROM ledger.statement_page(8, 3, before_version => 2498, newest_first => true);
+SELECT account_version FROM ledger.statement_page(8, 3, after_version => 2498);
+SELECT count(*) FROM ledger.statement_page(8, 3, after_version => 2500);
+-- Both bounds at once, and within a window of time.
+SELECT account_version FROM ledger.statement_page(8, 100, after_version => 10, before_version => 14);
+SELECT account_version FROM ledger.statement_page(8, 3, since => payee_at(900), until => payee_at(2101));
+SELECT account_version FROM ledger.statement_page(8, 3, newest_first => true,
+                                                  since => payee_at(900), until => payee_at(2101));
+-- Following every page of 700 either way gives the whole statement, in
+-- order, each entry once; a page of up to 10,000 rows is one call.
+WITH RECURSIVE up(page, last, versions) AS (
+    SELECT 1, max(account_version), array_agg(account_version ORDER BY account_version)
+      FROM ledger.statement_page(8, 700)
+    UNION ALL
+    SELECT up.page + 1, p.last, up.versions || p.versions
+      FROM up, LATERAL (SELECT max(account_version) AS last,
+                               array_agg(account_version ORDER BY account_version) AS versions
+                          FROM ledger.statement_page(8, 700, after_version => up.last)) AS p
+     WHERE p.last IS NOT NULL)
+SELECT max(page) AS pages,
+       (SELECT versions FROM up ORDER BY page DESC LIMIT 1)
+       = (SELECT array_agg(account_version) FROM ledger.statement(8)) AS same
+  FROM up;
+WITH RECURSIVE down(page, last, versions) AS (
+    SELECT 1, min(account_version), array_agg(account_version ORDER BY account_version DESC)
+      FROM ledger.statement_page(8, 700, newest_first => true)
+    UNION ALL
+    SELECT down.page + 1, p.last, down.versions || p.versions
+      FROM down, LATERAL (SELECT min(account_version) AS last,
+                                 array_agg(account_version ORDER BY account_version DESC) AS versions
+                            FROM ledger.statement_page(8, 700, before_version => down.last,
+                                                       newest_first => true)) AS p
+     WHERE p.last IS NOT NULL)
+SELECT max(page) AS pages,
+       (SELECT versions FROM down ORDER BY page DESC LIMIT 1)
+       = (SELECT array_agg(account_version ORDER BY account_version DESC) FROM ledger.statement(8)) AS same
+  FROM down;
+SELECT count(*) FROM ledger.statement_page(8, 10000);
+-- A page is at least one row and at most 10,000.
+SELECT * FROM ledger.statement_page(8, 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM ledger.statement_page(8, 10001);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM ledger.statement_page(8, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM ledger.statement_page(99);
+\echo :LAST_ERROR_SQLSTATE
 
 -- balance_at and statement find a moment by binary search over the
 -- versions (there is no index on time).  Against an independent answer for

@@ -82,3 +82,35 @@ BEGIN
 END
 $check$;
 CREATE UNIQUE INDEX entries_id_key ON ledger.entries (id);
+
+-- ===========================================================================
+-- statements page by page
+-- ===========================================================================
+
+-- In a FROM clause PostgreSQL runs a set-returning function to its end
+-- before a LIMIT sees a row, so ledger.statement(acc) LIMIT 100 reads an
+-- account's whole history.  A page is asked for in the call instead, by
+-- keyset on the account's versions: the client passes the last version it
+-- got, and no page costs more than its own rows.
+CREATE FUNCTION ledger.statement_page(account_id bigint,
+                                      max_rows integer DEFAULT 100,
+                                      after_version bigint DEFAULT NULL,
+                                      before_version bigint DEFAULT NULL,
+                                      newest_first boolean DEFAULT false,
+                                      since timestamptz DEFAULT '-infinity'::pg_catalog.timestamptz,
+                                      until timestamptz DEFAULT 'infinity'::pg_catalog.timestamptz)
+RETURNS TABLE (account_version bigint,
+               entry_id bigint,
+               transfer_id bigint,
+               direction text,
+               amount ledger.amount,
+               balance_after ledger.amount,
+               counterparty_account_id bigint,
+               description text,
+               created_at timestamptz)
+AS 'MODULE_PATHNAME', 'ledger_statement_page'
+LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE ROWS 100
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.statement_page(bigint, integer, bigint, bigint, boolean, timestamptz, timestamptz) IS
+    'one page of an account''s statement: at most max_rows entries after after_version (oldest first) or before before_version (newest first), within since <= created_at < until';
+REVOKE ALL ON FUNCTION ledger.statement_page(bigint, integer, bigint, bigint, boolean, timestamptz, timestamptz) FROM PUBLIC;

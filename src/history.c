@@ -14,7 +14,10 @@
  * its start, up to the last entry before its end, both found the same way.
  * It is read in pages of STATEMENT_PAGE entries by keyset on the version,
  * and only the current page is held in memory, so a statement of millions
- * of entries streams in constant memory.
+ * of entries streams in constant memory.  ledger.statement_page returns one
+ * bounded page of it, oldest or newest first, from a version the client
+ * passes: in a FROM clause a set-returning function is read whole before a
+ * LIMIT applies, so paging must be in the call.
  */
 #include "ledger.h"
 
@@ -25,7 +28,9 @@
 
 /* Entries a statement reads at a time. */
 #define STATEMENT_PAGE 1000
-#define STATEMENT_PAGE_STR "1000"
+
+/* The most rows one call of ledger.statement_page returns. */
+#define STATEMENT_PAGE_MAX 10000
 
 /* Columns of ledger.statement()'s result. */
 #define Natts_statement 9
@@ -55,6 +60,20 @@ static LedgerStatement entry_at = LEDGER_STATEMENT(
 	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
 	"   AND e.account_version OPERATOR(pg_catalog.=) $2", "bb");
 
+/* One page of a statement, newest first: versions before $2, after $3. */
+static LedgerStatement statement_page_desc = LEDGER_STATEMENT(
+	"SELECT e.account_version, e.id, e.transfer_id, e.direction, e.amount,"
+	"       e.balance_after,"
+	"       CASE WHEN e.direction OPERATOR(pg_catalog.=) 'debit'"
+	"            THEN t.credit_account_id ELSE t.debit_account_id END,"
+	"       t.description, e.created_at"
+	"  FROM ledger.entries AS e"
+	"  LEFT JOIN ledger.transfers AS t ON t.id OPERATOR(pg_catalog.=) e.transfer_id"
+	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
+	"   AND e.account_version OPERATOR(pg_catalog.<) $2"
+	"   AND e.account_version OPERATOR(pg_catalog.>) $3"
+	" ORDER BY e.account_version DESC LIMIT $4", "bbbb");
+
 /* One page of a statement: versions after $2, up to $3, in version order. */
 static LedgerStatement statement_page = LEDGER_STATEMENT(
 	"SELECT e.account_version, e.id, e.transfer_id, e.direction, e.amount,"
@@ -67,14 +86,20 @@ static LedgerStatement statement_page = LEDGER_STATEMENT(
 	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
 	"   AND e.account_version OPERATOR(pg_catalog.>) $2"
 	"   AND e.account_version OPERATOR(pg_catalog.<=) $3"
-	" ORDER BY e.account_version LIMIT " STATEMENT_PAGE_STR, "bbb");
+	" ORDER BY e.account_version LIMIT $4", "bbbb");
 
-/* Where a statement is between calls. */
+/*
+ * Where a statement is between calls.  The versions it returns are those
+ * after low and up to high; read in version order from low, or newest
+ * first from high, at most remaining of them.
+ */
 typedef struct StatementState
 {
 	int64		account_id;
-	int64		last_version;	/* the last version read so far */
-	int64		end_version;	/* the last version of the window */
+	bool		newest_first;
+	int64		low;			/* exclusive; moves up as rows are read */
+	int64		high;			/* inclusive; moves down, newest first */
+	int64		remaining;		/* rows still to return */
 	MemoryContext page_context; /* holds the current page; reset per page */
 	HeapTuple  *page;			/* the current page's rows */
 	int			page_rows;
@@ -225,22 +250,33 @@ ledger_balance_at(PG_FUNCTION_ARGS)
 static void
 read_page(StatementState *state, TupleDesc desc)
 {
-	Datum		values[3];
+	Datum		values[4];
 	MemoryContext oldcontext;
+	int64		limit = Min(state->remaining, STATEMENT_PAGE);
 
 	MemoryContextReset(state->page_context);
 	state->page = NULL;
 	state->page_rows = 0;
 	state->next_row = 0;
-	if (state->last_version >= state->end_version)
+	if (state->low >= state->high || limit <= 0)
 		return;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = Int64GetDatum(state->account_id);
-	values[1] = Int64GetDatum(state->last_version);
-	values[2] = Int64GetDatum(state->end_version);
-	LedgerQuery(&statement_page, values, NULL, STATEMENT_PAGE);
+	values[3] = Int64GetDatum(limit);
+	if (state->newest_first)
+	{
+		values[1] = Int64GetDatum(state->high + 1);
+		values[2] = Int64GetDatum(state->low);
+		LedgerQuery(&statement_page_desc, values, NULL, limit);
+	}
+	else
+	{
+		values[1] = Int64GetDatum(state->low);
+		values[2] = Int64GetDatum(state->high);
+		LedgerQuery(&statement_page, values, NULL, limit);
+	}
 
 	/* The rows are returned as they are, so their layout must be ours. */
 	if (SPI_tuptable->tupdesc->natts != desc->natts)
@@ -259,28 +295,34 @@ read_page(StatementState *state, TupleDesc desc)
 	MemoryContextSwitchTo(oldcontext);
 	SPI_finish();
 
+	state->remaining -= state->page_rows;
 	if (state->page_rows > 0)
 	{
 		bool		isnull;
+		int64		last = DatumGetInt64(heap_getattr(state->page[state->page_rows - 1],
+													  1, desc, &isnull));
 
-		state->last_version =
-			DatumGetInt64(heap_getattr(state->page[state->page_rows - 1], 1,
-									   desc, &isnull));
+		if (state->newest_first)
+			state->high = last - 1;
+		else
+			state->low = last;
 	}
 	/* A short page means the window is exhausted. */
-	if (state->page_rows < STATEMENT_PAGE)
-		state->last_version = state->end_version;
+	if (state->page_rows < limit)
+		state->low = state->high;
 }
 
 /*
- * ledger_statement - an account's entries with since <= created_at < until,
- * in version order, each with its counterparty and description.
- *
- * Value per call: one page of entries is in memory at a time.
+ * statement_rows - the value-per-call body of ledger.statement and
+ * ledger.statement_page: the entries of the account in the window
+ * since <= created_at < until, also after after_version and before
+ * before_version (0 and PG_INT64_MAX: no bound), at most max_rows of them,
+ * in version order or newest first.
  */
-PG_FUNCTION_INFO_V1(ledger_statement);
-Datum
-ledger_statement(PG_FUNCTION_ARGS)
+static Datum
+statement_rows(FunctionCallInfo fcinfo, int64 account_id, TimestampTz since,
+			   TimestampTz until, int64 after_version, int64 before_version,
+			   int64 max_rows, bool newest_first)
 {
 	FuncCallContext *funcctx;
 	StatementState *state;
@@ -289,16 +331,8 @@ ledger_statement(PG_FUNCTION_ARGS)
 	{
 		MemoryContext oldcontext;
 		TupleDesc	desc;
-		TimestampTz since;
-		TimestampTz until;
 		int64		version;
 		Amount		unused;
-
-		CheckArgNotNull(fcinfo, 0, "account_id");
-		CheckArgNotNull(fcinfo, 1, "since");
-		CheckArgNotNull(fcinfo, 2, "until");
-		since = PG_GETARG_TIMESTAMPTZ(1);
-		until = PG_GETARG_TIMESTAMPTZ(2);
 
 		funcctx = SRF_FIRSTCALL_INIT();
 		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
@@ -309,7 +343,9 @@ ledger_statement(PG_FUNCTION_ARGS)
 		funcctx->tuple_desc = BlessTupleDesc(desc);
 
 		state = palloc0(sizeof(StatementState));
-		state->account_id = PG_GETARG_INT64(0);
+		state->account_id = account_id;
+		state->newest_first = newest_first;
+		state->remaining = max_rows;
 		state->page_context = AllocSetContextCreate(funcctx->multi_call_memory_ctx,
 													"ledger statement page",
 													ALLOCSET_DEFAULT_SIZES);
@@ -322,14 +358,15 @@ ledger_statement(PG_FUNCTION_ARGS)
 		 */
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		version = read_account(state->account_id, until, NULL);
-		state->last_version = last_version_before(state->account_id, version,
-												  since, false, &unused);
-		state->end_version = last_version_before(state->account_id, version,
-												 until, false, &unused);
-		if (state->end_version < state->last_version)
-			state->end_version = state->last_version;
+		version = read_account(account_id, until, NULL);
+		state->low = last_version_before(account_id, version, since, false, &unused);
+		state->high = last_version_before(account_id, version, until, false, &unused);
 		SPI_finish();
+		state->low = Max(state->low, after_version);
+		if (before_version <= state->high)
+			state->high = before_version - 1;
+		if (state->high < state->low)
+			state->high = state->low;
 	}
 
 	funcctx = SRF_PERCALL_SETUP();
@@ -347,4 +384,56 @@ ledger_statement(PG_FUNCTION_ARGS)
 		SRF_RETURN_NEXT(funcctx, heap_copy_tuple_as_datum(tuple, funcctx->tuple_desc));
 	}
 	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * ledger_statement - an account's entries with since <= created_at < until,
+ * in version order, each with its counterparty and description.
+ *
+ * Value per call: one page of entries is in memory at a time.  In a FROM
+ * clause PostgreSQL reads a set-returning function to its end before a
+ * LIMIT applies: ledger.statement_page is the one to page with.
+ */
+PG_FUNCTION_INFO_V1(ledger_statement);
+Datum
+ledger_statement(PG_FUNCTION_ARGS)
+{
+	if (SRF_IS_FIRSTCALL())
+	{
+		CheckArgNotNull(fcinfo, 0, "account_id");
+		CheckArgNotNull(fcinfo, 1, "since");
+		CheckArgNotNull(fcinfo, 2, "until");
+	}
+	return statement_rows(fcinfo, PG_GETARG_INT64(0), PG_GETARG_TIMESTAMPTZ(1),
+						  PG_GETARG_TIMESTAMPTZ(2), 0, PG_INT64_MAX, PG_INT64_MAX,
+						  false);
+}
+
+/*
+ * ledger_statement_page - one page of an account's statement: at most
+ * max_rows entries after after_version (oldest first) or before
+ * before_version (newest first), within since <= created_at < until.  A
+ * client follows the pages by passing the last version it got back.
+ */
+PG_FUNCTION_INFO_V1(ledger_statement_page);
+Datum
+ledger_statement_page(PG_FUNCTION_ARGS)
+{
+	int32		max_rows;
+
+	CheckArgNotNull(fcinfo, 0, "account_id");
+	CheckArgNotNull(fcinfo, 1, "max_rows");
+	CheckArgNotNull(fcinfo, 4, "newest_first");
+	CheckArgNotNull(fcinfo, 5, "since");
+	CheckArgNotNull(fcinfo, 6, "until");
+	max_rows = PG_GETARG_INT32(1);
+	if (max_rows < 1 || max_rows > STATEMENT_PAGE_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
+				 errmsg("max_rows must be 1 to %d, not %d", STATEMENT_PAGE_MAX, max_rows)));
+	return statement_rows(fcinfo, PG_GETARG_INT64(0), PG_GETARG_TIMESTAMPTZ(5),
+						  PG_GETARG_TIMESTAMPTZ(6),
+						  PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2),
+						  PG_ARGISNULL(3) ? PG_INT64_MAX : PG_GETARG_INT64(3),
+						  max_rows, PG_GETARG_BOOL(4));
 }
