@@ -57,14 +57,20 @@ COMMENT ON EVENT TRIGGER ledger_guard_ddl_drop IS
     'refuses dropping a column or index the ledger needs';
 
 -- ===========================================================================
--- entries: ids unique by an index
+-- entries: ids unique by an index, derived from their transfer's
 -- ===========================================================================
 
--- Every id the ledger hands out is unique by an index, so that a sequence
--- set back (setval, a restore of an older copy of it) fails the write that
--- would reuse an id, and the ledger then moves the sequence past the
--- table's highest id, instead of writing a second entry under an id
--- unnoticed.  Ids only grow, so the index is appended to at its right edge.
+-- Every id the ledger hands out is unique by an index.  An entry's id is
+-- now twice its transfer's id, plus one for the credit entry, instead of a
+-- draw from ledger.entries_id_seq (which stays, unused): a sequence set back
+-- can no longer make two entries share an id unnoticed, and the unique
+-- index on the ids takes the place of the index on transfer_id, since a
+-- transfer's entries are the ids 2t and 2t + 1.  A posting therefore
+-- writes as many index entries as before.
+--
+-- Entries written before keep their ids.  They must be unique, and the
+-- transfers to come must give ids above them: the transfer sequence moves
+-- past half the highest entry id.
 DO $check$
 DECLARE
     n bigint;
@@ -81,7 +87,16 @@ BEGIN
     END IF;
 END
 $check$;
+SELECT pg_catalog.setval('ledger.transfers_id_seq'::pg_catalog.regclass,
+                         t.m OPERATOR(pg_catalog./) 2)
+  FROM (SELECT pg_catalog.max(id) AS m FROM ledger.entries) AS t,
+       ledger.transfers_id_seq AS s
+ WHERE t.m OPERATOR(pg_catalog.>=) (2 OPERATOR(pg_catalog.*)
+       CASE WHEN s.is_called THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END);
 CREATE UNIQUE INDEX entries_id_key ON ledger.entries (id);
+DROP INDEX ledger.entries_transfer_id_idx;
+COMMENT ON SEQUENCE ledger.entries_id_seq IS
+    'entry ids before version 0.4.0; since then an entry''s id is twice its transfer''s id, plus one for the credit';
 
 -- ===========================================================================
 -- statements page by page

@@ -36,8 +36,8 @@ SELECT ledger.transfer(1, 2, 5) AS transfer;
 SELECT * FROM ledger.verify();
 
 -- The same for each way an id is drawn: a keyed transfer (speculative
--- insertion), a batch, an entry alone (its default), a hold and an account
--- (through SQL), a queued posting.
+-- insertion), a batch, an entry, a hold and an account (through SQL), a
+-- queued posting.
 SELECT setval('ledger.transfers_id_seq', 2);
 SELECT ledger.transfer(1, 2, 5, 'key-1');
 \echo :LAST_ERROR_SQLSTATE
@@ -46,10 +46,17 @@ SELECT setval('ledger.transfers_id_seq', 3);
 SELECT ledger.transfer_batch(ARRAY[ROW(1, 2, 5, NULL, NULL, NULL)::ledger.transfer_request]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT cardinality(ledger.transfer_batch(ARRAY[ROW(1, 2, 5, NULL, NULL, NULL)::ledger.transfer_request])) AS batch;
-SELECT setval('ledger.entries_id_seq', 4);
+-- An entry's id is twice its transfer's id, plus one for the credit: an
+-- entry holding the id the next transfer's entry needs (as one written
+-- before version 0.4.0, when entries drew their ids from a sequence of
+-- their own, may) makes that transfer fail the same way.
+SELECT last_value + 1 AS next_transfer FROM ledger.transfers_id_seq \gset
+SET session_replication_role = replica;
+UPDATE ledger.entries SET id = 2 * :next_transfer + 1 WHERE id = 2;
+RESET session_replication_role;
 SELECT ledger.transfer(1, 2, 5);
 \echo :LAST_ERROR_SQLSTATE
-SELECT ledger.transfer(1, 2, 5) > 0 AS transfer;
+SELECT ledger.transfer(1, 2, 5) > :next_transfer AS transfer_after_it;
 SELECT setval('ledger.hold_records_id_seq', 1);
 SELECT ledger.hold(2, 1, 10);
 \echo :LAST_ERROR_SQLSTATE
@@ -71,11 +78,11 @@ SELECT * FROM ledger.verify();
 -- it, is reported.
 SET session_replication_role = replica;
 DROP INDEX ledger.entries_id_key;
-UPDATE ledger.entries SET id = 1 WHERE id = 2;
+UPDATE ledger.entries SET id = 4 WHERE id = 5;
 RESET session_replication_role;
 SELECT * FROM ledger.verify();
 SET session_replication_role = replica;
-UPDATE ledger.entries SET id = 2 WHERE id = 1 AND account_id = 2;
+UPDATE ledger.entries SET id = 5 WHERE id = 4 AND direction = 'credit';
 CREATE UNIQUE INDEX entries_id_key ON ledger.entries (id);
 RESET session_replication_role;
 SELECT * FROM ledger.verify();

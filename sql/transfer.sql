@@ -150,11 +150,12 @@ SELECT * FROM row_counts;
 BEGIN;
 SELECT ledger.transfer(1, 2, 5) > 0 AS before_the_change;
 ALTER TABLE ledger.entries ADD CONSTRAINT entries_small CHECK (amount < 1000) NOT VALID;
-ALTER TABLE ledger.entries ALTER COLUMN id
-    SET DEFAULT pg_catalog.nextval('ledger.entries_id_seq'::pg_catalog.regclass) + 1000000;
+ALTER TABLE ledger.entries ADD COLUMN note text DEFAULT 'old default';
+SELECT ledger.transfer(1, 2, 998) > 0 AS with_old_default;
+ALTER TABLE ledger.entries ALTER COLUMN note SET DEFAULT 'new default';
 SELECT ledger.transfer(1, 2, 999) AS small \gset
-SELECT account_id, amount, id > 1000000 AS new_default
-  FROM ledger.entries WHERE transfer_id = :small ORDER BY account_id;
+SELECT account_id, amount, note
+  FROM ledger.entries WHERE transfer_id >= :small - 1 ORDER BY transfer_id, account_id;
 \set VERBOSITY terse
 SAVEPOINT s;
 SELECT ledger.transfer(1, 2, 1000);

@@ -92,11 +92,11 @@ static LedgerStatement insert_transfers = LEDGER_STATEMENT(
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
 	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
-	" direction, amount, balance_after, hash, created_at)"
-	" SELECT u.*, $8 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	" direction, amount, balance_after, hash, id, created_at)"
+	" SELECT u.*, $9 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 	"  pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-	"  pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u",
-	"BBBXAAHT");
+	"  pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8)) AS u",
+	"BBBXAAHBT");
 
 static LedgerStatement update_accounts = LEDGER_STATEMENT(
 	"UPDATE ledger.accounts AS a SET debits_posted = u.dp, credits_posted = u.cp,"
@@ -367,7 +367,7 @@ enum
 enum
 {
 	EN_TRANSFER, EN_ACCOUNT, EN_VERSION, EN_DIRECTION, EN_AMOUNT, EN_BALANCE,
-	EN_HASH, EN_CREATED_AT, EN_NCOLUMNS
+	EN_HASH, EN_ID, EN_CREATED_AT, EN_NCOLUMNS
 };
 
 /*
@@ -510,6 +510,7 @@ add_entry(RowSink *sink, int64 transfer_id, LedgerAccount *account,
 	values[EN_AMOUNT] = PointerGetDatum(&amount);
 	values[EN_BALANCE] = PointerGetDatum(&balance_after);
 	values[EN_HASH] = hash_datum(&hash, account->entry_hash);
+	values[EN_ID] = Int64GetDatum(EntryIdOf(transfer_id, side));
 	values[EN_CREATED_AT] = TimestampTzGetDatum(created_at);
 	sink_add(sink, values, nulls);
 }
@@ -526,7 +527,7 @@ write_entries(BatchItem *items, int nitems, int nposted, LedgerAccount *accounts
 		{"transfer_id", INT8OID}, {"account_id", INT8OID},
 		{"account_version", INT8OID}, {"direction", TEXTOID},
 		{"amount", amount_oid}, {"balance_after", amount_oid},
-		{"hash", BYTEAOID}, {"created_at", TIMESTAMPTZOID}
+		{"hash", BYTEAOID}, {"id", INT8OID}, {"created_at", TIMESTAMPTZOID}
 	};
 	Datum		debit_word = CStringGetTextDatum("debit");
 	Datum		credit_word = CStringGetTextDatum("credit");

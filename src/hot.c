@@ -96,9 +96,10 @@ static LedgerStatement take_queue = LEDGER_STATEMENT(
 	" amount, created_at", "b");
 
 static LedgerStatement insert_applied_entries = LEDGER_STATEMENT(
-	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"INSERT INTO ledger.entries (id, transfer_id, account_id, account_version,"
 	" direction, amount, balance_after, created_at, hash)"
-	" SELECT u.transfer_id, $2, u.version, u.direction, u.amount, u.balance,"
+	" SELECT " ENTRY_ID_SQL("u.transfer_id", "u.direction") ","
+	"        u.transfer_id, $2, u.version, u.direction, u.amount, u.balance,"
 	"        u.created_at, u.hash"
 	"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($3),"
 	"        pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
@@ -300,7 +301,7 @@ make_array(Datum *elems, int n, Oid type, int16 len, bool byval, char align)
  * through SQL.
  */
 static bool
-insert_applied_direct(int64 account_id, const Datum *transfer_ids,
+insert_applied_direct(int64 account_id, const Datum *ids, const Datum *transfer_ids,
 					  const Datum *versions, const Datum *directions,
 					  const Datum *amounts, const Datum *balances,
 					  const Datum *times, const Datum *hashes, int n)
@@ -323,6 +324,7 @@ insert_applied_direct(int64 account_id, const Datum *transfer_ids,
 		values[ENTRY_BALANCE] = balances[i];
 		values[ENTRY_CREATED_AT] = times[i];
 		values[ENTRY_HASH] = hashes[i];
+		values[ENTRY_ID] = ids[i];
 		TableInsertRow(entries, values, nulls);
 	}
 	(void) TableInsertEnd(entries);
@@ -344,6 +346,7 @@ ApplyHotEntries(LedgerAccount *account)
 	Datum		arg = Int64GetDatum(account->id);
 	QueuedEntry *queue;
 	int			n;
+	Datum	   *ids;
 	Datum	   *transfer_ids;
 	Datum	   *versions;
 	Datum	   *directions;
@@ -371,6 +374,7 @@ ApplyHotEntries(LedgerAccount *account)
 	}
 	qsort(queue, n, sizeof(QueuedEntry), compare_queued);
 
+	ids = palloc(sizeof(Datum) * n);
 	transfer_ids = palloc(sizeof(Datum) * n);
 	versions = palloc(sizeof(Datum) * n);
 	directions = palloc(sizeof(Datum) * n);
@@ -391,6 +395,7 @@ ApplyHotEntries(LedgerAccount *account)
 				  account->entry_hash);
 		account->has_entry_hash = true;
 
+		ids[i] = Int64GetDatum(EntryIdOf(queue[i].transfer_id, side));
 		transfer_ids[i] = Int64GetDatum(queue[i].transfer_id);
 		versions[i] = Int64GetDatum(account->version);
 		directions[i] = CStringGetTextDatum(queue[i].debit ? "debit" : "credit");
@@ -400,7 +405,7 @@ ApplyHotEntries(LedgerAccount *account)
 		hashes[i] = PointerGetDatum(HashToBytea(account->entry_hash));
 	}
 
-	if (insert_applied_direct(account->id, transfer_ids, versions, directions,
+	if (insert_applied_direct(account->id, ids, transfer_ids, versions, directions,
 							  amounts, balances, times, hashes, n))
 		return n;
 

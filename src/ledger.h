@@ -138,6 +138,23 @@ typedef enum LedgerSide
 } LedgerSide;
 
 /*
+ * EntryIdOf - the id of a transfer's entry on a side: twice the transfer's
+ * id, plus one for the credit.  An entry's id is thus unique (by the index
+ * on it) as long as transfer ids are, and needs no sequence of its own; the
+ * SQL statements that write entries compute the same (ENTRY_ID_SQL).
+ */
+static inline int64
+EntryIdOf(int64 transfer_id, LedgerSide side)
+{
+	return transfer_id * 2 + (side == LEDGER_CREDIT ? 1 : 0);
+}
+
+/* EntryIdOf in SQL, of a transfer id and a direction ('debit' or 'credit'). */
+#define ENTRY_ID_SQL(transfer, direction) \
+	"(" transfer " OPERATOR(pg_catalog.*) 2 OPERATOR(pg_catalog.+)" \
+	" CASE WHEN " direction " OPERATOR(pg_catalog.=) 'credit' THEN 1 ELSE 0 END)"
+
+/*
  * Prepared statements, kept for the life of the backend.  argtypes has one
  * letter per parameter: b bigint, B bigint[], i integer, t text, j jsonb,
  * a ledger.amount, A ledger.amount[], T timestamptz, o boolean, h bytea,
@@ -185,12 +202,16 @@ extern int	LedgerExecuteWrite(LedgerStatement *stmt, Datum *values,
 							   const char *nulls, long count);
 extern Datum LedgerGetColumn(int row, int col, bool *isnull);
 
-/* An id the ledger hands out: its table, unique index and sequence. */
+/*
+ * An id the ledger hands out: its table, its unique index, and the sequence
+ * it derives from, each value of which gives ids_per_value ids.
+ */
 typedef struct LedgerIdKey
 {
 	const char *table;
 	const char *constraint;
 	const char *sequence;
+	int			ids_per_value;
 } LedgerIdKey;
 
 extern int	LedgerIdKeys(const LedgerIdKey **keys);

@@ -41,14 +41,17 @@ static Oid	ledger_namespace_oid = InvalidOid;
 static Oid	amount_type_oid = InvalidOid;
 static Oid	amount_array_type_oid = InvalidOid;
 
-/* The ids the ledger draws: the table, its unique index on them, and their
- * sequence. */
+/*
+ * The ids the ledger draws: the table, its unique index on them, and the
+ * sequence they come from, with how many ids one value of it gives (an
+ * entry's id is EntryIdOf its transfer's).
+ */
 static const LedgerIdKey id_keys[] = {
-	{"accounts", "accounts_pkey", "accounts_id_seq"},
-	{"transfers", "transfers_pkey", "transfers_id_seq"},
-	{"entries", "entries_id_key", "entries_id_seq"},
-	{"hold_records", "hold_records_pkey", "hold_records_id_seq"},
-	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq"}
+	{"accounts", "accounts_pkey", "accounts_id_seq", 1},
+	{"transfers", "transfers_pkey", "transfers_id_seq", 1},
+	{"entries", "entries_id_key", "transfers_id_seq", 2},	/* EntryIdOf */
+	{"hold_records", "hold_records_pkey", "hold_records_id_seq", 1},
+	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq", 1}
 };
 
 /* A write of this backend met an id already taken: repair before the next. */
@@ -355,8 +358,10 @@ LedgerRethrowIdCollision(MemoryContext cxt)
 				(errcode(ERRCODE_LEDGER_ID_TAKEN),
 				 errmsg("could not use a new id of table \"%s\": it is already taken",
 						id_keys[k].table),
-				 errdetail("%s Sequence ledger.%s is behind the table's highest id: it was set back, by setval() or by restoring an older copy of it. This session moves every ledger sequence past its table's highest id before its next write.",
-						   edata->detail ? edata->detail : "", id_keys[k].sequence),
+				 errdetail("%s Sequence ledger.%s%s is behind the table's highest id: it was set back, by setval() or by restoring an older copy of it. This session moves every ledger sequence past its table's highest id before its next write.",
+						   edata->detail ? edata->detail : "", id_keys[k].sequence,
+						   id_keys[k].ids_per_value == 1 ? "" :
+						   ", from which an entry's id is derived (twice its transfer's id, plus one for the credit),"),
 				 errhint("Retry the call."),
 				 errtableconstraint_name(edata)));
 	}
@@ -388,12 +393,15 @@ LedgerRepairIds(void)
 	for (int k = 0; k < (int) lengthof(id_keys); k++)
 	{
 		char	   *sql = psprintf(
-								   "SELECT pg_catalog.setval('ledger.%s'::pg_catalog.regclass, t.m)"
+								   "SELECT pg_catalog.setval('ledger.%s'::pg_catalog.regclass,"
+								   "                         t.m OPERATOR(pg_catalog./) %d)"
 								   "  FROM (SELECT pg_catalog.max(id) AS m FROM ledger.%s) AS t,"
 								   "       ledger.%s AS s"
-								   " WHERE t.m OPERATOR(pg_catalog.>=) CASE WHEN s.is_called"
-								   "       THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END",
-								   id_keys[k].sequence, id_keys[k].table, id_keys[k].sequence);
+								   " WHERE t.m OPERATOR(pg_catalog.>=) (%d OPERATOR(pg_catalog.*) CASE WHEN s.is_called"
+								   "       THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END)",
+								   id_keys[k].sequence, id_keys[k].ids_per_value,
+								   id_keys[k].table, id_keys[k].sequence,
+								   id_keys[k].ids_per_value);
 
 		if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not repair sequence ledger.%s", id_keys[k].sequence);

@@ -53,13 +53,13 @@ extern bool TableUpdateRow(TableUpdate *upd, int64 key, ItemPointer hint,
 extern int64 TableUpdateEnd(TableUpdate *upd);
 
 /*
- * The columns of ledger.entries a posting supplies (id is its default), in
- * the order EntriesInsertBegin (transfer.c) opens them.
+ * The columns of ledger.entries a posting supplies, in the order
+ * EntriesInsertBegin (transfer.c) opens them; the id is EntryIdOf.
  */
 typedef enum EntryColumn
 {
 	ENTRY_TRANSFER, ENTRY_ACCOUNT, ENTRY_VERSION, ENTRY_DIRECTION, ENTRY_AMOUNT,
-	ENTRY_BALANCE, ENTRY_CREATED_AT, ENTRY_HASH, ENTRY_NCOLUMNS
+	ENTRY_BALANCE, ENTRY_CREATED_AT, ENTRY_HASH, ENTRY_ID, ENTRY_NCOLUMNS
 } EntryColumn;
 
 extern TableInsert *EntriesInsertBegin(void);

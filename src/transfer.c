@@ -53,16 +53,16 @@ static LedgerStatement insert_keyless_transfer = LEDGER_STATEMENT(
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id", "bbbatjTbbt");
 
 static LedgerStatement insert_entries = LEDGER_STATEMENT(
-	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"INSERT INTO ledger.entries (id, transfer_id, account_id, account_version,"
 	" direction, amount, balance_after, created_at, hash)"
-	" VALUES ($1, $2, $3, 'debit', $4, $5, $6, $10),"
-	"        ($1, $7, $8, 'credit', $4, $9, $6, $11)",
+	" VALUES (" ENTRY_ID_SQL("$1", "'debit'") ", $1, $2, $3, 'debit', $4, $5, $6, $10),"
+	"        (" ENTRY_ID_SQL("$1", "'credit'") ", $1, $7, $8, 'credit', $4, $9, $6, $11)",
 	"bbbaaTbbahh");
 
 static LedgerStatement insert_entry_statement = LEDGER_STATEMENT(
-	"INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"INSERT INTO ledger.entries (id, transfer_id, account_id, account_version,"
 	" direction, amount, balance_after, created_at, hash)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	" VALUES (" ENTRY_ID_SQL("$1", "$4") ", $1, $2, $3, $4, $5, $6, $7, $8)",
 	"bbbtaaTh");
 
 /* Write one entry of a transfer, for the side of it that is not queued. */
@@ -112,10 +112,10 @@ chain_entry(LedgerAccount *account, int64 transfer_id, LedgerSide side,
  * (transfer_row_params).
  */
 static LedgerStatement post_keyless_transfer = LEDGER_STATEMENT(
-	"WITH e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"WITH e AS (INSERT INTO ledger.entries (id, transfer_id, account_id, account_version,"
 	"            direction, amount, balance_after, created_at, hash)"
-	"           VALUES ($1, $2, $10, 'debit', $4, $11, $7, $12),"
-	"                  ($1, $3, $13, 'credit', $4, $14, $7, $15)),"
+	"           VALUES (" ENTRY_ID_SQL("$1", "'debit'") ", $1, $2, $10, 'debit', $4, $11, $7, $12),"
+	"                  (" ENTRY_ID_SQL("$1", "'credit'") ", $1, $3, $13, 'credit', $4, $14, $7, $15)),"
 	"     a AS (UPDATE ledger.accounts AS a SET min_balance = v.min_balance,"
 	"            max_balance = v.max_balance, debits_posted = v.debits_posted,"
 	"            credits_posted = v.credits_posted, debits_pending = v.debits_pending,"
@@ -185,7 +185,7 @@ EntriesInsertBegin(void)
 		{"transfer_id", INT8OID}, {"account_id", INT8OID},
 		{"account_version", INT8OID}, {"direction", TEXTOID},
 		{"amount", amount_oid}, {"balance_after", amount_oid},
-		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
+		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}, {"id", INT8OID}
 	};
 
 	return TableInsertBegin("entries", columns, ENTRY_NCOLUMNS);
@@ -325,6 +325,7 @@ write_transfer_rows(TransferTables *t, const Datum *params, const char *pnulls,
 		values[ENTRY_BALANCE] = PointerGetDatum(&balances[s]);
 		values[ENTRY_CREATED_AT] = TimestampTzGetDatum(created_at);
 		values[ENTRY_HASH] = PointerGetDatum(HashToBytea(sides[s]->entry_hash));
+		values[ENTRY_ID] = Int64GetDatum(EntryIdOf(id, side));
 		TableInsertRow(t->entries, values, nulls);
 	}
 	close_transfer_tables(t);
@@ -362,9 +363,9 @@ write_keyless_direct(const Datum *params, const char *pnulls,
  * locked account.  Returns the queue id.
  */
 static LedgerStatement post_half_queued_transfer = LEDGER_STATEMENT(
-	"WITH e AS (INSERT INTO ledger.entries (transfer_id, account_id, account_version,"
+	"WITH e AS (INSERT INTO ledger.entries (id, transfer_id, account_id, account_version,"
 	"            direction, amount, balance_after, created_at, hash)"
-	"           VALUES ($1, $16, $10, $11, $4, $12, $7, $13)),"
+	"           VALUES (" ENTRY_ID_SQL("$1", "$11") ", $1, $16, $10, $11, $4, $12, $7, $13)),"
 	"     q AS (INSERT INTO ledger.hot_entries (account_id, transfer_id, direction,"
 	"            amount, created_at)"
 	"           VALUES ($14, $1, $15, $4, $7) RETURNING id),"

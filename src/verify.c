@@ -820,12 +820,13 @@ verify_ids(Verify *v)
 		Datum		d;
 
 		CHECK_FOR_INTERRUPTS();
-		sql = psprintf("SELECT t.m, CASE WHEN s.is_called THEN s.last_value OPERATOR(pg_catalog.+) 1"
-					   "                 ELSE s.last_value END"
+		sql = psprintf("SELECT t.m, %d OPERATOR(pg_catalog.*) CASE WHEN s.is_called"
+					   "       THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END"
 					   "  FROM (SELECT pg_catalog.max(id) AS m FROM ledger.%s) AS t, ledger.%s AS s"
-					   " WHERE t.m OPERATOR(pg_catalog.>=) CASE WHEN s.is_called"
-					   "       THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END",
-					   keys[k].table, keys[k].sequence);
+					   " WHERE t.m OPERATOR(pg_catalog.>=) (%d OPERATOR(pg_catalog.*) CASE WHEN s.is_called"
+					   "       THEN s.last_value OPERATOR(pg_catalog.+) 1 ELSE s.last_value END)",
+					   keys[k].ids_per_value, keys[k].table, keys[k].sequence,
+					   keys[k].ids_per_value);
 		if (SPI_execute(sql, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read sequence ledger.%s", keys[k].sequence);
 		if (SPI_processed > 0)
@@ -835,7 +836,7 @@ verify_ids(Verify *v)
 			int64		next = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														   SPI_tuptable->tupdesc, 2, &isnull));
 
-			report(v, NULL, "sequence ledger.%s is behind table %s: its next id %lld is not above the highest id %lld",
+			report(v, NULL, "sequence ledger.%s is behind table %s: the next id it gives is %lld, not above the highest id %lld",
 				   keys[k].sequence, keys[k].table, (long long) next, (long long) highest);
 		}
 
