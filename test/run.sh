@@ -18,6 +18,15 @@ ledger_start_server ledger-test
 
 passed=0
 failed=0
+run_started=$SECONDS
+
+# progress WHAT START - a line saying WHAT ended, how long it took and how
+# long the run has taken so far, so that a long suite is seen to move.
+progress() {
+	local took=$((SECONDS - $2)) total=$((SECONDS - run_started))
+	printf '==> %s (%dm%02ds; %dm%02ds so far; %d passed, %d failed)\n' "$1" \
+		$((took / 60)) $((took % 60)) $((total / 60)) $((total % 60)) "$passed" "$failed" >&2
+}
 
 # count_pg_regress OUTPUT_FILE - add a pg_regress run's totals to the counters.
 count_pg_regress() {
@@ -37,35 +46,44 @@ count_pg_regress() {
 
 # pg_regress suites through PGXS, so "make installcheck" and this script agree.
 log "pg_regress"
+t0=$SECONDS
 out=$(mktemp)
 make -s installcheck ISOLATION= 2>&1 | tee "$out"
 count_pg_regress "$out"
 [ -s regression.diffs ] && cat regression.diffs
+progress "pg_regress done" "$t0"
 
 log "isolation tests"
+t0=$SECONDS
 if compgen -G "test/specs/*.spec" >/dev/null; then
 	make -s installcheck REGRESS= 2>&1 | tee "$out"
 	count_pg_regress "$out"
 	[ -s output_iso/regression.diffs ] && cat output_iso/regression.diffs
 fi
+progress "isolation tests done" "$t0"
 
 log "pgTAP"
+t0=$SECONDS
 psql -X -q -c "CREATE DATABASE ledger_tap" >/dev/null
 psql -X -q -d ledger_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION ledger" >/dev/null
 for t in test/pgtap/*.sql; do
 	[ -e "$t" ] || continue
 	if pg_prove -d ledger_tap "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
+progress "pgTAP done" "$t0"
 
 log "stress and scenario scripts"
 for t in test/stress/*.sh; do
 	[ -e "$t" ] || continue
 	log "$t"
+	t0=$SECONDS
 	if bash "$t"; then
 		passed=$((passed + 1))
+		progress "$t passed" "$t0"
 	else
 		echo "FAILED: $t" >&2
 		failed=$((failed + 1))
+		progress "$t FAILED" "$t0"
 	fi
 done
 

@@ -60,10 +60,13 @@ ledger_build_install() {
 	fi
 }
 
-# as_server_user CMD... - run CMD as the user that owns the throwaway server.
+# as_server_user CMD... - run CMD as the user that owns the throwaway server,
+# from / when that is another user: postgres may not be allowed to enter the
+# caller's directory (a home directory of mode 700), and pg_ctl and initdb
+# complain when they cannot change back into it.
 as_server_user() {
 	if [ "$(id -u)" -eq 0 ]; then
-		runuser -u postgres -- "$@"
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi

@@ -110,8 +110,11 @@ wait_gone() {
 	fail "backend $1 did not exit"
 }
 
-T0=$(date +%s.%N)
-elapsed() { printf '%.1fs' "$(echo "$(date +%s.%N) - $T0" | bc)"; }
+# Elapsed time since the start, in seconds with one decimal, by shell
+# arithmetic on milliseconds (no bc: Debian does not install it by default).
+now_ms() { local t; t=$(date +%s%N); echo $((t / 1000000)); }
+T0=$(now_ms)
+elapsed() { local ms=$(($(now_ms) - T0)); printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100)); }
 
 # ---------------------------------------------------------------------------
 # (a) lock_timeout and statement_timeout while X is locked.

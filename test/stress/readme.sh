@@ -4,14 +4,15 @@
 # The blocks are read out of README.md itself (the first ```sql block under
 # a heading), so the text a user copies cannot drift from what is tested:
 #  - "Getting started", in a new database, in one psql session: every
-#    statement but the one marked "-- ERROR LGnnn" succeeds, that one fails
-#    with exactly that SQLSTATE, and the comments' figures hold (alice's
-#    posted balance 7450);
+#    statement but the one marked "-- rejected: SQLSTATE LGnnn" succeeds,
+#    that one fails with exactly that SQLSTATE, psql prints for it the
+#    ERROR, DETAIL and HINT lines of the README's text block, and the
+#    comments' figures hold (alice's posted balance 7450);
 #  - "Holds", after it, with its first statement (the hold with an
 #    idempotency key and an expiry computed from now()) sent twice, in two
 #    connections, as a client retries after a lost connection: both return
 #    the same hold, and 50.00 is reserved once; then the rest of the block,
-#    whose "-- ERROR LGnnn" line must fail with that SQLSTATE.
+#    whose "-- rejected: SQLSTATE LGnnn" line must fail with that SQLSTATE.
 #
 # Environment: PGHOST, PGPORT, PGUSER as test/run.sh exports them.
 set -euo pipefail
@@ -56,8 +57,8 @@ statements() {
 				comment = substr($0, index($0, "--"))
 			}
 			stmt = stmt (stmt == "" ? "" : " ") code
-			if (match(comment, /ERROR LG[0-9A-Z][0-9A-Z][0-9A-Z]/))
-				expect = substr(comment, RSTART + 6, 5)
+			if (match(comment, /SQLSTATE [0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z]/))
+				expect = substr(comment, RSTART + 9, 5)
 			if (code ~ /;[[:space:]]*$/) {
 				gsub(/[[:space:]]+/, " ", stmt)
 				print (expect == "" ? "ok" : expect) "\t" stmt
@@ -67,20 +68,30 @@ statements() {
 }
 
 # run_block LIST - run the statements of LIST (from statements) in one
-# session, as a user pasting them into psql would; each statement that
-# fails must be one whose comment names its SQLSTATE, and fail with it, and
-# every such statement must fail.
+# session, as a user pasting them into psql would: each must end with the
+# SQLSTATE its comment names, or succeed.  Leaves psql's output, with the
+# "psql:FILE:LINE: " prefix of a script taken off, in LIST.out.
 run_block() {
-	local list=$1 out expected got
-	cut -f 2- "$list" >"$list.sql"
-	out=$(psql -X -v VERBOSITY=verbose -d "$DB" -f "$list.sql" 2>&1) || true
-	printf '%s\n' "$out" >"$list.out"
-	expected=$(cut -f 1 "$list" | grep -v '^ok$' | tr '\n' ' ')
-	got=$(sed -n 's/^psql:[^ ]* ERROR:  \([0-9A-Z]\{5\}\): .*/\1/p' "$list.out" | tr '\n' ' ')
+	local list=$1 expected got
+	cut -f 2- "$list" | sed 's/$/\n\\echo ::state :SQLSTATE/' >"$list.sql"
+	psql -X -d "$DB" -f "$list.sql" >"$list.raw" 2>&1 || true
+	sed 's/^psql:[^:]*:[0-9]*: //' "$list.raw" | grep -v '^::state ' >"$list.out"
+	expected=$(cut -f 1 "$list" | sed 's/^ok$/00000/' | tr '\n' ' ')
+	got=$(sed -n 's/^::state //p' "$list.raw" | tr '\n' ' ')
 	if [ "$got" != "$expected" ]; then
-		cat "$list.out" >&2
-		fail "$(basename "$list" .list): the statements failed with [${got% }], the README's comments say [${expected% }]"
+		cat "$list.raw" >&2
+		fail "$(basename "$list" .list): the statements ended with [${got% }], the README's comments say [${expected% }]"
 	fi
+}
+
+# text_block HEADING - the first ```text block after "## HEADING".
+text_block() {
+	awk -v heading="## $1" '
+		$0 == heading { found = 1; next }
+		found && /^## / { exit }
+		found && /^```text$/ { inside = 1; next }
+		inside && /^```$/ { exit }
+		inside { print }' "$ROOT/README.md"
 }
 
 psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
@@ -97,6 +108,14 @@ grep -q $'^LG' "$WORK/getting_started.list" ||
 	fail "the Getting started block shows no rejection any more; this test expects one"
 
 run_block "$WORK/getting_started.list"
+# What the README shows psql printing for the rejection is what it prints.
+text_block "Getting started" >"$WORK/getting_started.shown"
+[ -s "$WORK/getting_started.shown" ] || fail "no text block under \"## Getting started\" in README.md"
+grep -E '^(ERROR|DETAIL|HINT):' "$WORK/getting_started.list.out" >"$WORK/getting_started.errors" || true
+if ! cmp -s "$WORK/getting_started.shown" "$WORK/getting_started.errors"; then
+	diff "$WORK/getting_started.shown" "$WORK/getting_started.errors" >&2 || true
+	fail "the error the README shows for Getting started is not the one psql prints"
+fi
 posted=$(psql -X -At -d "$DB" -c "SELECT posted FROM ledger.balance(2)")
 [ "$posted" = 7450 ] || fail "alice's posted balance after Getting started is $posted, not the README's 7450"
 
