@@ -276,9 +276,14 @@ export class Ledger {
 		this.ownsPool = !(poolOrConfig instanceof pg.Pool);
 		this.pool = this.ownsPool ? new pg.Pool(poolOrConfig) : poolOrConfig;
 		// A pooled client that loses its connection while idle emits 'error'
-		// on the pool; unhandled, that would end the process.
-		if (this.ownsPool)
+		// on the pool; unhandled, that would end the process.  A new client's
+		// first answer can carry the server's goodbye too (57P01 in the same
+		// read as ReadyForQuery), before inTransaction has a listener on it:
+		// every client gets one of its own for its whole life.
+		if (this.ownsPool) {
 			this.pool.on('error', () => {});
+			this.pool.on('connect', (client) => client.on('error', () => {}));
+		}
 		this.options = options;
 	}
 
