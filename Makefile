@@ -3,26 +3,28 @@
 EXTENSION = ledger
 MODULE_big = ledger
 OBJS = \
-	src/ledger.o \
 	src/amount_text.o \
 	src/amount.o \
 	src/spi.o \
+	src/chain.o \
 	src/validate.o \
 	src/schema.o \
+	src/table.o \
+	src/lock.o \
+	src/rules.o \
+	src/posting.o \
 	src/guard.o \
 	src/asset.o \
 	src/account.o \
-	src/lock.o \
 	src/transfer.o \
-	src/hot.o \
-	src/chain.o \
-	src/reverse.o \
 	src/batch.o \
-	src/table.o \
 	src/hold.o \
-	src/worker.o \
+	src/reverse.o \
+	src/hot.o \
 	src/history.o \
-	src/verify.o
+	src/verify.o \
+	src/worker.o \
+	src/ledger.o
 
 DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
@@ -43,4 +45,4 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS does not track headers: a struct change must rebuild every object.
-$(OBJS): src/ledger.h src/compat.h src/amount_text.h src/table.h
+$(OBJS): src/ledger.h src/compat.h src/amount_text.h src/table.h src/posting.h

@@ -158,8 +158,8 @@ run_one() {
 	local db=$1 wl=$2 sync=$3 clients=$4 items=1 out lsn wal ntx tps
 	local -a args=(-n -M prepared -c "$clients" -j "$((clients < 2 ? clients : 2))")
 	case $wl in
-		batch1000) items=1000; args+=(-t 20) ;;
-		batch10000) items=10000; args+=(-t 4) ;;
+		batch1000) items=1000; args+=(-t 40) ;;
+		batch10000) items=10000; args+=(-t 8) ;;
 		*) args+=(-T "$TIME") ;;
 	esac
 	out=$WORK/log/out.txt
@@ -202,7 +202,7 @@ median() {
 
 echo
 echo "bench/ab.sh: A = $REV_A ($COMMIT_A, extension $VERSION_A), B = $REV_B ($COMMIT_B, extension $VERSION_B)"
-echo "started $started, $(nproc) CPUs, $("$PG_BIN/postgres" --version); $REPEAT interleaved runs of each, ${TIME}s (batches: 20 or 4 calls), medians"
+echo "started $started, $(nproc) CPUs, $("$PG_BIN/postgres" --version); $REPEAT interleaved runs of each, ${TIME}s (batches: 40 or 8 calls), medians"
 echo
 echo "| workload | sync | A transfers/s | B transfers/s | B/A | A WAL B/transfer | B WAL B/transfer |"
 echo "|---|---|--:|--:|--:|--:|--:|"

@@ -7,6 +7,9 @@
  */
 #include "ledger.h"
 
+#include "table.h"
+
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
 /*
@@ -19,9 +22,10 @@ PG_FUNCTION_INFO_V1(ledger_create_asset);
 Datum
 ledger_create_asset(PG_FUNCTION_ARGS)
 {
-	static LedgerStatement insert_asset = LEDGER_STATEMENT(
-		"INSERT INTO ledger.assets (code, scale) VALUES ($1, $2)"
-		" ON CONFLICT (code) DO NOTHING", "ti");
+	TableColumn columns[] = {{"code", TEXTOID}, {"scale", INT4OID}};
+	bool		nulls[2] = {false, false};
+	TableWrite *w;
+	bool		created;
 	char	   *code;
 	int32		scale;
 	size_t		len;
@@ -51,8 +55,10 @@ ledger_create_asset(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = Int32GetDatum(scale);
-	LedgerExecuteWrite(&insert_asset, values, NULL, 0);
-	if (SPI_processed == 0)
+	w = TableWriteBegin("assets", TABLE_INSERT, columns, 2);
+	created = TableWriteRowUnlessKey(w, 0, values, nulls);
+	(void) TableWriteEnd(w);
+	if (!created)
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_DUPLICATE_ASSET),
 				 errmsg("asset \"%s\" already exists", code)));

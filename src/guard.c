@@ -17,8 +17,6 @@
 #include "utils/datum.h"
 #include "utils/rel.h"
 
-/* Set by LedgerExecuteWrite while one of our own statements runs. */
-bool		ledger_write_in_progress = false;
 
 
 /* The trigger's operation, for messages. */

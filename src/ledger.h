@@ -159,7 +159,7 @@ EntryIdOf(int64 transfer_id, LedgerSide side)
  * letter per parameter: b bigint, B bigint[], i integer, t text, j jsonb,
  * a ledger.amount, A ledger.amount[], T timestamptz, o boolean, h bytea,
  * and for arrays: T timestamptz[] as "Z", t text[] as "X", h bytea[] as "H",
- * j jsonb[] as "J".
+ * j jsonb[] as "J", o boolean[] as "O", i integer[] as "I".
  */
 typedef struct LedgerStatement
 {
@@ -201,6 +201,7 @@ extern int	LedgerQuery(LedgerStatement *stmt, Datum *values, const char *nulls,
 extern int	LedgerExecuteWrite(LedgerStatement *stmt, Datum *values,
 							   const char *nulls, long count);
 extern Datum LedgerGetColumn(int row, int col, bool *isnull);
+extern bool ledger_write_in_progress;
 
 /*
  * An id the ledger hands out: its table, its unique index, and the sequence
@@ -252,82 +253,10 @@ typedef enum HoldsColumn
 
 extern const AttrNumber *LedgerTableColumns(Relation rel, LedgerTable table);
 
-/* guard.c */
-extern bool ledger_write_in_progress;
-
-/* account.c */
-extern void ReportUnknownAccount(int64 id) pg_attribute_noreturn();
-extern bool TryLockAccounts(const int64 *ids, int n, LedgerAccount *accounts,
-							int64 *missing);
-extern void LockAccounts(const int64 *ids, int n, LedgerAccount *accounts);
-extern void LockAccountPair(int64 debit_id, int64 credit_id,
-							LedgerAccount accounts[2], LedgerAccount **debit,
-							LedgerAccount **credit);
-extern int	CompareAccountIds(const void *a, const void *b);
-/* Parameters of one account's row in the statements that save it. */
-#define SAVE_ACCOUNT_PARAMS 12
-extern void AccountToParams(const LedgerAccount *account, Datum *values,
-							char *nulls);
-extern void SaveAccount(const LedgerAccount *account);
-extern void SaveAccountPair(const LedgerAccount *a, const LedgerAccount *b);
-extern Amount AccountPostedBalance(const LedgerAccount *account);
-extern Amount AccountAvailableBalance(const LedgerAccount *account);
-extern Amount AccountCeilingBalance(const LedgerAccount *account);
-extern Amount AccountPost(LedgerAccount *account, LedgerSide side,
-						  Amount amount);
-extern void CheckAccountOpen(const LedgerAccount *account);
-extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
-							   Amount amount);
-extern TimestampTz NextEntryTimestamp(const LedgerAccount *accounts, int n);
-extern bytea *HashToBytea(const uint8 *hash);
-extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
-extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
-extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amount);
-
-/* lock.c */
-extern bool LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts,
-							int64 *missing);
-extern bool LockAccountSkipLocked(int64 id, LedgerAccount *account);
-extern bool ReadAccountRow(int64 id, bool caller_snapshot, LedgerAccount *account);
-
-/* transfer.c */
-extern int64 FindTransferByKey(const TransferRequest *req);
-extern bool TransferArgumentsEqual(const TransferRequest *a,
-								   const TransferRequest *b);
-extern void CheckTransferRequest(const TransferRequest *req);
-extern void CheckTransferAccounts(const LedgerAccount *debit,
-								  const LedgerAccount *credit);
-extern int64 PostTransfer(const TransferRequest *req, LedgerAccount *debit,
-						  LedgerAccount *credit, bool *created);
-
-/* hot.c */
-extern void LedgerRegisterHotCallbacks(void);
-extern bool AccountMayBeHot(int64 id);
-extern void LockHotAccount(int64 id, int mode);
-extern void LockAccountState(int64 id);
-extern int64 ApplyHotEntries(LedgerAccount *account);
-extern void AddQueuedPostings(LedgerAccount *account);
-extern bool HotPostingAllowed(const LedgerAccount *account, LedgerSide side,
-							  Amount amount);
-extern void QueueHotPosting(int64 account_id, int64 transfer_id, LedgerSide side,
-							Amount amount, TimestampTz created_at);
-extern void HotPostingQueued(int64 account_id, int64 queue_id);
-extern void LockHotTransferPair(const TransferRequest *req,
-								LedgerAccount accounts[2],
-								LedgerAccount **debit, LedgerAccount **credit);
-
 /* chain.c */
 extern void EntryHash(const uint8 *prev, int64 transfer_id, int64 account_id,
 					  int64 version, LedgerSide side, Amount amount,
 					  Amount balance_after, TimestampTz created_at, uint8 *out);
-
-/* hold.c */
-extern void ExpireDueHolds(LedgerAccount *accounts, int n, TimestampTz now);
-extern void ExcludeExpiredHolds(LedgerAccount *account, TimestampTz now);
-
-/* worker.c */
-extern void LedgerDefineExpiryGucs(void);
-extern void LedgerRegisterExpiryWorker(void);
 
 /* validate.c */
 extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname);
@@ -336,5 +265,39 @@ extern char *GetIdempotencyKey(FunctionCallInfo fcinfo, int argno);
 extern char *IdempotencyKeyFromDatum(Datum datum);
 extern void CheckMetadata(FunctionCallInfo fcinfo, int argno);
 extern void CheckMetadataDatum(Datum datum);
+
+/* lock.c */
+extern bool LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts,
+							int64 *missing);
+extern bool LockAccountSkipLocked(int64 id, LedgerAccount *account);
+extern bool ReadAccountRow(int64 id, bool caller_snapshot, LedgerAccount *account);
+extern void LedgerRegisterHotCallbacks(void);
+extern bool AccountMayBeHot(int64 id);
+extern void LockHotAccount(int64 id, int mode);
+extern void LockAccountState(int64 id);
+
+/* rules.c */
+extern void ReportUnknownAccount(int64 id) pg_attribute_noreturn();
+extern int	CompareAccountIds(const void *a, const void *b);
+extern Amount AccountPostedBalance(const LedgerAccount *account);
+extern Amount AccountAvailableBalance(const LedgerAccount *account);
+extern Amount AccountCeilingBalance(const LedgerAccount *account);
+extern Amount AccountPost(LedgerAccount *account, LedgerSide side, Amount amount);
+extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amount);
+extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
+extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
+extern void CheckAccountOpen(const LedgerAccount *account);
+extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
+							   Amount amount);
+extern void CheckLimitsIncludeBalance(const LedgerAccount *account);
+extern void CheckTransferRequest(const TransferRequest *req);
+extern void CheckTransferAccounts(const LedgerAccount *debit,
+								  const LedgerAccount *credit);
+extern bool HotPostingAllowed(const LedgerAccount *account, LedgerSide side,
+							  Amount amount);
+
+/* worker.c */
+extern void LedgerDefineExpiryGucs(void);
+extern void LedgerRegisterExpiryWorker(void);
 
 #endif							/* LEDGER_H */

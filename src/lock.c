@@ -1,5 +1,6 @@
 /*
- * lock.c - row-lock accounts through the primary key, without the executor.
+ * lock.c - the locks of the ledger: accounts' row locks, taken through the
+ * primary key without the executor, and hot accounts' hot locks.
  *
  * Every transfer locks two account rows and a batch thousands, and through
  * SPI that is a statement with a snapshot, executor start, plan checks, a
@@ -13,10 +14,25 @@
  * LOCKED, and reads without a lock (the queued side of a hot transfer,
  * ledger.balance), go the same way: every account the ledger reads comes
  * through here.
+ *
+ * Hot locks (an advisory lock tag of our own per account): a posting that
+ * reads a hot account without its row lock (posting.c) holds the account's
+ * hot lock in share mode, and everything that changes the account's state,
+ * limits or hot mode takes it exclusively, before any row lock, so that the
+ * state never changes under such a posting.  Hot locks are always taken
+ * before row locks, so the two kinds of waits never close a cycle.  Which
+ * accounts are hot is cached per backend and forgotten whenever
+ * ledger.accounts' relcache entry is invalidated, which set_account_hot
+ * forces; the cache only chooses the path, and the flag itself is read
+ * again under the hot lock.
  */
 #include "ledger.h"
 
 #include "access/genam.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -29,6 +45,22 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+
+/*
+ * field4 of our advisory lock tags: PostgreSQL's own advisory lock
+ * functions use 1 and 2, so ours can never meet an application's.
+ */
+#define HOT_LOCK_FIELD4		0x4C47	/* "LG" */
+
+/*
+ * The index of the queue by account, in queue order: its primary key since
+ * 0.4.0, a plain index before the update.
+ */
+#define HOT_QUEUE_INDEX		"hot_entries_pkey"
+#define HOT_QUEUE_INDEX_0_3	"hot_entries_account_id_idx"
+
+static LedgerStatement hot_account_ids = LEDGER_STATEMENT(
+	"SELECT id FROM ledger.accounts WHERE hot ORDER BY id", "");
 
 /* How read_rows reads each row: the snapshot, and the lock if any. */
 typedef enum ReadMode
@@ -266,3 +298,153 @@ ReadAccountRow(int64 id, bool caller_snapshot, LedgerAccount *account)
 	return read_rows(&id, 1, caller_snapshot ? READ_CALLER_SNAPSHOT : READ_NEW_SNAPSHOT,
 					 account, &missing);
 }
+
+/* The backend's cache of hot account ids, sorted; see the file header. */
+static int64 *hot_ids = NULL;
+static int	hot_count = 0;
+static bool hot_ids_valid = false;
+static uint64 hot_ids_generation = 0;
+
+static void
+hot_ids_invalidate(Datum arg, Oid relid)
+{
+	hot_ids_valid = false;
+	hot_ids_generation++;
+}
+
+/*
+ * LedgerRegisterHotCallbacks - called once from _PG_init.
+ *
+ * Any relcache invalidation may concern ledger.accounts (its OID can change
+ * with the extension), and they are rare, so all of them clear the cache.
+ */
+void
+LedgerRegisterHotCallbacks(void)
+{
+	CacheRegisterRelcacheCallback(hot_ids_invalidate, (Datum) 0);
+}
+
+/* Load the cache if an invalidation cleared it.  Caller is connected to SPI. */
+static void
+load_hot_ids(void)
+{
+	uint64		generation = hot_ids_generation;
+	int64	   *ids;
+	int			n;
+
+	if (hot_ids_valid)
+		return;
+	LedgerQuery(&hot_account_ids, NULL, NULL, 0);
+	n = (int) SPI_processed;
+	ids = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(LedgerGetColumn(i, 1, &isnull));
+	}
+	if (hot_ids)
+		pfree(hot_ids);
+	hot_ids = ids;
+	hot_count = n;
+	/* An invalidation that arrived while we read makes us read again. */
+	hot_ids_valid = generation == hot_ids_generation;
+}
+
+/*
+ * AccountMayBeHot - does the cache say this account is hot?  Caller is
+ * connected to SPI.
+ */
+bool
+AccountMayBeHot(int64 id)
+{
+	load_hot_ids();
+	return hot_count > 0 &&
+		bsearch(&id, hot_ids, hot_count, sizeof(int64), CompareAccountIds) != NULL;
+}
+
+/*
+ * LockHotAccount - take an account's hot lock in the given mode (ShareLock
+ * for a posting, ExclusiveLock for a change of state) until the end of the
+ * transaction.  Must come before any account row lock of the call.
+ */
+void
+LockHotAccount(int64 id, LOCKMODE mode)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) id >> 32),
+						 (uint32) id, HOT_LOCK_FIELD4);
+	(void) LockAcquire(&tag, mode, false, false);
+}
+
+/*
+ * check_queue_in_snapshot - fail with 40001 if a posting queued for the
+ * account committed after the transaction's snapshot was taken.
+ *
+ * At REPEATABLE READ and SERIALIZABLE the snapshot predates the wait for
+ * the hot lock, so the postings that finished during that wait are not
+ * visible to the call; acting on the account without them would apply (or
+ * check limits against) a queue that lacks them.  PostgreSQL answers a row
+ * changed after the snapshot with a serialization failure, and so does this:
+ * once the hot lock is held no posting can be queued, so the latest snapshot
+ * shows every posting there is, and one it shows that the transaction's
+ * snapshot does not is the conflict.
+ */
+static void
+check_queue_in_snapshot(int64 id)
+{
+	Oid			ns = LedgerNamespaceOid();
+	Oid			relid = get_relname_relid("hot_entries", ns);
+	Oid			indexid = get_relname_relid(HOT_QUEUE_INDEX, ns);
+	Relation	rel;
+	Relation	index;
+	Snapshot	latest;
+	Snapshot	xact = GetTransactionSnapshot();
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	bool		unseen = false;
+
+	if (!OidIsValid(indexid))
+		indexid = get_relname_relid(HOT_QUEUE_INDEX_0_3, ns);
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "table ledger.hot_entries or its index %s does not exist",
+			 HOT_QUEUE_INDEX);
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	latest = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, latest, 1, 0);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (!unseen && index_getnext_slot(scan, ForwardScanDirection, slot))
+		unseen = !table_tuple_satisfies_snapshot(rel, slot, xact);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(latest);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	if (unseen)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access to account %lld due to a concurrent posting",
+						(long long) id),
+				 errdetail("A posting queued for the hot account committed after this transaction's snapshot was taken."),
+				 errhint("Retry the transaction.")));
+}
+
+/*
+ * LockAccountState - called by everything that changes an account's state,
+ * limits or hot mode, before it locks the row: waits for the postings that
+ * read the account without its row lock to finish, and makes sure the call
+ * will see them.
+ */
+void
+LockAccountState(int64 id)
+{
+	LockHotAccount(id, ExclusiveLock);
+	if (IsolationUsesXactSnapshot())
+		check_queue_in_snapshot(id);
+}
+

@@ -11,122 +11,63 @@
  */
 #include "ledger.h"
 
+#include "posting.h"
+
 #include "utils/builtins.h"
 
 static LedgerStatement find_transfer = LEDGER_STATEMENT(
 	"SELECT debit_account_id, credit_account_id, amount FROM ledger.transfers"
 	" WHERE id OPERATOR(pg_catalog.=) $1", "b");
 
-static LedgerStatement reversed_so_far = LEDGER_STATEMENT(
-	"SELECT ledger.sum(amount) FROM ledger.transfers"
-	" WHERE reverses_transfer_id OPERATOR(pg_catalog.=) $1", "b");
-
-static LedgerStatement amount_by_key = LEDGER_STATEMENT(
-	"SELECT amount FROM ledger.transfers"
-	" WHERE idempotency_key OPERATOR(pg_catalog.=) $1"
-	"   AND reverses_transfer_id OPERATOR(pg_catalog.=) $2", "tb");
-
 /*
  * ledger_reverse - post the opposite of a transfer, in full or in part;
  * returns the reversing transfer's id.
  *
  * Without an amount, reverses whatever of the transfer is not reversed yet.
+ * The transfer is read here, to know which accounts to lock; what is left
+ * of it is read by the pipeline under their locks.
  */
 PG_FUNCTION_INFO_V1(ledger_reverse);
 Datum
 ledger_reverse(PG_FUNCTION_ARGS)
 {
-	TransferRequest req;
-	LedgerAccount accounts[2];
-	LedgerAccount *debit;
-	LedgerAccount *credit;
-	int64		original_id;
-	Amount		original_amount;
-	Amount		reversed = 0;
-	Amount		remaining;
+	Movement	m;
+	Posting		p;
 	Datum		arg;
 	bool		isnull;
-	bool		created;
-	int64		id;
 
 	CheckArgNotNull(fcinfo, 0, "transfer_id");
-	original_id = PG_GETARG_INT64(0);
-	if (!PG_ARGISNULL(1))
-		CheckPositiveAmount(PG_GETARG_AMOUNT(1));
-
-	memset(&req, 0, sizeof(req));
-	req.idempotency_key = GetIdempotencyKey(fcinfo, 2);
-	req.reverses_transfer_id = original_id;
-	req.description = CStringGetTextDatum(psprintf("reversal of transfer %lld",
-												   (long long) original_id));
-	req.metadata_null = true;
+	memset(&m, 0, sizeof(m));
+	m.kind = MOVE_REVERSAL;
+	m.amount_given = !PG_ARGISNULL(1);
+	if (m.amount_given)
+	{
+		m.req.amount = PG_GETARG_AMOUNT(1);
+		CheckPositiveAmount(m.req.amount);
+	}
+	m.req.idempotency_key = GetIdempotencyKey(fcinfo, 2);
+	m.req.reverses_transfer_id = PG_GETARG_INT64(0);
+	m.req.description = CStringGetTextDatum(psprintf("reversal of transfer %lld",
+													 (long long) m.req.reverses_transfer_id));
+	m.req.metadata_null = true;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-
-	arg = Int64GetDatum(original_id);
+	arg = Int64GetDatum(m.req.reverses_transfer_id);
 	LedgerExecute(&find_transfer, &arg, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_UNKNOWN_TRANSFER),
-				 errmsg("transfer %lld does not exist", (long long) original_id)));
+				 errmsg("transfer %lld does not exist", (long long) m.req.reverses_transfer_id)));
 	/* The reversal moves the money back: the sides swap. */
-	req.credit_account_id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
-	req.debit_account_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
-	original_amount = DatumGetAmount(LedgerGetColumn(0, 3, &isnull));
+	m.req.credit_account_id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+	m.req.debit_account_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
+	m.original_amount = DatumGetAmount(LedgerGetColumn(0, 3, &isnull));
 
-	LockAccountPair(req.debit_account_id, req.credit_account_id, accounts,
-					&debit, &credit);
-
-	LedgerExecute(&reversed_so_far, &arg, NULL, 1);
-	{
-		Datum		d = LedgerGetColumn(0, 1, &isnull);
-
-		if (!isnull)
-			reversed = DatumGetAmount(d);
-	}
-	remaining = original_amount - reversed;
-
-	if (!PG_ARGISNULL(1))
-		req.amount = PG_GETARG_AMOUNT(1);
-	else
-	{
-		req.amount = remaining;
-		/* A replay without an amount means the amount the key was used with. */
-		if (req.idempotency_key)
-		{
-			Datum		values[2];
-
-			values[0] = CStringGetTextDatum(req.idempotency_key);
-			values[1] = arg;
-			LedgerExecute(&amount_by_key, values, NULL, 1);
-			if (SPI_processed > 0)
-				req.amount = DatumGetAmount(LedgerGetColumn(0, 1, &isnull));
-		}
-	}
-
-	id = FindTransferByKey(&req);
-	if (id == 0)
-	{
-		if (remaining == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_REVERSAL_EXCEEDS),
-					 errmsg("transfer %lld is already fully reversed", (long long) original_id),
-					 errdetail("Transfer %lld moved %s.", (long long) original_id,
-							   AmountToCString(original_amount))));
-		if (req.amount > remaining)
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_REVERSAL_EXCEEDS),
-					 errmsg("reversal of %s exceeds what remains of transfer %lld",
-							AmountToCString(req.amount), (long long) original_id),
-					 errdetail("Transfer %lld moved %s, of which %s is already reversed.",
-							   (long long) original_id,
-							   AmountToCString(original_amount),
-							   AmountToCString(reversed))));
-		CheckTransferAccounts(debit, credit);
-		id = PostTransfer(&req, debit, credit, &created);
-	}
-
+	memset(&p, 0, sizeof(p));
+	p.items = &m;
+	p.nitems = 1;
+	PostingRun(&p);
 	SPI_finish();
-	PG_RETURN_INT64(id);
+	PG_RETURN_INT64(m.id);
 }

@@ -54,6 +54,17 @@ static const LedgerIdKey id_keys[] = {
 	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq", 1}
 };
 
+/*
+ * Set while one of the ledger's own writes runs (LedgerExecuteWrite, and
+ * table.c around a row guard it calls): the guard triggers let a write
+ * through only then.
+ */
+bool		ledger_write_in_progress = false;
+
+/* The sequences of id_keys, as last looked up in the schema of that OID. */
+static Oid	sequence_oids[lengthof(id_keys)];
+static Oid	sequence_namespace[lengthof(id_keys)];
+
 /* A write of this backend met an id already taken: repair before the next. */
 static bool ids_need_repair = false;
 
@@ -69,6 +80,7 @@ catalog_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	ledger_namespace_oid = InvalidOid;
 	amount_type_oid = InvalidOid;
+	memset(sequence_oids, 0, sizeof(sequence_oids));
 }
 
 /*
@@ -194,6 +206,10 @@ arg_type_oid(char letter)
 			return BYTEAARRAYOID;
 		case 'J':
 			return JSONBARRAYOID;
+		case 'O':
+			return BOOLARRAYOID;
+		case 'I':
+			return INT4ARRAYOID;
 	}
 	elog(ERROR, "unknown statement argument type '%c'", letter);
 	return InvalidOid;			/* keep compiler quiet */
@@ -319,12 +335,24 @@ LedgerIdKeys(const LedgerIdKey **keys)
 int64
 LedgerNextId(const char *sequence)
 {
-	Oid			seq = get_relname_relid(sequence, LedgerNamespaceOid());
+	Oid			ns = LedgerNamespaceOid();
+	int			k;
 
-	if (!OidIsValid(seq))
-		elog(ERROR, "sequence ledger.%s does not exist", sequence);
+	/* The sequences' OIDs are kept while the schema's is (a batch asks often). */
+	for (k = 0; k < (int) lengthof(id_keys); k++)
+		if (strcmp(id_keys[k].sequence, sequence) == 0)
+			break;
+	if (k == lengthof(id_keys))
+		elog(ERROR, "sequence ledger.%s gives no ids of the ledger's", sequence);
+	if (sequence_namespace[k] != ns || !OidIsValid(sequence_oids[k]))
+	{
+		sequence_oids[k] = get_relname_relid(sequence, ns);
+		sequence_namespace[k] = ns;
+		if (!OidIsValid(sequence_oids[k]))
+			elog(ERROR, "sequence ledger.%s does not exist", sequence);
+	}
 	LedgerRepairIds();
-	return nextval_internal(seq, false);
+	return nextval_internal(sequence_oids[k], false);
 }
 
 /*

@@ -74,6 +74,9 @@
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
@@ -81,12 +84,15 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/readfuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -96,6 +102,9 @@
 #include "utils/snapmgr.h"
 #include "utils/sortsupport.h"
 #include "utils/syscache.h"
+
+typedef struct TableInsert TableInsert;
+typedef struct TableUpdate TableUpdate;
 
 /* Rows formed before they go to the heap together. */
 #define TABLE_INSERT_CHUNK		1000
@@ -552,7 +561,7 @@ init_pending(TableInsert *ins)
  * RowExclusiveLock mode to the end of the transaction either way, as an
  * INSERT would leave it.
  */
-TableInsert *
+static TableInsert *
 TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
 {
 	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
@@ -823,7 +832,7 @@ flush_all(TableInsert *ins, bool indexes)
  * The row is checked against the table's constraints at once; it reaches
  * the table by the end of TableInsertEnd.
  */
-void
+static void
 TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls)
 {
 	form_row(ins, values, nulls);
@@ -893,46 +902,50 @@ insert_speculative_entries(TableInsert *ins, TupleTableSlot *slot, List *arbiter
 
 /*
  * TableInsertRowUnlessKey - add a row as INSERT ... ON CONFLICT DO NOTHING
- * would, arbitrated by the unique index named arbiter: written at once, with
+ * would, arbitrated by the unique index on the caller's column key_column
+ * alone: written at once, with
  * its index entries, returning true; or, when a row of this transaction, a
  * committed one or one of a concurrent transaction that then commits holds
  * the same key, nothing written and false.  A concurrent holder of the key
  * is waited for, as by the statement.  Rows added before are written first.
  */
-bool
-TableInsertRowUnlessKey(TableInsert *ins, const char *arbiter,
+static bool
+TableInsertRowUnlessKey(TableInsert *ins, int key_column,
 						const Datum *values, const bool *nulls)
 {
 	ResultRelInfo *rri = ins->rri;
-	Oid			arbiter_oid = get_relname_relid(arbiter, LedgerNamespaceOid());
+	Oid			arbiter_oid = InvalidOid;
 	List	   *arbiters;
 	TupleTableSlot *slot;
-	bool		found = false;
 	MemoryContext oldcxt;
 
 	flush_all(ins, true);
 
-	/* The arbiter's equality operators, which its conflict check needs. */
-	for (int i = 0; i < rri->ri_NumIndices; i++)
+	/*
+	 * The arbiter is the unique index on the key column alone, and its
+	 * conflict check needs its equality operators.
+	 */
+	for (int i = 0; i < rri->ri_NumIndices && !OidIsValid(arbiter_oid); i++)
 	{
 		Relation	index = rri->ri_IndexRelationDescs[i];
 		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
 
-		if (index == NULL || RelationGetRelid(index) != arbiter_oid)
+		if (index == NULL || !index->rd_index->indisunique ||
+			info->ii_NumIndexKeyAttrs != 1 ||
+			info->ii_IndexAttrNumbers[0] != ins->attnums[key_column] ||
+			info->ii_Expressions != NIL)
 			continue;
-		if (!index->rd_index->indisunique)
-			break;
 		if (info->ii_UniqueOps == NULL)
 		{
 			oldcxt = MemoryContextSwitchTo(ins->cxt);
 			BuildSpeculativeIndexInfo(index, info);
 			MemoryContextSwitchTo(oldcxt);
 		}
-		found = true;
+		arbiter_oid = RelationGetRelid(index);
 	}
-	if (!found)
-		elog(ERROR, "unique index %s of table %s not found", arbiter,
-			 RelationGetRelationName(ins->rel));
+	if (!OidIsValid(arbiter_oid))
+		elog(ERROR, "table %s has no unique index on its column %d",
+			 RelationGetRelationName(ins->rel), (int) ins->attnums[key_column]);
 
 	form_row(ins, values, nulls);
 	slot = ins->slots[ins->nslots];
@@ -1025,7 +1038,7 @@ form_row(TableInsert *ins, const Datum *values, const bool *nulls)
  *
  * The rows are visible to the statements the caller runs next.
  */
-int64
+static int64
 TableInsertEnd(TableInsert *ins)
 {
 	int64		inserted;
@@ -1044,89 +1057,269 @@ TableInsertEnd(TableInsert *ins)
 }
 
 /*
- * TableFetchByKey - read the row whose key, in the one-column unique index
- * named index of the ledger's table, is key: the given columns into values
- * and nulls (copied into the caller's memory context), as a new statement
- * of this transaction would see it.  If the index is partial, the caller
- * knows that its predicate admits the key (an idempotency key is not null).
- *
- * Returns TABLE_KEY_FOUND or TABLE_KEY_ABSENT; or TABLE_KEY_DECLINED,
- * having read nothing, when the table must be read through SQL (row
- * security, a rule...).
+ * Reads by key, as a new statement of this transaction would see the rows
+ * (TableFetchByKey, TableFetchAll): through an index and the heap, or, when
+ * the table needs the executor (row security, a rule...), through SQL.
  */
-TableKeyLookup
-TableFetchByKey(const char *table, const char *index_name, Datum key,
-				const TableColumn *columns, int ncolumns, Datum *values, bool *nulls)
+
+/*
+ * The index of a table whose leading column is attnum, unique on it alone
+ * or the primary key, remembered until the relation cache changes: keyed
+ * transfers ask on every call.
+ */
+typedef struct KeyIndex
 {
-	Oid			ns = LedgerNamespaceOid();
-	Oid			relid = get_relname_relid(table, ns);
-	Oid			indexid = get_relname_relid(index_name, ns);
+	Oid			relid;			/* InvalidOid: slot free */
+	AttrNumber	attnum;
+	bool		unique;
+	Oid			indexid;
+} KeyIndex;
+
+#define KEY_INDEXES_MAX	8
+
+static KeyIndex key_indexes[KEY_INDEXES_MAX];
+static int	key_indexes_next = 0;
+static bool key_indexes_callback = false;
+
+static void
+forget_key_indexes(Datum arg, Oid relid)
+{
+	memset(key_indexes, 0, sizeof(key_indexes));
+}
+
+/* The access method of a relation. */
+static Oid
+index_am(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			am = InvalidOid;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
+		ReleaseSysCache(tuple);
+	}
+	return am;
+}
+
+static Oid
+index_on_column(Relation rel, AttrNumber attnum, bool unique)
+{
+	List	   *indexes;
+	Oid			found = InvalidOid;
+	ListCell   *lc;
+
+	for (int i = 0; i < KEY_INDEXES_MAX; i++)
+		if (key_indexes[i].relid == RelationGetRelid(rel) &&
+			key_indexes[i].attnum == attnum && key_indexes[i].unique == unique)
+			return key_indexes[i].indexid;
+
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index form;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		form = (Form_pg_index) GETSTRUCT(tuple);
+		if (!OidIsValid(found) && form->indisvalid && form->indkey.values[0] == attnum &&
+			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL) &&
+			index_am(form->indexrelid) == BTREE_AM_OID &&
+			(unique ? form->indisunique && form->indnkeyatts == 1 : form->indisprimary))
+			found = form->indexrelid;
+		ReleaseSysCache(tuple);
+	}
+	list_free(indexes);
+
+	if (!key_indexes_callback)
+	{
+		CacheRegisterRelcacheCallback(forget_key_indexes, (Datum) 0);
+		key_indexes_callback = true;
+	}
+	key_indexes[key_indexes_next].relid = RelationGetRelid(rel);
+	key_indexes[key_indexes_next].attnum = attnum;
+	key_indexes[key_indexes_next].unique = unique;
+	key_indexes[key_indexes_next].indexid = found;
+	key_indexes_next = (key_indexes_next + 1) % KEY_INDEXES_MAX;
+	return found;
+}
+
+/*
+ * fetch_direct - the rows of rel whose key column equals keyvalue, through
+ * the index on it, into a growing array of ncolumns values per row; the
+ * number of rows, or -1 when the table must be read through SQL.
+ */
+static int
+fetch_direct(const char *table, const TableColumn *key, Datum keyvalue, bool unique,
+			 const TableColumn *columns, int ncolumns, Datum **values, bool **nulls)
+{
+	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
 	AttrNumber	attnums[TABLE_FETCH_MAX_COLUMNS];
+	AttrNumber	keyatt;
 	Relation	rel;
 	Relation	index;
-	Oid			opfamily;
-	Oid			opcintype;
+	Oid			indexid;
 	Oid			eqop;
 	ScanKeyData scankey;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	TableKeyLookup result = TABLE_KEY_ABSENT;
+	int			n = 0;
+	int			capacity = 4;
 
 	Assert(ncolumns <= TABLE_FETCH_MAX_COLUMNS);
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		return TABLE_KEY_DECLINED;
+	if (!OidIsValid(relid))
+		return -1;
 	rel = table_open(relid, AccessShareLock);
 	if (!relation_allows_direct(rel, ACL_SELECT) ||
-		!find_columns(rel, columns, ncolumns, attnums))
+		!find_columns(rel, columns, ncolumns, attnums) ||
+		!find_columns(rel, key, 1, &keyatt) ||
+		!OidIsValid(indexid = index_on_column(rel, keyatt, unique)))
 	{
 		table_close(rel, NoLock);
-		return TABLE_KEY_DECLINED;
+		return -1;
 	}
 	index = index_open(indexid, AccessShareLock);
-	opfamily = index->rd_opfamily[0];
-	opcintype = index->rd_opcintype[0];
-	eqop = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
-	if (index->rd_index->indrelid != relid || !index->rd_index->indisunique ||
-		!index->rd_index->indisvalid || index->rd_rel->relam != BTREE_AM_OID ||
-		IndexRelationGetNumberOfKeyAttributes(index) != 1 || !OidIsValid(eqop))
+	eqop = get_opfamily_member(index->rd_opfamily[0], index->rd_opcintype[0],
+							   index->rd_opcintype[0], BTEqualStrategyNumber);
+	if (!OidIsValid(eqop))
 	{
 		index_close(index, NoLock);
 		table_close(rel, NoLock);
-		return TABLE_KEY_DECLINED;
+		return -1;
 	}
 	/* Compared in the index's collation, as the index is ordered. */
-	ScanKeyEntryInitialize(&scankey, 0, 1, BTEqualStrategyNumber, opcintype,
-						   index->rd_indcollation[0], get_opcode(eqop), key);
+	ScanKeyEntryInitialize(&scankey, 0, 1, BTEqualStrategyNumber, index->rd_opcintype[0],
+						   index->rd_indcollation[0], get_opcode(eqop), keyvalue);
 
 	/* A new statement's snapshot, which sees this transaction's writes. */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
 
+	*values = palloc(sizeof(Datum) * ncolumns * capacity);
+	*nulls = palloc(sizeof(bool) * ncolumns * capacity);
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &scankey, 1, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
 
+		CHECK_FOR_INTERRUPTS();
+		if (n == capacity)
+		{
+			capacity *= 2;
+			*values = repalloc(*values, sizeof(Datum) * ncolumns * capacity);
+			*nulls = repalloc(*nulls, sizeof(bool) * ncolumns * capacity);
+		}
 		slot_getallattrs(slot);
 		for (int c = 0; c < ncolumns; c++)
 		{
 			Form_pg_attribute attr = TupleDescAttr(desc, attnums[c] - 1);
+			bool		isnull = slot->tts_isnull[attnums[c] - 1];
 
-			nulls[c] = slot->tts_isnull[attnums[c] - 1];
-			values[c] = nulls[c] ? (Datum) 0 :
+			(*nulls)[n * ncolumns + c] = isnull;
+			(*values)[n * ncolumns + c] = isnull ? (Datum) 0 :
 				datumCopy(slot->tts_values[attnums[c] - 1], attr->attbyval, attr->attlen);
 		}
-		result = TABLE_KEY_FOUND;
+		n++;
+		if (unique)
+			break;
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	PopActiveSnapshot();
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
-	return result;
+	return n;
+}
+
+static LedgerStatement *generated_statement(const char *sql, const char *argtypes);
+static char type_letter(Oid type, bool array);
+
+/*
+ * fetch_sql - fetch_direct through SELECT ... WHERE key = $1 ORDER BY the
+ * order: the way to read a table that needs the executor.  Caller is
+ * connected to SPI.
+ */
+static int
+fetch_sql(const char *table, const TableColumn *key, Datum keyvalue,
+		  const TableColumn *columns, int ncolumns, const char *order,
+		  Datum **values, bool **nulls)
+{
+	StringInfoData sql;
+	char		argtypes[2] = {type_letter(key->type, false), '\0'};
+	int			n;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int c = 0; c < ncolumns; c++)
+		appendStringInfo(&sql, "%s%s", c > 0 ? ", " : "", quote_identifier(columns[c].name));
+	appendStringInfo(&sql, " FROM ledger.%s WHERE %s OPERATOR(pg_catalog.=) $1",
+					 quote_identifier(table), quote_identifier(key->name));
+	if (order != NULL)
+		appendStringInfo(&sql, " ORDER BY %s", order);
+	LedgerExecute(generated_statement(sql.data, argtypes), &keyvalue, NULL, 0);
+	n = (int) SPI_processed;
+	*values = palloc(sizeof(Datum) * ncolumns * Max(n, 1));
+	*nulls = palloc(sizeof(bool) * ncolumns * Max(n, 1));
+	for (int r = 0; r < n; r++)
+		for (int c = 0; c < ncolumns; c++)
+		{
+			int16		typlen;
+			bool		typbyval;
+			bool	   *isnull = &(*nulls)[r * ncolumns + c];
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, isnull);
+
+			get_typlenbyval(columns[c].type, &typlen, &typbyval);
+			(*values)[r * ncolumns + c] = *isnull ? (Datum) 0 : datumCopy(d, typbyval, typlen);
+		}
+	pfree(sql.data);
+	return n;
+}
+
+/*
+ * TableFetchByKey - read the row of the ledger's table whose key column,
+ * which a unique index keys alone, is keyvalue: the given columns into
+ * values and nulls (copied into the caller's memory context), as a new
+ * statement of this transaction would see it.  If the index is partial,
+ * the caller knows that its predicate admits the key (an idempotency key is
+ * not null).  Returns whether there is such a row.  Caller is connected to
+ * SPI.
+ */
+bool
+TableFetchByKey(const char *table, const TableColumn *key, Datum keyvalue,
+				const TableColumn *columns, int ncolumns, Datum *values, bool *nulls)
+{
+	Datum	   *rows;
+	bool	   *rownulls;
+	int			n = fetch_direct(table, key, keyvalue, true, columns, ncolumns, &rows, &rownulls);
+
+	if (n < 0)
+		n = fetch_sql(table, key, keyvalue, columns, ncolumns, NULL, &rows, &rownulls);
+	if (n == 0)
+		return false;
+	memcpy(values, rows, sizeof(Datum) * ncolumns);
+	memcpy(nulls, rownulls, sizeof(bool) * ncolumns);
+	return true;
+}
+
+/*
+ * TableFetchAll - the rows of the ledger's table whose key column, the
+ * leading column of its primary key, is keyvalue, in primary key order: the
+ * given columns of row r at values[r * ncolumns], as a new statement of this
+ * transaction would see them; returns how many.  Caller is connected to SPI.
+ */
+int
+TableFetchAll(const char *table, const TableColumn *key, Datum keyvalue, const char *order,
+			  const TableColumn *columns, int ncolumns, Datum **values, bool **nulls)
+{
+	int			n = fetch_direct(table, key, keyvalue, false, columns, ncolumns, values, nulls);
+
+	if (n < 0)
+		n = fetch_sql(table, key, keyvalue, columns, ncolumns, order, values, nulls);
+	return n;
 }
 
 /*
@@ -1261,7 +1454,7 @@ direct_update_allowed(TableUpdate *upd, const TableColumn *columns, int ncolumns
  * through SQL instead.  The table stays locked in RowExclusiveLock mode to
  * the end of the transaction either way.
  */
-TableUpdate *
+static TableUpdate *
 TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 {
 	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
@@ -1299,7 +1492,16 @@ TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 
 	desc = RelationGetDescr(upd->rel);
 	ExecOpenIndices(upd->rri, false);
-	upd->declined = !indexes_allowed(upd->rri);
+	if (!indexes_allowed(upd->rri))
+	{
+		ExecCloseIndices(upd->rri);
+		index_close(upd->pkey, NoLock);
+		FreeExecutorState(upd->estate);
+		table_close(upd->rel, NoLock);
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(cxt);
+		return NULL;
+	}
 	prepare_expressions(upd->rel, upd->rri, upd->estate, NULL, NULL);
 
 	/*
@@ -1394,7 +1596,7 @@ fetch_hinted_row(TableUpdate *upd, int64 key, ItemPointer hint)
  * at once (values are not kept); it is written by TableUpdateEnd.  Returns
  * false if there is no such row, or the guard skips it.
  */
-bool
+static bool
 TableUpdateRow(TableUpdate *upd, int64 key, ItemPointer hint, const Datum *values,
 			   const bool *nulls)
 {
@@ -1404,9 +1606,6 @@ TableUpdateRow(TableUpdate *upd, int64 key, ItemPointer hint, const Datum *value
 	HeapTuple	newtuple;
 	bool		shouldfree;
 	MemoryContext oldcxt;
-
-	if (upd->declined)
-		return true;
 
 	oldcxt = MemoryContextSwitchTo(upd->cxt);
 	if (!fetch_hinted_row(upd, key, hint))
@@ -1536,7 +1735,7 @@ insert_update_index_entries(TableUpdate *upd, TupleTableSlot *slot, bool summari
  * SQL statement instead.  The new versions are visible to the statements
  * the caller runs next.
  */
-int64
+static int64
 TableUpdateEnd(TableUpdate *upd)
 {
 	Relation	rel = upd->rel;
@@ -1590,4 +1789,468 @@ TableUpdateEnd(TableUpdate *upd)
 	if (updated >= 0)
 		CommandCounterIncrement();
 	return updated;
+}
+
+/*
+ * The writer.
+ *
+ * Every row the ledger writes goes through TableWriteBegin, TableWriteRow
+ * (or TableWriteRowUnlessKey, TableWriteUpdate) and TableWriteEnd: the
+ * caller names the table, the command and the columns and hands over rows,
+ * and this file decides, per table and command, whether they go straight
+ * into the table (above) or through SQL.  The SQL statement is made here
+ * from the columns, kept for the backend's life, and run once for all the
+ * rows, each column an array through unnest(), so that whatever the table
+ * carries (a user's trigger, a rule, row security, a foreign key check)
+ * fires as for any statement.  A direct update that finds, at its end, that
+ * a foreign key check would have had to fire goes through SQL too, with the
+ * rows it had made; DELETE always does.
+ */
+
+/* Rows gathered for one SQL statement, a column at a time. */
+typedef struct SqlRows
+{
+	int			ncolumns;
+	Oid		   *types;
+	int16	   *typlen;
+	bool	   *typbyval;
+	int			n;
+	int			capacity;
+	Datum	  **values;			/* ncolumns arrays of capacity */
+	bool	  **nulls;
+} SqlRows;
+
+struct TableWrite
+{
+	MemoryContext cxt;			/* everything below */
+	TableCommand command;
+	char	   *table;
+	int			ncolumns;
+	TableColumn *columns;
+	char	   *key_name;		/* UPDATE: the primary key's column */
+	TableInsert *ins;			/* direct insertion, or NULL */
+	TableUpdate *upd;			/* direct update, or NULL */
+	SqlRows		sql;			/* rows for SQL (UPDATE: the key first) */
+	int64		written;
+};
+
+/* The statements made here: their text, kept plan and argument types. */
+typedef struct Generated
+{
+	char	   *sql;
+	char	   *argtypes;
+	LedgerStatement stmt;
+} Generated;
+
+#define GENERATED_MAX	64
+
+static Generated generated[GENERATED_MAX];
+static int	ngenerated = 0;
+
+/* The statement of this text and argument types, made on first use. */
+static LedgerStatement *
+generated_statement(const char *sql, const char *argtypes)
+{
+	Generated  *g;
+
+	for (int i = 0; i < ngenerated; i++)
+		if (strcmp(generated[i].sql, sql) == 0 && strcmp(generated[i].argtypes, argtypes) == 0)
+			return &generated[i].stmt;
+	if (ngenerated == GENERATED_MAX)
+		elog(ERROR, "too many generated ledger statements");
+	g = &generated[ngenerated++];
+	g->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	g->argtypes = MemoryContextStrdup(TopMemoryContext, argtypes);
+	g->stmt.sql = g->sql;
+	g->stmt.argtypes = g->argtypes;
+	g->stmt.plan = NULL;
+	g->stmt.generation = 0;
+	return &g->stmt;
+}
+
+/* The statement parameter letter (spi.c) of a type, or of an array of it. */
+static char
+type_letter(Oid type, bool array)
+{
+	if (type == LedgerAmountTypeOid())
+		return array ? 'A' : 'a';
+	switch (type)
+	{
+		case INT8OID:
+			return array ? 'B' : 'b';
+		case INT4OID:
+			return array ? 'I' : 'i';
+		case TEXTOID:
+			return array ? 'X' : 't';
+		case JSONBOID:
+			return array ? 'J' : 'j';
+		case BOOLOID:
+			return array ? 'O' : 'o';
+		case TIMESTAMPTZOID:
+			return array ? 'Z' : 'T';
+		case BYTEAOID:
+			return array ? 'H' : 'h';
+	}
+	elog(ERROR, "no statement parameter for type %u", type);
+	return '\0';				/* keep compiler quiet */
+}
+
+static void
+sql_rows_init(SqlRows *rows, const Oid *types, int ncolumns)
+{
+	rows->ncolumns = ncolumns;
+	rows->n = 0;
+	rows->capacity = 0;
+	rows->types = palloc(sizeof(Oid) * ncolumns);
+	rows->typlen = palloc(sizeof(int16) * ncolumns);
+	rows->typbyval = palloc(sizeof(bool) * ncolumns);
+	rows->values = palloc0(sizeof(Datum *) * ncolumns);
+	rows->nulls = palloc0(sizeof(bool *) * ncolumns);
+	for (int c = 0; c < ncolumns; c++)
+	{
+		rows->types[c] = types[c];
+		get_typlenbyval(types[c], &rows->typlen[c], &rows->typbyval[c]);
+	}
+}
+
+/* Add a row, copying its values; the first `shift` columns come from key. */
+static void
+sql_rows_add(SqlRows *rows, const Datum *key, int shift, const Datum *values,
+			 const bool *nulls)
+{
+	if (rows->n == rows->capacity)
+	{
+		rows->capacity = rows->capacity == 0 ? 16 : rows->capacity * 2;
+		for (int c = 0; c < rows->ncolumns; c++)
+		{
+			rows->values[c] = rows->values[c] == NULL ?
+				palloc(sizeof(Datum) * rows->capacity) :
+				repalloc(rows->values[c], sizeof(Datum) * rows->capacity);
+			rows->nulls[c] = rows->nulls[c] == NULL ?
+				palloc(sizeof(bool) * rows->capacity) :
+				repalloc(rows->nulls[c], sizeof(bool) * rows->capacity);
+		}
+	}
+	for (int c = 0; c < rows->ncolumns; c++)
+	{
+		bool		isnull = c < shift ? false : nulls[c - shift];
+		Datum		v = c < shift ? key[c] : values[c - shift];
+
+		rows->nulls[c][rows->n] = isnull;
+		rows->values[c][rows->n] = isnull ? (Datum) 0 :
+			datumCopy(v, rows->typbyval[c], rows->typlen[c]);
+	}
+	rows->n++;
+}
+
+/* The rows' columns as array parameters, with their argtypes letters. */
+static Datum *
+sql_rows_params(SqlRows *rows, char *argtypes)
+{
+	Datum	   *params = palloc(sizeof(Datum) * rows->ncolumns);
+
+	for (int c = 0; c < rows->ncolumns; c++)
+	{
+		bool		anynull = false;
+		int			dims[1] = {rows->n};
+		int			lbs[1] = {1};
+		char		align;
+
+		for (int r = 0; r < rows->n && !anynull; r++)
+			anynull = rows->nulls[c][r];
+		get_typlenbyvalalign(rows->types[c], &rows->typlen[c], &rows->typbyval[c], &align);
+		params[c] = PointerGetDatum(construct_md_array(rows->values[c],
+													   anynull ? rows->nulls[c] : NULL,
+													   1, dims, lbs, rows->types[c],
+													   rows->typlen[c], rows->typbyval[c], align));
+		argtypes[c] = type_letter(rows->types[c], true);
+	}
+	argtypes[rows->ncolumns] = '\0';
+	return params;
+}
+
+/* ", pg_catalog.unnest($1), ..." for n arrays. */
+static void
+append_unnests(StringInfo sql, int n)
+{
+	appendStringInfoString(sql, " ROWS FROM (");
+	for (int c = 0; c < n; c++)
+		appendStringInfo(sql, "%spg_catalog.unnest($%d)", c > 0 ? ", " : "", c + 1);
+	appendStringInfoChar(sql, ')');
+}
+
+/* Run the statement for the rows gathered, and forget them. */
+static void
+sql_rows_run(TableWrite *w)
+{
+	SqlRows    *rows = &w->sql;
+	StringInfoData sql;
+	char		argtypes[TABLE_UPDATE_MAX_COLUMNS + 2];
+	Datum	   *params;
+	const char *t = quote_identifier(w->table);
+
+	if (rows->n == 0)
+		return;
+	Assert(rows->ncolumns <= TABLE_UPDATE_MAX_COLUMNS + 1);
+	params = sql_rows_params(rows, argtypes);
+	initStringInfo(&sql);
+	switch (w->command)
+	{
+		case TABLE_INSERT:
+			appendStringInfo(&sql, "INSERT INTO ledger.%s (", t);
+			for (int c = 0; c < w->ncolumns; c++)
+				appendStringInfo(&sql, "%s%s", c > 0 ? ", " : "",
+								 quote_identifier(w->columns[c].name));
+			appendStringInfoString(&sql, ") SELECT * FROM");
+			append_unnests(&sql, rows->ncolumns);
+			break;
+		case TABLE_UPDATE:
+			appendStringInfo(&sql, "UPDATE ledger.%s AS t SET ", t);
+			for (int c = 0; c < w->ncolumns; c++)
+				appendStringInfo(&sql, "%s%s = u.v%d", c > 0 ? ", " : "",
+								 quote_identifier(w->columns[c].name), c + 1);
+			appendStringInfoString(&sql, " FROM");
+			append_unnests(&sql, rows->ncolumns);
+			appendStringInfoString(&sql, " AS u(k");
+			for (int c = 0; c < w->ncolumns; c++)
+				appendStringInfo(&sql, ", v%d", c + 1);
+			appendStringInfo(&sql, ") WHERE t.%s OPERATOR(pg_catalog.=) u.k",
+							 quote_identifier(w->key_name));
+			break;
+		case TABLE_DELETE:
+			appendStringInfo(&sql, "DELETE FROM ledger.%s AS t USING", t);
+			append_unnests(&sql, rows->ncolumns);
+			appendStringInfoString(&sql, " AS u(");
+			for (int c = 0; c < w->ncolumns; c++)
+				appendStringInfo(&sql, "%sv%d", c > 0 ? ", " : "", c + 1);
+			appendStringInfoString(&sql, ") WHERE ");
+			for (int c = 0; c < w->ncolumns; c++)
+				appendStringInfo(&sql, "%st.%s OPERATOR(pg_catalog.=) u.v%d", c > 0 ? " AND " : "",
+								 quote_identifier(w->columns[c].name), c + 1);
+			break;
+	}
+	LedgerExecuteWrite(generated_statement(sql.data, argtypes), params, NULL, 0);
+	w->written += (int64) SPI_processed;
+	pfree(sql.data);
+	rows->n = 0;
+}
+
+/* The one bigint column of the table's primary key, for a SQL update. */
+static char *
+primary_key_column(const char *table)
+{
+	Relation	rel = table_open(get_relname_relid(table, LedgerNamespaceOid()), AccessShareLock);
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	HeapTuple	tuple = OidIsValid(pkey) ?
+		SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pkey)) : NULL;
+	char	   *name = NULL;
+
+	if (tuple != NULL && HeapTupleIsValid(tuple))
+	{
+		Form_pg_index form = (Form_pg_index) GETSTRUCT(tuple);
+
+		if (form->indnkeyatts == 1)
+			name = get_attname(RelationGetRelid(rel), form->indkey.values[0], false);
+		ReleaseSysCache(tuple);
+	}
+	table_close(rel, AccessShareLock);
+	if (name == NULL)
+		elog(ERROR, "table ledger.%s has no one-column primary key", table);
+	return name;
+}
+
+/* Gather the rows for SQL from now on. */
+static void
+sql_mode(TableWrite *w)
+{
+	Oid			types[TABLE_UPDATE_MAX_COLUMNS + 1];
+	int			shift = w->command == TABLE_UPDATE ? 1 : 0;
+	MemoryContext oldcxt;
+
+	w->cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger table write",
+								   ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(w->cxt);
+	if (w->command == TABLE_UPDATE)
+	{
+		w->key_name = primary_key_column(w->table);
+		types[0] = INT8OID;
+	}
+	for (int c = 0; c < w->ncolumns; c++)
+		types[c + shift] = w->columns[c].type;
+	sql_rows_init(&w->sql, types, w->ncolumns + shift);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * TableWriteBegin - open the ledger's table to write rows of the given
+ * columns: inserted (every other column gets its default, as in INSERT
+ * INTO table (columns...)), set by the table's one-column bigint primary
+ * key (TableWriteUpdate), or deleted by the values of all the columns
+ * given, which are the primary key's.  Caller is connected to SPI, and
+ * keeps columns valid until TableWriteEnd.
+ */
+TableWrite *
+TableWriteBegin(const char *table, TableCommand command, const TableColumn *columns,
+				int ncolumns)
+{
+	TableWrite *w = palloc0(sizeof(TableWrite));
+
+	Assert(ncolumns <= TABLE_UPDATE_MAX_COLUMNS);
+	w->command = command;
+	w->table = (char *) table;
+	w->ncolumns = ncolumns;
+	w->columns = (TableColumn *) columns;
+	if (command == TABLE_INSERT)
+		w->ins = TableInsertBegin(table, columns, ncolumns);
+	else if (command == TABLE_UPDATE)
+		w->upd = TableUpdateBegin(table, columns, ncolumns);
+	if (w->ins == NULL && w->upd == NULL)
+		sql_mode(w);
+	return w;
+}
+
+/*
+ * TableWriteRow - add a row to insert or delete: values and nulls of the
+ * columns given to TableWriteBegin, in that order.  It reaches the table by
+ * the end of TableWriteEnd.
+ */
+void
+TableWriteRow(TableWrite *w, const Datum *values, const bool *nulls)
+{
+	MemoryContext oldcxt;
+
+	Assert(w->command != TABLE_UPDATE);
+	if (w->ins != NULL)
+	{
+		TableInsertRow(w->ins, values, nulls);
+		return;
+	}
+	oldcxt = MemoryContextSwitchTo(w->cxt);
+	sql_rows_add(&w->sql, NULL, 0, values, nulls);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * TableWriteRowUnlessKey - insert a row at once as INSERT ... ON CONFLICT
+ * DO NOTHING would, arbitrated by the unique index on the column
+ * key_column (its position among the columns given) alone; false, with
+ * nothing written, when a row of this transaction, a committed one or one
+ * of a concurrent transaction that then commits holds the key.  A
+ * concurrent holder of the key is waited for, as by the statement.  Rows
+ * added before are written first.
+ */
+bool
+TableWriteRowUnlessKey(TableWrite *w, int key_column, const Datum *values,
+					   const bool *nulls)
+{
+	StringInfoData sql;
+	char		argtypes[TABLE_UPDATE_MAX_COLUMNS + 1];
+	char		nullflags[TABLE_UPDATE_MAX_COLUMNS];
+	const char *key = quote_identifier(w->columns[key_column].name);
+
+	Assert(w->command == TABLE_INSERT);
+	if (w->ins != NULL)
+		return TableInsertRowUnlessKey(w->ins, key_column, values, nulls);
+
+	sql_rows_run(w);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO ledger.%s (", quote_identifier(w->table));
+	for (int c = 0; c < w->ncolumns; c++)
+	{
+		appendStringInfo(&sql, "%s%s", c > 0 ? ", " : "", quote_identifier(w->columns[c].name));
+		argtypes[c] = type_letter(w->columns[c].type, false);
+		nullflags[c] = nulls[c] ? 'n' : ' ';
+	}
+	argtypes[w->ncolumns] = '\0';
+	appendStringInfoString(&sql, ") VALUES (");
+	for (int c = 0; c < w->ncolumns; c++)
+		appendStringInfo(&sql, "%s$%d", c > 0 ? ", " : "", c + 1);
+	appendStringInfo(&sql, ") ON CONFLICT (%s) WHERE %s IS NOT NULL DO NOTHING", key, key);
+	LedgerExecuteWrite(generated_statement(sql.data, argtypes), (Datum *) values, nullflags, 0);
+	pfree(sql.data);
+	w->written += (int64) SPI_processed;
+	return SPI_processed > 0;
+}
+
+/*
+ * TableWriteUpdate - set the columns given to TableWriteBegin in the row
+ * whose primary key is key, which is looked for at hint (where the caller
+ * locked it; NULL if unknown) first.  Caller holds the row's lock.  False if
+ * a direct update finds no such row (or the guard skips it); through SQL the
+ * row is found when the statement runs, and TableWriteEnd counts it.
+ */
+bool
+TableWriteUpdate(TableWrite *w, int64 key, ItemPointer hint, const Datum *values,
+				 const bool *nulls)
+{
+	Datum		k = Int64GetDatum(key);
+	MemoryContext oldcxt;
+
+	Assert(w->command == TABLE_UPDATE);
+	if (w->upd != NULL)
+		return TableUpdateRow(w->upd, key, hint, values, nulls);
+	oldcxt = MemoryContextSwitchTo(w->cxt);
+	sql_rows_add(&w->sql, &k, 1, values, nulls);
+	MemoryContextSwitchTo(oldcxt);
+	return true;
+}
+
+/*
+ * update_declined - the rows a direct update made, as SQL rows: the key and
+ * the caller's columns of each new version.
+ */
+static void
+update_declined(TableWrite *w)
+{
+	TableUpdate *upd = w->upd;
+	TupleDesc	desc = RelationGetDescr(upd->rel);
+	AttrNumber	keyatt = upd->pkey->rd_index->indkey.values[0];
+	MemoryContext oldcxt;
+	Datum		values[TABLE_UPDATE_MAX_COLUMNS];
+	bool		nulls[TABLE_UPDATE_MAX_COLUMNS];
+
+	sql_mode(w);
+	oldcxt = MemoryContextSwitchTo(w->cxt);
+	for (int t = 0; t < upd->ntargets; t++)
+	{
+		HeapTuple	tuple = upd->targets[t].newtuple;
+		bool		isnull;
+		Datum		key = heap_getattr(tuple, keyatt, desc, &isnull);
+
+		for (int c = 0; c < upd->ncolumns; c++)
+			values[c] = heap_getattr(tuple, upd->attnums[c], desc, &nulls[c]);
+		sql_rows_add(&w->sql, &key, 1, values, nulls);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * TableWriteEnd - write what is left, close the table and free everything;
+ * returns the number of rows written.  The rows are visible to the
+ * statements the caller runs next.
+ */
+int64
+TableWriteEnd(TableWrite *w)
+{
+	int64		written;
+
+	if (w->ins != NULL)
+		w->written += TableInsertEnd(w->ins);
+	else if (w->upd != NULL)
+	{
+		if (w->upd->declined)
+			update_declined(w);
+		written = TableUpdateEnd(w->upd);
+		if (written >= 0)
+			w->written += written;
+		else
+			sql_rows_run(w);
+	}
+	else
+		sql_rows_run(w);
+	written = w->written;
+	if (w->cxt != NULL)
+		MemoryContextDelete(w->cxt);
+	pfree(w);
+	return written;
 }

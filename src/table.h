@@ -1,25 +1,21 @@
 /*
- * table.h - direct writes into, and reads by key from, the ledger's tables,
- * without SQL.
+ * table.h - the one writer of the ledger's tables, and reads by key.
  *
- * See table.c.  A caller opens a table once per call with TableInsertBegin,
- * adds rows with TableInsertRow (or TableInsertRowUnlessKey) and finishes
- * with TableInsertEnd; when TableInsertBegin returns NULL the table carries
- * something only the executor honours (a user's trigger, a rule, row
- * security...), and the caller must write through its SQL statement
- * instead.  Updates and TableFetchByKey decline likewise.
+ * See table.c.  A caller opens a table for one command with
+ * TableWriteBegin, hands it rows (TableWriteRow, TableWriteRowUnlessKey,
+ * TableWriteUpdate) and finishes with TableWriteEnd.  Whether the rows go
+ * straight into the table or through an SQL statement is table.c's
+ * decision, made from what the table carries; the caller never knows which.
  */
 #ifndef LEDGER_TABLE_H
 #define LEDGER_TABLE_H
 
 #include "ledger.h"
 
-typedef struct TableInsert TableInsert;
-typedef struct TableUpdate TableUpdate;
-
 /*
- * The columns a caller supplies, by name and type; every other column of the
- * table gets its default, as in INSERT INTO table (columns...).
+ * A column a caller supplies, by name and type; on insertion every other
+ * column of the table gets its default, as in INSERT INTO table
+ * (columns...).
  */
 typedef struct TableColumn
 {
@@ -27,41 +23,34 @@ typedef struct TableColumn
 	Oid			type;
 } TableColumn;
 
-extern TableInsert *TableInsertBegin(const char *table, const TableColumn *columns,
-									 int ncolumns);
-extern void TableInsertRow(TableInsert *ins, const Datum *values, const bool *nulls);
-extern bool TableInsertRowUnlessKey(TableInsert *ins, const char *arbiter,
-									const Datum *values, const bool *nulls);
-extern int64 TableInsertEnd(TableInsert *ins);
+typedef enum TableCommand
+{
+	TABLE_INSERT,				/* rows of the columns given */
+	TABLE_UPDATE,				/* the columns given, in rows found by the
+								 * table's one-column bigint primary key */
+	TABLE_DELETE				/* rows found by the values of the columns
+								 * given, the primary key's */
+} TableCommand;
 
-/* The largest number of columns TableFetchByKey reads. */
+typedef struct TableWrite TableWrite;
+
+extern TableWrite *TableWriteBegin(const char *table, TableCommand command,
+								   const TableColumn *columns, int ncolumns);
+extern void TableWriteRow(TableWrite *w, const Datum *values, const bool *nulls);
+extern bool TableWriteRowUnlessKey(TableWrite *w, int key_column, const Datum *values,
+								   const bool *nulls);
+extern bool TableWriteUpdate(TableWrite *w, int64 key, ItemPointer hint,
+							 const Datum *values, const bool *nulls);
+extern int64 TableWriteEnd(TableWrite *w);
+
+/* The largest number of columns a read by key returns. */
 #define TABLE_FETCH_MAX_COLUMNS	16
 
-typedef enum TableKeyLookup
-{
-	TABLE_KEY_FOUND, TABLE_KEY_ABSENT, TABLE_KEY_DECLINED
-} TableKeyLookup;
-
-extern TableKeyLookup TableFetchByKey(const char *table, const char *index, Datum key,
-									  const TableColumn *columns, int ncolumns,
-									  Datum *values, bool *nulls);
-
-extern TableUpdate *TableUpdateBegin(const char *table, const TableColumn *columns,
-									 int ncolumns);
-extern bool TableUpdateRow(TableUpdate *upd, int64 key, ItemPointer hint,
-						   const Datum *values, const bool *nulls);
-extern int64 TableUpdateEnd(TableUpdate *upd);
-
-/*
- * The columns of ledger.entries a posting supplies, in the order
- * EntriesInsertBegin (transfer.c) opens them; the id is EntryIdOf.
- */
-typedef enum EntryColumn
-{
-	ENTRY_TRANSFER, ENTRY_ACCOUNT, ENTRY_VERSION, ENTRY_DIRECTION, ENTRY_AMOUNT,
-	ENTRY_BALANCE, ENTRY_CREATED_AT, ENTRY_HASH, ENTRY_ID, ENTRY_NCOLUMNS
-} EntryColumn;
-
-extern TableInsert *EntriesInsertBegin(void);
+extern bool TableFetchByKey(const char *table, const TableColumn *key, Datum keyvalue,
+							const TableColumn *columns, int ncolumns,
+							Datum *values, bool *nulls);
+extern int	TableFetchAll(const char *table, const TableColumn *key, Datum keyvalue,
+						  const char *order, const TableColumn *columns, int ncolumns,
+						  Datum **values, bool **nulls);
 
 #endif							/* LEDGER_TABLE_H */
