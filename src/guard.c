@@ -147,8 +147,6 @@ check_account_row(HeapTuple tuple, TupleDesc desc, const AttrNumber *att)
 {
 	LedgerAccount account;
 	bool		isnull;
-	Amount		low;
-	Amount		high;
 
 	memset(&account, 0, sizeof(account));
 	account.id = DatumGetInt64(heap_getattr(tuple, att[ACC_ID], desc, &isnull));
@@ -164,29 +162,7 @@ check_account_row(HeapTuple tuple, TupleDesc desc, const AttrNumber *att)
 	account.debits_pending = tuple_amount(tuple, desc, att[ACC_DEBITS_PENDING], &isnull);
 	account.credits_pending = tuple_amount(tuple, desc, att[ACC_CREDITS_PENDING], &isnull);
 
-	if (account.debits_posted < 0 || account.credits_posted < 0 ||
-		account.debits_pending < 0 || account.credits_pending < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
-				 errmsg("balance columns of account %lld cannot be negative",
-						(long long) account.id)));
-
-	low = AccountAvailableBalance(&account);
-	high = AccountCeilingBalance(&account);
-	if (account.has_min && low < account.min_balance)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_INSUFFICIENT_FUNDS),
-				 errmsg("account %lld would fall below its minimum balance",
-						(long long) account.id),
-				 errdetail("The available balance would be %s; the minimum balance is %s.",
-						   AmountToCString(low), AmountToCString(account.min_balance))));
-	if (account.has_max && high > account.max_balance)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_LIMIT_EXCEEDED),
-				 errmsg("account %lld would exceed its maximum balance",
-						(long long) account.id),
-				 errdetail("The balance with pending credits would be %s; the maximum balance is %s.",
-						   AmountToCString(high), AmountToCString(account.max_balance))));
+	CheckAccountRow(&account);
 }
 
 /*

@@ -4,6 +4,25 @@
  * Holds the money type's C representation, the extension's SQLSTATEs (one
  * class of our own, "LG", so callers can tell our rejections from
  * PostgreSQL's) and the helpers that several files call.
+ *
+ * The source files form layers, lowest first.  A file calls only into files
+ * of lower layers, never into its own layer or above (test/stress/layers.sh
+ * checks the built objects against this list):
+ *
+ *   1. amount_text.c                 decimal text of 128-bit integers
+ *   2. amount.c                      the type ledger.amount
+ *   3. validate.c spi.c chain.c      argument checks; prepared statements,
+ *                                    catalog lookups and ids; hash chains
+ *   4. rules.c schema.c table.c      an account's rules, in memory; the
+ *                                    tables' columns and the DDL they allow;
+ *                                    the one writer of the tables
+ *   5. lock.c                        row locks and hot locks
+ *   6. posting.c                     the posting pipeline
+ *   7. asset.c account.c transfer.c batch.c hold.c reverse.c hot.c
+ *      history.c verify.c guard.c worker.c
+ *                                    the SQL-callable functions, triggers
+ *                                    and background worker
+ *   8. ledger.c                      _PG_init
  */
 #ifndef LEDGER_H
 #define LEDGER_H
@@ -287,6 +306,7 @@ extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amo
 extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void CheckAccountOpen(const LedgerAccount *account);
+extern void CheckAccountRow(const LedgerAccount *account);
 extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
 							   Amount amount);
 extern void CheckLimitsIncludeBalance(const LedgerAccount *account);

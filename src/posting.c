@@ -359,9 +359,10 @@ lock_accounts(Run *r)
 /*
  * apply_queue - the committed queue of a locked hot account becomes its
  * entries, in queue order, in memory; the rows are written at step 6.  A
- * posting that commits meanwhile stays queued for next time.
+ * posting that commits meanwhile stays queued for next time.  Returns
+ * whether any was applied.
  */
-static void
+static bool
 apply_queue(Run *r, int a)
 {
 	LedgerAccount *account = &r->accounts[a];
@@ -400,6 +401,7 @@ apply_queue(Run *r, int a)
 	if (n > 0)
 		r->changed[a] = true;
 	r->p->postings_applied += n;
+	return n > 0;
 }
 
 /* Release one side of a hold on an account (in memory). */
@@ -1040,9 +1042,11 @@ plan_account_change(Run *r, int i)
  * guards) is repaired by limits that include its balance, never stuck
  * behind the old ones.
  */
-static void
+static bool
 set_new_limits(Run *r)
 {
+	bool		any = false;
+
 	for (int i = 0; i < r->p->nitems; i++)
 	{
 		Movement   *m = &r->p->items[i];
@@ -1055,7 +1059,9 @@ set_new_limits(Run *r)
 		account->min_balance = m->account->min_balance;
 		account->has_max = m->account->has_max;
 		account->max_balance = m->account->max_balance;
+		any = true;
 	}
+	return any;
 }
 
 /* The check of a new account: its asset exists (and is kept from change). */
@@ -1631,6 +1637,7 @@ PostingRun(Posting *p)
 {
 	Run			r;
 	bool		single_keyed;
+	bool		new_limits;
 
 	memset(&r, 0, sizeof(r));
 	r.p = p;
@@ -1643,12 +1650,16 @@ PostingRun(Posting *p)
 	/* 1. lock */
 	if (!lock_accounts(&r))
 		return;
-	set_new_limits(&r);
+	new_limits = set_new_limits(&r);
 
-	/* 2. bring the locked accounts up to date */
+	/*
+	 * 2. bring the locked accounts up to date.  An account's limits must
+	 * hold once its queue is applied, before anything else moves it; new
+	 * limits are instead checked against the result, as the repair.
+	 */
 	for (int a = 0; a < r.naccounts; a++)
-		if (r.locked[a] && r.accounts[a].hot)
-			apply_queue(&r, a);
+		if (r.locked[a] && r.accounts[a].hot && apply_queue(&r, a) && !new_limits)
+			CheckAccountRow(&r.accounts[a]);
 	r.now = GetCurrentTimestamp();
 	expire_holds(&r);
 

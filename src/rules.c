@@ -318,3 +318,39 @@ HotPostingAllowed(const LedgerAccount *account, LedgerSide side, Amount amount)
 		return false;
 	return lowers ? !account->has_min : !account->has_max;
 }
+
+/*
+ * CheckAccountRow - the invariants of an account's balance columns, checked
+ * on every row written (by guard.c's trigger) and on an account that its
+ * hot queue has just brought up to date, before anything else moves it.
+ */
+void
+CheckAccountRow(const LedgerAccount *account)
+{
+	Amount		low;
+	Amount		high;
+
+	if (account->debits_posted < 0 || account->credits_posted < 0 ||
+		account->debits_pending < 0 || account->credits_pending < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
+				 errmsg("balance columns of account %lld cannot be negative",
+						(long long) account->id)));
+
+	low = AccountAvailableBalance(account);
+	high = AccountCeilingBalance(account);
+	if (account->has_min && low < account->min_balance)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INSUFFICIENT_FUNDS),
+				 errmsg("account %lld would fall below its minimum balance",
+						(long long) account->id),
+				 errdetail("The available balance would be %s; the minimum balance is %s.",
+						   AmountToCString(low), AmountToCString(account->min_balance))));
+	if (account->has_max && high > account->max_balance)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_LIMIT_EXCEEDED),
+				 errmsg("account %lld would exceed its maximum balance",
+						(long long) account->id),
+				 errdetail("The balance with pending credits would be %s; the maximum balance is %s.",
+						   AmountToCString(high), AmountToCString(account->max_balance))));
+}
