@@ -32,18 +32,6 @@ static LedgerStatement queued_sums = LEDGER_STATEMENT(
 	"       ledger.sum(amount) FILTER (WHERE direction OPERATOR(pg_catalog.=) 'credit')"
 	"  FROM ledger.hot_entries WHERE account_id OPERATOR(pg_catalog.=) $1", "b");
 
-/* Run one change of an account through the pipeline. */
-static void
-change_account(int64 id, Movement *m)
-{
-	m->kind = MOVE_ACCOUNT;
-	m->req.debit_account_id = id;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PostingRunOne(m);
-	SPI_finish();
-}
-
 /*
  * ledger_create_account - create an account in an asset; returns its id.
  */
@@ -102,8 +90,7 @@ ledger_create_account(PG_FUNCTION_ARGS)
 	account.max_balance = a.max_balance;
 	CheckLimitsIncludeBalance(&account);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	PostingRunOne(&m);
 	SPI_finish();
 	PG_RETURN_INT64(m.id);
@@ -124,8 +111,7 @@ ledger_account_id(PG_FUNCTION_ARGS)
 
 	CheckArgNotNull(fcinfo, 0, "name");
 	name = PG_GETARG_DATUM(0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	LedgerQuery(&find_account, &name, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -148,19 +134,14 @@ PG_FUNCTION_INFO_V1(ledger_set_account_limits);
 Datum
 ledger_set_account_limits(PG_FUNCTION_ARGS)
 {
-	Movement	m;
-	AccountRequest a;
+	AccountRequest a = {.change = CHANGE_LIMITS};
 
 	CheckArgNotNull(fcinfo, 0, "account_id");
-	memset(&m, 0, sizeof(m));
-	memset(&a, 0, sizeof(a));
-	m.account = &a;
-	a.change = CHANGE_LIMITS;
 	a.has_min = !PG_ARGISNULL(1);
 	a.min_balance = a.has_min ? PG_GETARG_AMOUNT(1) : 0;
 	a.has_max = !PG_ARGISNULL(2);
 	a.max_balance = a.has_max ? PG_GETARG_AMOUNT(2) : 0;
-	change_account(PG_GETARG_INT64(0), &m);
+	PostingChangeAccount(PG_GETARG_INT64(0), &a);
 	PG_RETURN_VOID();
 }
 
@@ -171,15 +152,10 @@ PG_FUNCTION_INFO_V1(ledger_close_account);
 Datum
 ledger_close_account(PG_FUNCTION_ARGS)
 {
-	Movement	m;
-	AccountRequest a;
+	AccountRequest a = {.change = CHANGE_CLOSE};
 
 	CheckArgNotNull(fcinfo, 0, "account_id");
-	memset(&m, 0, sizeof(m));
-	memset(&a, 0, sizeof(a));
-	m.account = &a;
-	a.change = CHANGE_CLOSE;
-	change_account(PG_GETARG_INT64(0), &m);
+	PostingChangeAccount(PG_GETARG_INT64(0), &a);
 	PG_RETURN_VOID();
 }
 
@@ -191,15 +167,10 @@ PG_FUNCTION_INFO_V1(ledger_reopen_account);
 Datum
 ledger_reopen_account(PG_FUNCTION_ARGS)
 {
-	Movement	m;
-	AccountRequest a;
+	AccountRequest a = {.change = CHANGE_REOPEN};
 
 	CheckArgNotNull(fcinfo, 0, "account_id");
-	memset(&m, 0, sizeof(m));
-	memset(&a, 0, sizeof(a));
-	m.account = &a;
-	a.change = CHANGE_REOPEN;
-	change_account(PG_GETARG_INT64(0), &m);
+	PostingChangeAccount(PG_GETARG_INT64(0), &a);
 	PG_RETURN_VOID();
 }
 
@@ -270,8 +241,7 @@ ledger_balance(PG_FUNCTION_ARGS)
 		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, "return type must be a row type");
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		LedgerConnect();
 		if (!ReadAccountRow(DatumGetInt64(id), true, &account))
 			ReportUnknownAccount(DatumGetInt64(id));
 		exclude_expired_holds(&account, GetCurrentTimestamp());

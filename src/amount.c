@@ -426,64 +426,23 @@ ledger_amount_uminus(PG_FUNCTION_ARGS)
 }
 
 /*
- * ledger_amount_eq - a = b.
+ * The comparison operators, each a function of two amounts: ledger_amount_eq
+ * is a = b, _ne a <> b, _lt a < b, _le a <= b, _gt a > b and _ge a >= b.
  */
-PG_FUNCTION_INFO_V1(ledger_amount_eq);
-Datum
-ledger_amount_eq(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(PG_GETARG_AMOUNT(0) == PG_GETARG_AMOUNT(1));
+#define AMOUNT_COMPARISON(name, op) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	PG_RETURN_BOOL(PG_GETARG_AMOUNT(0) op PG_GETARG_AMOUNT(1)); \
 }
 
-/*
- * ledger_amount_ne - a <> b.
- */
-PG_FUNCTION_INFO_V1(ledger_amount_ne);
-Datum
-ledger_amount_ne(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(PG_GETARG_AMOUNT(0) != PG_GETARG_AMOUNT(1));
-}
-
-/*
- * ledger_amount_lt - a < b.
- */
-PG_FUNCTION_INFO_V1(ledger_amount_lt);
-Datum
-ledger_amount_lt(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(PG_GETARG_AMOUNT(0) < PG_GETARG_AMOUNT(1));
-}
-
-/*
- * ledger_amount_le - a <= b.
- */
-PG_FUNCTION_INFO_V1(ledger_amount_le);
-Datum
-ledger_amount_le(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(PG_GETARG_AMOUNT(0) <= PG_GETARG_AMOUNT(1));
-}
-
-/*
- * ledger_amount_gt - a > b.
- */
-PG_FUNCTION_INFO_V1(ledger_amount_gt);
-Datum
-ledger_amount_gt(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(PG_GETARG_AMOUNT(0) > PG_GETARG_AMOUNT(1));
-}
-
-/*
- * ledger_amount_ge - a >= b.
- */
-PG_FUNCTION_INFO_V1(ledger_amount_ge);
-Datum
-ledger_amount_ge(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(PG_GETARG_AMOUNT(0) >= PG_GETARG_AMOUNT(1));
-}
+AMOUNT_COMPARISON(ledger_amount_eq, ==)
+AMOUNT_COMPARISON(ledger_amount_ne, !=)
+AMOUNT_COMPARISON(ledger_amount_lt, <)
+AMOUNT_COMPARISON(ledger_amount_le, <=)
+AMOUNT_COMPARISON(ledger_amount_gt, >)
+AMOUNT_COMPARISON(ledger_amount_ge, >=)
 
 /*
  * ledger_amount_cmp - btree support: -1, 0 or 1 as a is below, equal to or

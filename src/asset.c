@@ -51,8 +51,7 @@ ledger_create_asset(PG_FUNCTION_ARGS)
 				 errdetail("The scale is the number of decimal places, from 0 to %d.",
 						   AMOUNT_MAX_SCALE)));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = Int32GetDatum(scale);
 	w = TableWriteBegin("assets", TABLE_INSERT, columns, 2);

@@ -154,8 +154,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 	p.items = read_items(PG_GETARG_ARRAYTYPE_P(0), &p.nitems, &p.current);
 	if (p.nitems > 0)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		LedgerConnect();
 		PostingRun(&p);
 		SPI_finish();
 	}

@@ -278,8 +278,7 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 	}
 
 	code = heap_getattr(oldtuple, att[ASSET_CODE], desc, &isnull);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	LedgerExecute(&asset_in_use, &code, NULL, 1);
 	in_use = SPI_processed > 0;
 	SPI_finish();

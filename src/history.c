@@ -60,30 +60,27 @@ static LedgerStatement entry_at = LEDGER_STATEMENT(
 	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
 	"   AND e.account_version OPERATOR(pg_catalog.=) $2", "bb");
 
+/* An account's entries as a statement's rows, with the other account. */
+#define STATEMENT_ROWS \
+	"SELECT e.account_version, e.id, e.transfer_id, e.direction, e.amount," \
+	"       e.balance_after," \
+	"       CASE WHEN e.direction OPERATOR(pg_catalog.=) 'debit'" \
+	"            THEN t.credit_account_id ELSE t.debit_account_id END," \
+	"       t.description, e.created_at" \
+	"  FROM ledger.entries AS e" \
+	"  LEFT JOIN ledger.transfers AS t ON t.id OPERATOR(pg_catalog.=) e.transfer_id" \
+	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
+
 /* One page of a statement, newest first: versions before $2, after $3. */
 static LedgerStatement statement_page_desc = LEDGER_STATEMENT(
-	"SELECT e.account_version, e.id, e.transfer_id, e.direction, e.amount,"
-	"       e.balance_after,"
-	"       CASE WHEN e.direction OPERATOR(pg_catalog.=) 'debit'"
-	"            THEN t.credit_account_id ELSE t.debit_account_id END,"
-	"       t.description, e.created_at"
-	"  FROM ledger.entries AS e"
-	"  LEFT JOIN ledger.transfers AS t ON t.id OPERATOR(pg_catalog.=) e.transfer_id"
-	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
+	STATEMENT_ROWS
 	"   AND e.account_version OPERATOR(pg_catalog.<) $2"
 	"   AND e.account_version OPERATOR(pg_catalog.>) $3"
 	" ORDER BY e.account_version DESC LIMIT $4", "bbbb");
 
 /* One page of a statement: versions after $2, up to $3, in version order. */
 static LedgerStatement statement_page = LEDGER_STATEMENT(
-	"SELECT e.account_version, e.id, e.transfer_id, e.direction, e.amount,"
-	"       e.balance_after,"
-	"       CASE WHEN e.direction OPERATOR(pg_catalog.=) 'debit'"
-	"            THEN t.credit_account_id ELSE t.debit_account_id END,"
-	"       t.description, e.created_at"
-	"  FROM ledger.entries AS e"
-	"  LEFT JOIN ledger.transfers AS t ON t.id OPERATOR(pg_catalog.=) e.transfer_id"
-	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
+	STATEMENT_ROWS
 	"   AND e.account_version OPERATOR(pg_catalog.>) $2"
 	"   AND e.account_version OPERATOR(pg_catalog.<=) $3"
 	" ORDER BY e.account_version LIMIT $4", "bbbb");
@@ -229,8 +226,7 @@ ledger_balance_at(PG_FUNCTION_ARGS)
 	account_id = PG_GETARG_INT64(0);
 	at = PG_GETARG_TIMESTAMPTZ(1);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	version = read_account(account_id, at, &queued);
 	(void) last_version_before(account_id, version, at, true, &result);
 	if (__builtin_add_overflow(result, queued, &result))
@@ -261,8 +257,7 @@ read_page(StatementState *state, TupleDesc desc)
 	if (state->low >= state->high || limit <= 0)
 		return;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	values[0] = Int64GetDatum(state->account_id);
 	values[3] = Int64GetDatum(limit);
 	if (state->newest_first)
@@ -356,8 +351,7 @@ statement_rows(FunctionCallInfo fcinfo, int64 account_id, TimestampTz since,
 		 * The window is the versions after the last entry before since, up
 		 * to the last entry before until; empty when that is none.
 		 */
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		LedgerConnect();
 		version = read_account(account_id, until, NULL);
 		state->low = last_version_before(account_id, version, since, false, &unused);
 		state->high = last_version_before(account_id, version, until, false, &unused);

@@ -95,8 +95,7 @@ ledger_hold(PG_FUNCTION_ARGS)
 	m.req.metadata = m.req.metadata_null ? (Datum) 0 : PG_GETARG_DATUM(6);
 	CheckTransferRequest(&m.req);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	PostingRunOne(&m);
 	SPI_finish();
 	PG_RETURN_INT64(m.id);
@@ -122,8 +121,7 @@ ledger_capture(PG_FUNCTION_ARGS)
 	}
 	m.req.idempotency_key = GetIdempotencyKey(fcinfo, 2);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	resolution(&m, MOVE_CAPTURE, PG_GETARG_INT64(0));
 	PostingRunOne(&m);
 	SPI_finish();
@@ -141,8 +139,7 @@ ledger_release(PG_FUNCTION_ARGS)
 
 	CheckArgNotNull(fcinfo, 0, "hold_id");
 	memset(&m, 0, sizeof(m));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	resolution(&m, MOVE_RELEASE, PG_GETARG_INT64(0));
 	PostingRunOne(&m);
 	SPI_finish();
@@ -176,8 +173,7 @@ ledger_expire_holds(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
 				 errmsg("max_holds must be at least 1, not %d", max_holds)));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[1] = Int64GetDatum(max_holds);
 	LedgerExecute(&due_holds, values, NULL, 0);

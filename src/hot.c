@@ -53,25 +53,14 @@ PG_FUNCTION_INFO_V1(ledger_set_account_hot);
 Datum
 ledger_set_account_hot(PG_FUNCTION_ARGS)
 {
-	Movement	m;
-	AccountRequest a;
+	AccountRequest a = {.change = CHANGE_HOT};
 
 	CheckArgNotNull(fcinfo, 0, "account_id");
 	CheckArgNotNull(fcinfo, 1, "hot");
-	memset(&m, 0, sizeof(m));
-	memset(&a, 0, sizeof(a));
-	m.account = &a;
-	a.change = CHANGE_HOT;
 	a.hot = PG_GETARG_BOOL(1);
-	m.kind = MOVE_ACCOUNT;
-	m.req.debit_account_id = PG_GETARG_INT64(0);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PostingRunOne(&m);
-	SPI_finish();
+	PostingChangeAccount(PG_GETARG_INT64(0), &a);
 	PG_RETURN_VOID();
 }
-
 
 /*
  * ledger_apply_hot_entries - apply the queued postings of one account, or
@@ -87,8 +76,7 @@ ledger_apply_hot_entries(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	int			n;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	if (!PG_ARGISNULL(0))
 	{
 		n = 1;

@@ -213,6 +213,7 @@ typedef struct TransferRequest
 extern Oid	LedgerNamespaceOid(void);
 extern Oid	LedgerAmountTypeOid(void);
 extern void LedgerRegisterCacheCallbacks(void);
+extern void LedgerConnect(void);
 extern int	LedgerExecute(LedgerStatement *stmt, Datum *values, const char *nulls,
 						  long count);
 extern int	LedgerQuery(LedgerStatement *stmt, Datum *values, const char *nulls,
@@ -300,12 +301,10 @@ extern void ReportUnknownAccount(int64 id) pg_attribute_noreturn();
 extern int	CompareAccountIds(const void *a, const void *b);
 extern Amount AccountPostedBalance(const LedgerAccount *account);
 extern Amount AccountAvailableBalance(const LedgerAccount *account);
-extern Amount AccountCeilingBalance(const LedgerAccount *account);
 extern Amount AccountPost(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountAddPosted(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountReserve(LedgerAccount *account, LedgerSide side, Amount amount);
 extern void AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount);
-extern void CheckAccountOpen(const LedgerAccount *account);
 extern void CheckAccountRow(const LedgerAccount *account);
 extern void CheckAccountLimits(const LedgerAccount *account, LedgerSide side,
 							   Amount amount);

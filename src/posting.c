@@ -574,18 +574,24 @@ same_transfer(const TransferRequest *a, const TransferRequest *b)
 }
 
 /*
- * find_transfer_by_key - if a transfer with this key exists, its id when it
- * was made with the same arguments, else an idempotency conflict; 0 when
- * the key is unused.
+ * find_by_key - the id of the transfer (of the hold, for a hold) that holds
+ * the request's key when it was made with the same arguments, an
+ * idempotency conflict when it was not, 0 when the key is unused.
+ *
+ * A hold's replay must repeat the accounts, the amount, the description
+ * and the metadata.  Not the expiry: a client that asks for "a week from
+ * now" on every attempt, as ledger.hold(..., expires_at => now() +
+ * interval '7 days') does, computes another time on each retry, and the
+ * hold it retries is the one already placed, with the expiry of the first
+ * call.
  */
 static int64
-find_transfer_by_key(const TransferRequest *req)
+find_by_key(const TransferRequest *req, bool hold)
 {
-	Oid			amount_oid = LedgerAmountTypeOid();
 	TableColumn key = {"idempotency_key", TEXTOID};
 	TableColumn columns[] = {
 		{"id", INT8OID}, {"debit_account_id", INT8OID},
-		{"credit_account_id", INT8OID}, {"amount", amount_oid},
+		{"credit_account_id", INT8OID}, {"amount", LedgerAmountTypeOid()},
 		{"description", TEXTOID}, {"metadata", JSONBOID},
 		{"hold_id", INT8OID}, {"reverses_transfer_id", INT8OID}
 	};
@@ -594,8 +600,9 @@ find_transfer_by_key(const TransferRequest *req)
 	TransferRequest found;
 
 	if (req->idempotency_key == NULL ||
-		!TableFetchByKey("transfers", &key, CStringGetTextDatum(req->idempotency_key),
-						 columns, lengthof(columns), values, nulls))
+		!TableFetchByKey(hold ? "hold_records" : "transfers", &key,
+						 CStringGetTextDatum(req->idempotency_key),
+						 columns, lengthof(columns) - (hold ? 2 : 0), values, nulls))
 		return 0;
 
 	memset(&found, 0, sizeof(found));
@@ -606,62 +613,24 @@ find_transfer_by_key(const TransferRequest *req)
 	found.description_null = nulls[4];
 	found.metadata = values[5];
 	found.metadata_null = nulls[5];
-	found.hold_id = nulls[6] ? 0 : DatumGetInt64(values[6]);
-	found.reverses_transfer_id = nulls[7] ? 0 : DatumGetInt64(values[7]);
+	if (!hold)
+	{
+		found.hold_id = nulls[6] ? 0 : DatumGetInt64(values[6]);
+		found.reverses_transfer_id = nulls[7] ? 0 : DatumGetInt64(values[7]);
+	}
 	if (!same_transfer(req, &found))
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_IDEMPOTENCY_CONFLICT),
 				 errmsg("idempotency key \"%s\" was already used with different arguments",
 						req->idempotency_key),
-				 errdetail("The key belongs to transfer %lld of %s from account %lld to account %lld.",
+				 errdetail("The key belongs to %s %lld of %s from account %lld to account %lld.",
+						   hold ? "hold" : "transfer",
 						   (long long) DatumGetInt64(values[0]), AmountToCString(found.amount),
 						   (long long) found.debit_account_id,
 						   (long long) found.credit_account_id),
+				 hold ?
+				 errhint("Use a new key for a new hold, or repeat the original arguments to get its id.") :
 				 errhint("Use a new key for a new transfer, or repeat the original arguments to get its id.")));
-	return DatumGetInt64(values[0]);
-}
-
-/*
- * find_hold_by_key - the id of the hold with this key when its arguments
- * match, an idempotency conflict when they do not, 0 when the key is new.
- *
- * A replay must repeat the accounts, the amount, the description and the
- * metadata.  Not the expiry: a client that asks for "a week from now" on
- * every attempt, as ledger.hold(..., expires_at => now() + interval '7 days')
- * does, computes another time on each retry, and the hold it retries is the
- * one already placed, with the expiry of the first call.
- */
-static int64
-find_hold_by_key(const TransferRequest *req)
-{
-	TableColumn key = {"idempotency_key", TEXTOID};
-	TableColumn columns[] = {
-		{"id", INT8OID}, {"debit_account_id", INT8OID},
-		{"credit_account_id", INT8OID}, {"amount", LedgerAmountTypeOid()},
-		{"description", TEXTOID}, {"metadata", JSONBOID}
-	};
-	Datum		values[lengthof(columns)];
-	bool		nulls[lengthof(columns)];
-	Amount		amount;
-
-	if (!TableFetchByKey("hold_records", &key, CStringGetTextDatum(req->idempotency_key),
-						 columns, lengthof(columns), values, nulls))
-		return 0;
-	amount = DatumGetAmount(values[3]);
-	if (DatumGetInt64(values[1]) != req->debit_account_id ||
-		DatumGetInt64(values[2]) != req->credit_account_id ||
-		amount != req->amount ||
-		!text_equal(values[4], nulls[4], req->description, req->description_null) ||
-		!jsonb_equal(values[5], nulls[5], req->metadata, req->metadata_null))
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_IDEMPOTENCY_CONFLICT),
-				 errmsg("idempotency key \"%s\" was already used with different arguments",
-						req->idempotency_key),
-				 errdetail("The key belongs to hold %lld of %s from account %lld to account %lld.",
-						   (long long) DatumGetInt64(values[0]), AmountToCString(amount),
-						   (long long) DatumGetInt64(values[1]),
-						   (long long) DatumGetInt64(values[2])),
-				 errhint("Use a new key for a new hold, or repeat the original arguments to get its id.")));
 	return DatumGetInt64(values[0]);
 }
 
@@ -721,7 +690,7 @@ batch_replay(Run *r, int i)
 		return false;
 	if (hash_search(r->existing, &m->req.idempotency_key, HASH_FIND, NULL))
 	{
-		m->id = find_transfer_by_key(&m->req);
+		m->id = find_by_key(&m->req, false);
 		return true;
 	}
 	e = hash_search(r->seen, &m->req.idempotency_key, HASH_ENTER, &found);
@@ -912,7 +881,7 @@ plan_reversal(Run *r, int i)
 			m->req.amount = DatumGetAmount(values[0]);
 	}
 
-	m->id = find_transfer_by_key(&m->req);
+	m->id = find_by_key(&m->req, false);
 	if (m->id != 0)
 		return;
 	if (remaining == 0)
@@ -943,7 +912,7 @@ plan_hold(Run *r, int i)
 	LedgerAccount *debit = &r->accounts[m->debit];
 	LedgerAccount *credit = &r->accounts[m->credit];
 
-	if (m->req.idempotency_key && (m->id = find_hold_by_key(&m->req)) != 0)
+	if ((m->id = find_by_key(&m->req, true)) != 0)
 		return;
 	if (m->has_expiry && (m->expires_at <= m->now || TIMESTAMP_NOT_FINITE(m->expires_at)))
 		ereport(ERROR,
@@ -979,7 +948,7 @@ plan_capture(Run *r, int i)
 	m->req.metadata_null = m->hold->metadata_null;
 
 	/* A replay of a capture that committed returns its transfer. */
-	if ((m->id = find_transfer_by_key(&m->req)) != 0)
+	if ((m->id = find_by_key(&m->req, false)) != 0)
 		return;
 	check_hold_pending(m->hold, m->now);
 	if (m->req.amount > m->hold->amount)
@@ -1094,7 +1063,7 @@ check_and_plan(Run *r, int i)
 	{
 		case MOVE_TRANSFER:
 			if (r->p->batch ? batch_replay(r, i) :
-				(m->id = find_transfer_by_key(&m->req)) != 0)
+				(m->id = find_by_key(&m->req, false)) != 0)
 				return;
 			CheckTransferAccounts(&r->accounts[m->debit], &r->accounts[m->credit]);
 			plan_transfer(r, i);
@@ -1229,7 +1198,7 @@ replayed_meanwhile(Run *r, Movement *m)
 {
 	m->posts = false;
 	m->created = false;
-	m->id = m->kind == MOVE_HOLD ? find_hold_by_key(&m->req) : find_transfer_by_key(&m->req);
+	m->id = find_by_key(&m->req, m->kind == MOVE_HOLD);
 	if (m->id == 0)
 		elog(ERROR, "idempotency key \"%s\" conflicted but was not found",
 			 m->req.idempotency_key);
@@ -1300,7 +1269,7 @@ write_transfers(Run *r)
 			 */
 			for (p->current = 0; p->current < p->nitems; p->current++)
 				if (p->items[p->current].posts && p->items[p->current].req.idempotency_key)
-					(void) find_transfer_by_key(&p->items[p->current].req);
+					(void) find_by_key(&p->items[p->current].req, false);
 			p->current = -1;
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -1628,6 +1597,22 @@ write_accounts(Run *r)
  */
 
 /*
+ * apply_queue_if_free - apply an account's queue if its row lock is
+ * free.  Never waits, so it may be called holding other accounts' locks.
+ */
+static void
+apply_queue_if_free(int64 account_id)
+{
+	Posting		p;
+
+	memset(&p, 0, sizeof(p));
+	p.accounts = &account_id;
+	p.naccounts = 1;
+	p.skip_locked = true;
+	PostingRun(&p);
+}
+
+/*
  * PostingRun - carry out a call's movements (see the file header).  Caller
  * is connected to SPI and has checked the arguments; the results are in
  * the items (id, created) and in p.
@@ -1704,7 +1689,7 @@ PostingRun(Posting *p)
 	/* Every so many postings, a hot account's queue is applied. */
 	for (int q = 0; q < r.nqueued; q++)
 		if (r.queued[q].queue_id % HOT_APPLY_EVERY == 0)
-			PostingApplyQueueIfFree(r.accounts[r.queued[q].account].id);
+			apply_queue_if_free(r.accounts[r.queued[q].account].id);
 }
 
 /*
@@ -1723,17 +1708,19 @@ PostingRunOne(Movement *m)
 }
 
 /*
- * PostingApplyQueueIfFree - apply an account's queue if its row lock is
- * free.  Never waits, so it may be called holding other accounts' locks.
+ * PostingChangeAccount - run one change of an account through the
+ * pipeline.
  */
 void
-PostingApplyQueueIfFree(int64 account_id)
+PostingChangeAccount(int64 account_id, AccountRequest *a)
 {
-	Posting		p;
+	Movement	m;
 
-	memset(&p, 0, sizeof(p));
-	p.accounts = &account_id;
-	p.naccounts = 1;
-	p.skip_locked = true;
-	PostingRun(&p);
+	memset(&m, 0, sizeof(m));
+	m.kind = MOVE_ACCOUNT;
+	m.req.debit_account_id = account_id;
+	m.account = a;
+	LedgerConnect();
+	PostingRunOne(&m);
+	SPI_finish();
 }

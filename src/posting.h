@@ -126,6 +126,6 @@ typedef struct Posting
 
 extern void PostingRun(Posting *p);
 extern void PostingRunOne(Movement *m);
-extern void PostingApplyQueueIfFree(int64 account_id);
+extern void PostingChangeAccount(int64 account_id, AccountRequest *a);
 
 #endif							/* LEDGER_POSTING_H */

@@ -51,8 +51,7 @@ ledger_reverse(PG_FUNCTION_ARGS)
 													 (long long) m.req.reverses_transfer_id));
 	m.req.metadata_null = true;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	arg = Int64GetDatum(m.req.reverses_transfer_id);
 	LedgerExecute(&find_transfer, &arg, NULL, 1);
 	if (SPI_processed == 0)

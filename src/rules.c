@@ -104,7 +104,7 @@ AccountAvailableBalance(const LedgerAccount *account)
  * AccountCeilingBalance - the posted balance plus pending inflows, the
  * highest the balance can go if every open hold is captured.
  */
-Amount
+static Amount
 AccountCeilingBalance(const LedgerAccount *account)
 {
 	return add_checked(account, AccountPostedBalance(account),
@@ -172,7 +172,7 @@ AccountUnreserve(LedgerAccount *account, LedgerSide side, Amount amount)
 /*
  * CheckAccountOpen - a closed account takes part in no new movement.
  */
-void
+static void
 CheckAccountOpen(const LedgerAccount *account)
 {
 	if (account->closed)

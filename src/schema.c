@@ -327,8 +327,7 @@ check_ledger_schema_if(const char *query)
 	if (creating_extension || !OidIsValid(get_extension_oid("ledger", true)))
 		return;
 	ns = LedgerNamespaceOid();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	values[0] = CStringGetTextDatum(get_namespace_name(ns));
 	if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the event trigger's commands");

@@ -406,6 +406,14 @@ errtableconstraint_name(const ErrorData *edata)
 	return 0;
 }
 
+/* SPI_connect, for a function that runs statements. */
+void
+LedgerConnect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
 /*
  * LedgerRepairIds - after a write met a taken id: set every ledger sequence
  * that is behind its table's highest id to that id, so the next draws are
@@ -416,8 +424,7 @@ LedgerRepairIds(void)
 {
 	if (!ids_need_repair)
 		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	for (int k = 0; k < (int) lengthof(id_keys); k++)
 	{
 		char	   *sql = psprintf(

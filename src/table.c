@@ -1,48 +1,35 @@
 /*
- * table.c - direct writes into the ledger's tables, without SQL.
+ * table.c - the one writer of the ledger's tables, and reads by key.
  *
- * The ledger writes through SQL statements (spi.c), except on its hottest
- * paths: the rows of a single transfer, the accounts' new sums, and the
- * rows of ledger.transfer_batch by the thousand.  There the executor's
- * start-up and per-row cost is most of the call.  This file inserts rows the
- * way COPY FROM does and updates them the way UPDATE does, without a plan;
- * what INSERT and UPDATE would read from the catalogs' text for every
- * statement (defaults, CHECK constraints, index predicates, whether a
- * trigger is the extension's own) is kept from call to call until the
+ * Every row the ledger writes goes through TableWriteBegin, TableWriteRow
+ * (TableWriteRowUnlessKey, TableWriteUpdate) and TableWriteEnd.  A caller
+ * names the table, the command and the columns and hands over rows; this
+ * file decides, per table and command, whether they go straight into the
+ * table or through an SQL statement, which it makes from the columns and
+ * keeps, and runs once for all the rows, each column an array through
+ * unnest().  Nothing is written before the decision, so either way is
+ * exact.
+ *
+ * The direct way skips the executor's start-up and per-row cost, most of a
+ * single transfer and of a batch's thousands of rows.  It inserts as COPY
+ * FROM does: many heap tuples at a time, one WAL record per heap page; each
+ * row checked against NOT NULL and CHECK constraints as INSERT checks it;
+ * the columns not supplied get their defaults, evaluated per row; unique
+ * indexes enforce themselves; btree entries are held back and inserted in
+ * each index's order, so that scattered keys (an entry's account) walk the
+ * index left to right with its pages still in the CPU's caches, and
+ * increasing keys still append to the rightmost page.  A row with an
+ * idempotency key goes in alone, as INSERT ... ON CONFLICT DO NOTHING puts
+ * it.  It updates as UPDATE does, rows found by a one-column bigint primary
+ * key that the caller has locked: the latest version found with the
+ * statement's snapshot, passed through the extension's row guard as the
+ * trigger manager calls it, checked, and written by heap_update, heap-only
+ * when no indexed column changed.  What the statements would read from
+ * the catalogs for each call (defaults, CHECK constraints, index
+ * predicates, whether a trigger is the extension's own) is kept until the
  * catalogs change.
  *
- * Insertion (TableInsertBegin, TableInsertRow, TableInsertEnd):
- *  - heap tuples go in many at a time, with one WAL record per heap page;
- *  - each row is checked against the table's NOT NULL and CHECK
- *    constraints, exactly as INSERT checks it, before it is written;
- *  - columns the caller does not supply get their defaults, evaluated per
- *    row as INSERT evaluates them (a sequence's nextval, for instance);
- *  - every index gets its entries, and unique indexes are enforced by the
- *    index itself, as for INSERT.  Btree entries are held back and inserted
- *    in the index's own order: keys that arrive scattered over an index (an
- *    entry's account, say) then walk it from left to right, so the pages an
- *    insertion descends through are still in the CPU's caches from the one
- *    before, and keys that arrive in order (an increasing id) still append
- *    to the rightmost page without a descent at all;
- *  - a row with an idempotency key can go in alone, as INSERT ... ON
- *    CONFLICT DO NOTHING puts it (TableInsertRowUnlessKey).
- *
- * Update (TableUpdateBegin, TableUpdateRow, TableUpdateEnd) of rows found by
- * a one-column bigint primary key, which the caller has locked: each row's
- * latest version is found with the snapshot the UPDATE would use, its new
- * version is passed through the extension's row guard trigger exactly as
- * the trigger manager calls it, checked against the constraints and written
- * by heap_update, which keeps it heap-only (HOT) when no indexed column
- * changed and the page has room, as for any UPDATE; otherwise its index
- * entries are added.
- *
- * Lookup (TableFetchByKey) of a row by a one-column unique index, as a new
- * statement of the transaction would see it: how a call finds the transfer
- * that already holds its idempotency key.
- *
- * Only a table that the SQL statement would write the same way is written
- * directly.  The Begin functions decline, and the caller runs its SQL
- * statement instead, when the table
+ * SQL is used instead when the table
  *  - is not a plain heap table, or has rules, row level security or stored
  *    generated columns;
  *  - has a trigger for the command other than the extension's own guard
@@ -54,11 +41,15 @@
  *    the executor checks apart from the index insertion;
  *  - lacks one of the caller's columns, has it with another type or a type
  *    modifier, or has it as an identity column GENERATED ALWAYS;
- *  - does not grant the statement's privileges to the current user.
- * An update also declines, in TableUpdateEnd, when a foreign key check
+ *  - does not grant the statement's privileges to the current user;
+ * and for DELETE.  An update that finds at its end that a foreign key check
  * would fire for one of its rows (RI_FKey_fk_upd_check_required: the row
- * was written earlier in this transaction).  Nothing is written before
- * either decision, so the fallback is exact.
+ * was written earlier in this transaction) runs through SQL with the rows
+ * it had made.
+ *
+ * Reads by key (TableFetchByKey, TableFetchAll) see the rows as a new
+ * statement of the transaction would: how a call finds the transfer that
+ * already holds its idempotency key.
  */
 #include "ledger.h"
 
@@ -585,21 +576,14 @@ TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
 	ins->attnums = palloc(sizeof(AttrNumber) * Max(ncolumns, 1));
 
 	rel = table_open(relid, RowExclusiveLock);
-	if (!direct_insert_allowed(rel, columns, ncolumns, ins->attnums))
-	{
-		table_close(rel, NoLock);
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextDelete(cxt);
-		return NULL;
-	}
 	ins->rel = rel;
 	desc = RelationGetDescr(rel);
-
 	ins->estate = CreateExecutorState();
 	ins->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(ins->rri, rel, 0, NULL, 0);
 	ExecOpenIndices(ins->rri, false);
-	if (!indexes_allowed(ins->rri))
+	if (!direct_insert_allowed(rel, columns, ncolumns, ins->attnums) ||
+		!indexes_allowed(ins->rri))
 	{
 		ExecCloseIndices(ins->rri);
 		FreeExecutorState(ins->estate);
@@ -1476,8 +1460,10 @@ TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 	upd->estate = CreateExecutorState();
 	upd->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(upd->rri, upd->rel, 0, NULL, 0);
-	if (!direct_update_allowed(upd, columns, ncolumns))
+	ExecOpenIndices(upd->rri, false);
+	if (!direct_update_allowed(upd, columns, ncolumns) || !indexes_allowed(upd->rri))
 	{
+		ExecCloseIndices(upd->rri);
 		if (upd->pkey != NULL)
 			index_close(upd->pkey, NoLock);
 		FreeExecutorState(upd->estate);
@@ -1489,19 +1475,7 @@ TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 
 	/* As UPDATE does: refuse it on a published table without a key. */
 	CheckCmdReplicaIdentity(upd->rel, CMD_UPDATE);
-
 	desc = RelationGetDescr(upd->rel);
-	ExecOpenIndices(upd->rri, false);
-	if (!indexes_allowed(upd->rri))
-	{
-		ExecCloseIndices(upd->rri);
-		index_close(upd->pkey, NoLock);
-		FreeExecutorState(upd->estate);
-		table_close(upd->rel, NoLock);
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextDelete(cxt);
-		return NULL;
-	}
 	prepare_expressions(upd->rel, upd->rri, upd->estate, NULL, NULL);
 
 	/*
@@ -1792,19 +1766,7 @@ TableUpdateEnd(TableUpdate *upd)
 }
 
 /*
- * The writer.
- *
- * Every row the ledger writes goes through TableWriteBegin, TableWriteRow
- * (or TableWriteRowUnlessKey, TableWriteUpdate) and TableWriteEnd: the
- * caller names the table, the command and the columns and hands over rows,
- * and this file decides, per table and command, whether they go straight
- * into the table (above) or through SQL.  The SQL statement is made here
- * from the columns, kept for the backend's life, and run once for all the
- * rows, each column an array through unnest(), so that whatever the table
- * carries (a user's trigger, a rule, row security, a foreign key check)
- * fires as for any statement.  A direct update that finds, at its end, that
- * a foreign key check would have had to fire goes through SQL too, with the
- * rows it had made; DELETE always does.
+ * The writer: the choice, and the SQL way.
  */
 
 /* Rows gathered for one SQL statement, a column at a time. */

@@ -51,8 +51,7 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	p.items = &m;
 	p.nitems = 1;
 	p.may_queue = true;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	PostingRun(&p);
 	SPI_finish();
 	PG_RETURN_INT64(m.id);

@@ -926,8 +926,7 @@ ledger_verify(PG_FUNCTION_ARGS)
 							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	LedgerConnect();
 	MemoryContextSwitchTo(v.batch_context);
 
 	if (one)
