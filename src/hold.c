@@ -88,11 +88,7 @@ ledger_hold(PG_FUNCTION_ARGS)
 	m.has_expiry = !PG_ARGISNULL(3);
 	if (m.has_expiry)
 		m.expires_at = PG_GETARG_TIMESTAMPTZ(3);
-	m.req.idempotency_key = GetIdempotencyKey(fcinfo, 4);
-	m.req.description_null = PG_ARGISNULL(5);
-	m.req.description = m.req.description_null ? (Datum) 0 : PG_GETARG_DATUM(5);
-	m.req.metadata_null = PG_ARGISNULL(6);
-	m.req.metadata = m.req.metadata_null ? (Datum) 0 : PG_GETARG_DATUM(6);
+	GetRequestTexts(fcinfo, 4, &m.req);
 	CheckTransferRequest(&m.req);
 
 	LedgerConnect();

@@ -283,6 +283,7 @@ extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argn
 extern void CheckPositiveAmount(Amount amount);
 extern char *GetIdempotencyKey(FunctionCallInfo fcinfo, int argno);
 extern char *IdempotencyKeyFromDatum(Datum datum);
+extern void GetRequestTexts(FunctionCallInfo fcinfo, int argno, TransferRequest *req);
 extern void CheckMetadata(FunctionCallInfo fcinfo, int argno);
 extern void CheckMetadataDatum(Datum datum);
 

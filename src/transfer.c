@@ -40,11 +40,7 @@ ledger_transfer(PG_FUNCTION_ARGS)
 	m.req.debit_account_id = PG_GETARG_INT64(0);
 	m.req.credit_account_id = PG_GETARG_INT64(1);
 	m.req.amount = PG_GETARG_AMOUNT(2);
-	m.req.idempotency_key = GetIdempotencyKey(fcinfo, 3);
-	m.req.description_null = PG_ARGISNULL(4);
-	m.req.description = m.req.description_null ? (Datum) 0 : PG_GETARG_DATUM(4);
-	m.req.metadata_null = PG_ARGISNULL(5);
-	m.req.metadata = m.req.metadata_null ? (Datum) 0 : PG_GETARG_DATUM(5);
+	GetRequestTexts(fcinfo, 3, &m.req);
 	CheckTransferRequest(&m.req);
 
 	memset(&p, 0, sizeof(p));

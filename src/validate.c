@@ -78,6 +78,21 @@ GetIdempotencyKey(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * GetRequestTexts - the three arguments every movement ends with, from
+ * argno on: the idempotency key (checked), the description and the metadata
+ * (NULL kept as NULL).
+ */
+void
+GetRequestTexts(FunctionCallInfo fcinfo, int argno, TransferRequest *req)
+{
+	req->idempotency_key = GetIdempotencyKey(fcinfo, argno);
+	req->description_null = PG_ARGISNULL(argno + 1);
+	req->description = req->description_null ? (Datum) 0 : PG_GETARG_DATUM(argno + 1);
+	req->metadata_null = PG_ARGISNULL(argno + 2);
+	req->metadata = req->metadata_null ? (Datum) 0 : PG_GETARG_DATUM(argno + 2);
+}
+
+/*
  * CheckMetadataDatum - metadata is a JSON object.
  */
 void
