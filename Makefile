@@ -15,6 +15,7 @@ OBJS = \
 	src/posting.o \
 	src/guard.o \
 	src/asset.o \
+	src/book.o \
 	src/account.o \
 	src/transfer.o \
 	src/batch.o \

@@ -140,7 +140,7 @@ ALTER TABLE ledger.transfers ALTER COLUMN description TYPE varchar(100);
 ALTER TABLE ledger.entries ALTER COLUMN hash TYPE text;
 ALTER TABLE ledger.transfers RENAME TO movements;
 ALTER TABLE ledger.transfers SET SCHEMA public;
-DROP INDEX ledger.transfers_idempotency_key_key;
+DROP INDEX ledger.transfers_book_id_idempotency_key_key;
 ALTER INDEX ledger.accounts_pkey RENAME TO accounts_id_key;
 ALTER SEQUENCE ledger.transfers_id_seq RENAME TO transfer_ids;
 \echo :LAST_ERROR_SQLSTATE

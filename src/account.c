@@ -11,8 +11,10 @@
 #include "ledger.h"
 
 #include "posting.h"
+#include "table.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -33,62 +35,98 @@ static LedgerStatement queued_sums = LEDGER_STATEMENT(
 	"  FROM ledger.hot_entries WHERE account_id OPERATOR(pg_catalog.=) $1", "b");
 
 /*
- * ledger_create_account - create an account in an asset; returns its id.
+ * Fields of ledger.account_request, in order: ledger.create_account's
+ * arguments.
  */
-PG_FUNCTION_INFO_V1(ledger_create_account);
-Datum
-ledger_create_account(PG_FUNCTION_ARGS)
+enum
 {
+	AR_ASSET, AR_NAME, AR_NORMAL_BALANCE, AR_MIN_BALANCE, AR_MAX_BALANCE, AR_METADATA,
+	AR_BOOK_ID, Natts_account_request
+};
+
+/*
+ * account_request - the new account of one request, checked as far as it
+ * can be without a lock, into m and a.
+ */
+static void
+account_request(const Datum *values, const bool *nulls, Movement *m, AccountRequest *a)
+{
+	static const int required[] = {AR_ASSET, AR_NORMAL_BALANCE, AR_BOOK_ID};
+	static const char *const names[] = {"asset", "normal_balance", "book_id"};
 	LedgerAccount account;
-	Movement	m;
-	AccountRequest a;
 	char	   *normal_balance;
 
-	CheckArgNotNull(fcinfo, 0, "asset");
-	CheckArgNotNull(fcinfo, 2, "normal_balance");
-	CheckMetadata(fcinfo, 5);
-
-	if (!PG_ARGISNULL(1))
+	for (int f = 0; f < (int) lengthof(required); f++)
+		if (nulls[required[f]])
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+					 errmsg("%s must not be null", names[f])));
+	if (!nulls[AR_METADATA])
+		CheckMetadataDatum(values[AR_METADATA]);
+	if (!nulls[AR_NAME])
 	{
-		char	   *name = TextDatumGetCString(PG_GETARG_DATUM(1));
-		int			len = pg_mbstrlen(name);
+		int			len = pg_mbstrlen(TextDatumGetCString(values[AR_NAME]));
 
 		if (len < 1 || len > LEDGER_NAME_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_LEDGER_INVALID_NAME),
 					 errmsg("account name must be 1 to %d characters long", LEDGER_NAME_MAX)));
 	}
-
-	normal_balance = TextDatumGetCString(PG_GETARG_DATUM(2));
+	normal_balance = TextDatumGetCString(values[AR_NORMAL_BALANCE]);
 	if (strcmp(normal_balance, "credit") != 0 && strcmp(normal_balance, "debit") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_INVALID_NORMAL_BALANCE),
 				 errmsg("invalid normal balance \"%s\"", normal_balance),
 				 errhint("Use 'credit' for liabilities such as user wallets, 'debit' for assets such as cash.")));
 
-	memset(&m, 0, sizeof(m));
-	memset(&a, 0, sizeof(a));
-	m.account = &a;
-	m.kind = MOVE_CREATE_ACCOUNT;
-	a.asset = PG_GETARG_DATUM(0);
-	a.name_null = PG_ARGISNULL(1);
-	a.name = a.name_null ? (Datum) 0 : PG_GETARG_DATUM(1);
-	a.credit_normal = normal_balance[0] == 'c';
-	a.has_min = !PG_ARGISNULL(3);
-	a.min_balance = a.has_min ? PG_GETARG_AMOUNT(3) : 0;
-	a.has_max = !PG_ARGISNULL(4);
-	a.max_balance = a.has_max ? PG_GETARG_AMOUNT(4) : 0;
-	m.req.metadata_null = PG_ARGISNULL(5);
-	m.req.metadata = m.req.metadata_null ? (Datum) 0 : PG_GETARG_DATUM(5);
+	memset(m, 0, sizeof(Movement));
+	memset(a, 0, sizeof(AccountRequest));
+	m->account = a;
+	m->kind = MOVE_CREATE_ACCOUNT;
+	a->book_id = DatumGetInt64(values[AR_BOOK_ID]);
+	a->asset = values[AR_ASSET];
+	a->name_null = nulls[AR_NAME];
+	a->name = a->name_null ? (Datum) 0 : values[AR_NAME];
+	a->credit_normal = normal_balance[0] == 'c';
+	a->has_min = !nulls[AR_MIN_BALANCE];
+	a->min_balance = a->has_min ? DatumGetAmount(values[AR_MIN_BALANCE]) : 0;
+	a->has_max = !nulls[AR_MAX_BALANCE];
+	a->max_balance = a->has_max ? DatumGetAmount(values[AR_MAX_BALANCE]) : 0;
+	m->req.metadata_null = nulls[AR_METADATA];
+	m->req.metadata = m->req.metadata_null ? (Datum) 0 : values[AR_METADATA];
 
 	/* The new account's balance is zero: its limits must include zero. */
 	memset(&account, 0, sizeof(account));
-	account.credit_normal = a.credit_normal;
-	account.has_min = a.has_min;
-	account.min_balance = a.min_balance;
-	account.has_max = a.has_max;
-	account.max_balance = a.max_balance;
+	account.credit_normal = a->credit_normal;
+	account.has_min = a->has_min;
+	account.min_balance = a->min_balance;
+	account.has_max = a->has_max;
+	account.max_balance = a->max_balance;
 	CheckLimitsIncludeBalance(&account);
+}
+
+/*
+ * ledger_create_account - create an account in an asset; returns its id.
+ * The book is the last argument; called without it (the function of
+ * version 0.4.0 and before), the account is of book 1.
+ */
+PG_FUNCTION_INFO_V1(ledger_create_account);
+Datum
+ledger_create_account(PG_FUNCTION_ARGS)
+{
+	Datum		values[Natts_account_request];
+	bool		nulls[Natts_account_request];
+	Movement	m;
+	AccountRequest a;
+
+	values[AR_BOOK_ID] = Int64GetDatum(1);
+	nulls[AR_BOOK_ID] = false;
+	for (int f = 0; f < Min(PG_NARGS(), Natts_account_request); f++)
+	{
+		nulls[f] = PG_ARGISNULL(f);
+		values[f] = nulls[f] ? (Datum) 0 : PG_GETARG_DATUM(f);
+	}
+	account_request(values, nulls, &m, &a);
 
 	LedgerConnect();
 	PostingRunOne(&m);
@@ -97,29 +135,80 @@ ledger_create_account(PG_FUNCTION_ARGS)
 }
 
 /*
- * ledger_account_id - the id of the account with a given name.
+ * ledger_create_accounts - create an array of accounts atomically; returns
+ * their ids in input order.  As one call of create_account each, in
+ * order, but with the rows written together.
+ */
+PG_FUNCTION_INFO_V1(ledger_create_accounts);
+Datum
+ledger_create_accounts(PG_FUNCTION_ARGS)
+{
+	ItemContext context;
+	Posting		p;
+	Datum	   *fields;
+	bool	   *fieldnulls;
+	AccountRequest *requests;
+	Datum	   *result;
+
+	CheckArgNotNull(fcinfo, 0, "accounts");
+	memset(&p, 0, sizeof(p));
+	p.batch = true;
+	PushItemContext(&context, "create_accounts", &p.current);
+	p.nitems = GetRequestItems(PG_GETARG_ARRAYTYPE_P(0), Natts_account_request, "account",
+							   &p.current, &fields, &fieldnulls);
+	p.items = palloc(sizeof(Movement) * Max(p.nitems, 1));
+	requests = palloc(sizeof(AccountRequest) * Max(p.nitems, 1));
+	for (p.current = 0; p.current < p.nitems; p.current++)
+		account_request(fields + p.current * Natts_account_request,
+						fieldnulls + p.current * Natts_account_request,
+						&p.items[p.current], &requests[p.current]);
+	p.current = -1;
+	if (p.nitems > 0)
+	{
+		LedgerConnect();
+		PostingRun(&p);
+		SPI_finish();
+	}
+	PopItemContext(&context);
+
+	result = palloc(sizeof(Datum) * Max(p.nitems, 1));
+	for (int i = 0; i < p.nitems; i++)
+		result[i] = Int64GetDatum(p.items[i].id);
+	PG_RETURN_ARRAYTYPE_P(construct_array(result, p.nitems, INT8OID, sizeof(int64),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * ledger_account_id - the id of the account of a book (book 1 if not
+ * given) with a given name.
  */
 PG_FUNCTION_INFO_V1(ledger_account_id);
 Datum
 ledger_account_id(PG_FUNCTION_ARGS)
 {
-	static LedgerStatement find_account = LEDGER_STATEMENT(
-		"SELECT id FROM ledger.accounts WHERE name OPERATOR(pg_catalog.=) $1", "t");
-	Datum		name;
+	TableColumn key[] = {{"book_id", INT8OID}, {"name", TEXTOID}};
+	TableColumn column = {"id", INT8OID};
+	int			shift = PG_NARGS() == 2 ? 1 : 0;
+	Datum		keyvalues[2];
+	Datum		id;
 	bool		isnull;
-	int64		id;
 
-	CheckArgNotNull(fcinfo, 0, "name");
-	name = PG_GETARG_DATUM(0);
+	if (shift)
+		CheckArgNotNull(fcinfo, 0, "book_id");
+	CheckArgNotNull(fcinfo, shift, "name");
+	keyvalues[0] = shift ? PG_GETARG_DATUM(0) : Int64GetDatum(1);
+	keyvalues[1] = PG_GETARG_DATUM(shift);
 	LedgerConnect();
-	LedgerQuery(&find_account, &name, NULL, 1);
-	if (SPI_processed == 0)
+	if (!TableFetchByKey("accounts", key, keyvalues, 2, &column, 1, &id, &isnull))
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_UNKNOWN_ACCOUNT),
-				 errmsg("account \"%s\" does not exist", TextDatumGetCString(name))));
-	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+				 shift ?
+				 errmsg("account \"%s\" does not exist in book %lld",
+						TextDatumGetCString(keyvalues[1]),
+						(long long) DatumGetInt64(keyvalues[0])) :
+				 errmsg("account \"%s\" does not exist", TextDatumGetCString(keyvalues[1]))));
 	SPI_finish();
-	PG_RETURN_INT64(id);
+	PG_RETURN_INT64(DatumGetInt64(id));
 }
 
 /*

@@ -55,7 +55,7 @@ ledger_create_asset(PG_FUNCTION_ARGS)
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = Int32GetDatum(scale);
 	w = TableWriteBegin("assets", TABLE_INSERT, columns, 2);
-	created = TableWriteRowUnlessKey(w, 0, values, nulls);
+	created = TableWriteRowUnlessKey(w, (const int[]) {0}, 1, values, nulls);
 	(void) TableWriteEnd(w);
 	if (!created)
 		ereport(ERROR,

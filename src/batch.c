@@ -29,76 +29,29 @@
 
 #include "posting.h"
 
-#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
-#include "utils/lsyscache.h"
-#include "utils/typcache.h"
 
 /* Fields of ledger.transfer_request, in order. */
 #define Natts_transfer_request 6
-
-/* Error context: which item of the batch failed. */
-static void
-batch_item_context(void *arg)
-{
-	int			item = *(int *) arg;
-
-	if (item >= 0)
-		errcontext("transfer_batch item %d", item + 1);
-}
 
 /* Read the items out of the array argument and check what needs no lock. */
 static Movement *
 read_items(ArrayType *array, int *nitems, int *current)
 {
-	Datum	   *elems;
-	bool	   *elemnulls;
-	int			n;
-	Movement   *items;
-	TupleDesc	desc = NULL;
-	Oid			elemtype = ARR_ELEMTYPE(array);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
+	Datum	   *fields;
+	bool	   *fieldnulls;
+	int			n = GetRequestItems(array, Natts_transfer_request, "transfer", current,
+									&fields, &fieldnulls);
+	Movement   *items = palloc0(sizeof(Movement) * Max(n, 1));
 
-	if (ARR_NDIM(array) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
-				 errmsg("transfers must be a one-dimensional array")));
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(array, elemtype, typlen, typbyval, typalign,
-					  &elems, &elemnulls, &n);
-	if (n > LEDGER_BATCH_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_BATCH_TOO_LARGE),
-				 errmsg("batch of %d transfers exceeds the limit of %d", n, LEDGER_BATCH_MAX),
-				 errhint("Split it into several calls in one transaction.")));
-
-	items = palloc0(sizeof(Movement) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		HeapTupleHeader th;
-		HeapTupleData tuple;
-		Datum		values[Natts_transfer_request];
-		bool		nulls[Natts_transfer_request];
+		Datum	   *values = fields + i * Natts_transfer_request;
+		bool	   *nulls = fieldnulls + i * Natts_transfer_request;
 		TransferRequest *req = &items[i].req;
 
 		*current = i;
-		if (elemnulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
-					 errmsg("transfer must not be null")));
-		th = DatumGetHeapTupleHeader(elems[i]);
-		if (desc == NULL)
-			desc = lookup_rowtype_tupdesc_copy(HeapTupleHeaderGetTypeId(th),
-											   HeapTupleHeaderGetTypMod(th));
-		tuple.t_len = HeapTupleHeaderGetDatumLength(th);
-		ItemPointerSetInvalid(&tuple.t_self);
-		tuple.t_tableOid = InvalidOid;
-		tuple.t_data = th;
-		heap_deform_tuple(&tuple, desc, values, nulls);
-
 		if (nulls[0])
 			ereport(ERROR,
 					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
@@ -137,19 +90,14 @@ PG_FUNCTION_INFO_V1(ledger_transfer_batch);
 Datum
 ledger_transfer_batch(PG_FUNCTION_ARGS)
 {
-	ErrorContextCallback errcallback;
+	ItemContext context;
 	Posting		p;
 	Datum	   *result;
 
 	CheckArgNotNull(fcinfo, 0, "transfers");
 	memset(&p, 0, sizeof(p));
 	p.batch = true;
-	p.current = -1;
-
-	errcallback.callback = batch_item_context;
-	errcallback.arg = &p.current;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
+	PushItemContext(&context, "transfer_batch", &p.current);
 
 	p.items = read_items(PG_GETARG_ARRAYTYPE_P(0), &p.nitems, &p.current);
 	if (p.nitems > 0)
@@ -158,7 +106,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 		PostingRun(&p);
 		SPI_finish();
 	}
-	error_context_stack = errcallback.previous;
+	PopItemContext(&context);
 
 	result = palloc(sizeof(Datum) * Max(p.nitems, 1));
 	for (int i = 0; i < p.nitems; i++)

@@ -77,7 +77,7 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *name,
 	return NULL;				/* keep compiler quiet */
 }
 
-static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", NULL};
+static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", "books", NULL};
 static const char *const accounts_table[] = {"accounts", NULL};
 static const char *const assets_table[] = {"assets", NULL};
 static const char *const holds_table[] = {"hold_records", NULL};
@@ -107,6 +107,9 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "accounts") == 0)
 		reject_direct_write(trigdata,
 							"Accounts are never deleted; close one with ledger.close_account().");
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "books") == 0)
+		reject_direct_write(trigdata,
+							"Books are made by ledger.create_book() and never change.");
 	reject_direct_write(trigdata,
 						"History is append-only: correct a transfer with a reversing transfer.");
 	return PointerGetDatum(NULL);	/* keep compiler quiet */
@@ -344,9 +347,10 @@ ledger_guard_holds(PG_FUNCTION_ARGS)
 		return PointerGetDatum(newtuple);
 	}
 
-	for (int c = HOLD_ID; c <= HOLD_CREATED_AT; c++)
-		if (!column_unchanged(oldtuple, newtuple, desc, att[c]))
-			reject_hold_change(id, "The accounts, amount, expiry, key, description, metadata and creation time of a hold never change.");
+	for (int c = HOLD_ID; c <= HOLD_BOOK_ID; c++)
+		if ((c <= HOLD_CREATED_AT || c == HOLD_BOOK_ID) &&
+			!column_unchanged(oldtuple, newtuple, desc, att[c]))
+			reject_hold_change(id, "The accounts, amount, expiry, key, description, metadata, creation time and book of a hold never change.");
 
 	oldstatus = TextDatumGetCString(heap_getattr(oldtuple, att[HOLD_STATUS], desc, &isnull));
 	newstatus = TextDatumGetCString(heap_getattr(newtuple, att[HOLD_STATUS], desc, &isnull));

@@ -18,7 +18,7 @@
  *                                    the one writer of the tables
  *   5. lock.c                        row locks and hot locks
  *   6. posting.c                     the posting pipeline
- *   7. asset.c account.c transfer.c batch.c hold.c reverse.c hot.c
+ *   7. asset.c book.c account.c transfer.c batch.c hold.c reverse.c hot.c
  *      history.c verify.c guard.c worker.c
  *                                    the SQL-callable functions, triggers
  *                                    and background worker
@@ -32,6 +32,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/itemptr.h"
+#include "utils/array.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
 
@@ -84,6 +85,8 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_INVALID_ARGUMENT		MAKE_SQLSTATE('L','G','0','1','6')
 #define ERRCODE_LEDGER_UNKNOWN_TRANSFER		MAKE_SQLSTATE('L','G','0','1','7')
 #define ERRCODE_LEDGER_BATCH_TOO_LARGE		MAKE_SQLSTATE('L','G','0','1','8')
+#define ERRCODE_LEDGER_UNKNOWN_BOOK			MAKE_SQLSTATE('L','G','0','1','9')
+#define ERRCODE_LEDGER_DUPLICATE_BOOK		MAKE_SQLSTATE('L','G','0','2','0')
 
 #define ERRCODE_LEDGER_ASSET_MISMATCH		MAKE_SQLSTATE('L','G','1','0','1')
 #define ERRCODE_LEDGER_ACCOUNT_CLOSED		MAKE_SQLSTATE('L','G','1','0','2')
@@ -94,6 +97,7 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_ASSET_IN_USE			MAKE_SQLSTATE('L','G','1','0','7')
 #define ERRCODE_LEDGER_PENDING_HOLDS		MAKE_SQLSTATE('L','G','1','0','8')
 #define ERRCODE_LEDGER_REVERSAL_EXCEEDS		MAKE_SQLSTATE('L','G','1','0','9')
+#define ERRCODE_LEDGER_BOOK_MISMATCH		MAKE_SQLSTATE('L','G','1','1','0')
 
 #define ERRCODE_LEDGER_UNKNOWN_HOLD			MAKE_SQLSTATE('L','G','2','0','1')
 #define ERRCODE_LEDGER_HOLD_CAPTURED		MAKE_SQLSTATE('L','G','2','0','2')
@@ -123,6 +127,7 @@ extern char *AmountToCString(Amount a);
 typedef struct LedgerAccount
 {
 	int64		id;
+	int64		book_id;
 	char		asset[LEDGER_ASSET_CODE_MAX + 1];
 	bool		credit_normal;	/* credits raise the balance */
 	bool		has_min;		/* false: no lower bound */
@@ -244,7 +249,7 @@ extern void LedgerRepairIds(void);
 typedef enum LedgerTable
 {
 	LEDGER_ASSETS, LEDGER_ACCOUNTS, LEDGER_TRANSFERS, LEDGER_ENTRIES,
-	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_NTABLES
+	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_BOOKS, LEDGER_NTABLES
 } LedgerTable;
 
 /* The columns of ledger.assets that accounts depend on. */
@@ -259,7 +264,7 @@ typedef enum AccountsColumn
 	ACC_MAX_BALANCE, ACC_CLOSED, ACC_METADATA, ACC_CREATED_AT,
 	ACC_DEBITS_PENDING, ACC_CREDITS_PENDING, ACC_HOLDS_EXPIRE_AT,
 	ACC_DEBITS_POSTED, ACC_CREDITS_POSTED, ACC_VERSION, ACC_UPDATED_AT,
-	ACC_ENTRY_HASH, ACC_HOT, ACCOUNTS_NCOLUMNS
+	ACC_ENTRY_HASH, ACC_HOT, ACC_BOOK_ID, ACCOUNTS_NCOLUMNS
 } AccountsColumn;
 
 typedef enum HoldsColumn
@@ -268,7 +273,7 @@ typedef enum HoldsColumn
 	HOLD_EXPIRES_AT, HOLD_IDEMPOTENCY_KEY, HOLD_DESCRIPTION, HOLD_METADATA,
 	HOLD_CREATED_AT, HOLD_STATUS, HOLD_CAPTURED_AMOUNT,
 	HOLD_CAPTURE_TRANSFER_ID, HOLD_RESOLVED_AT, HOLD_DEBIT_RESERVED,
-	HOLD_CREDIT_RESERVED, HOLDS_NCOLUMNS
+	HOLD_CREDIT_RESERVED, HOLD_BOOK_ID, HOLDS_NCOLUMNS
 } HoldsColumn;
 
 extern const AttrNumber *LedgerTableColumns(Relation rel, LedgerTable table);
@@ -279,6 +284,14 @@ extern void EntryHash(const uint8 *prev, int64 transfer_id, int64 account_id,
 					  Amount balance_after, TimestampTz created_at, uint8 *out);
 
 /* validate.c */
+typedef struct ItemContext
+{
+	ErrorContextCallback callback;
+	const char *function;
+	int		   *current;		/* the item being processed, from 0; -1:
+								 * none */
+} ItemContext;
+
 extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void CheckPositiveAmount(Amount amount);
 extern char *GetIdempotencyKey(FunctionCallInfo fcinfo, int argno);
@@ -286,6 +299,10 @@ extern char *IdempotencyKeyFromDatum(Datum datum);
 extern void GetRequestTexts(FunctionCallInfo fcinfo, int argno, TransferRequest *req);
 extern void CheckMetadata(FunctionCallInfo fcinfo, int argno);
 extern void CheckMetadataDatum(Datum datum);
+extern void PushItemContext(ItemContext *c, const char *function, int *current);
+extern void PopItemContext(ItemContext *c);
+extern int	GetRequestItems(ArrayType *array, int natts, const char *what, int *current,
+							Datum **values, bool **nulls);
 
 /* lock.c */
 extern bool LockAccountRows(const int64 *ids, int n, LedgerAccount *accounts,
@@ -313,6 +330,7 @@ extern void CheckLimitsIncludeBalance(const LedgerAccount *account);
 extern void CheckTransferRequest(const TransferRequest *req);
 extern void CheckTransferAccounts(const LedgerAccount *debit,
 								  const LedgerAccount *credit);
+extern void CheckSameBook(const LedgerAccount *debit, const LedgerAccount *credit);
 extern bool HotPostingAllowed(const LedgerAccount *account, LedgerSide side,
 							  Amount amount);
 

@@ -94,6 +94,7 @@ account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
 	slot_getallattrs(slot);
 	memset(account, 0, sizeof(LedgerAccount));
 	account->id = DatumGetInt64(column(slot, ACC_ID, &isnull));
+	account->book_id = DatumGetInt64(column(slot, ACC_BOOK_ID, &isnull));
 	text_to_cstring_buffer(DatumGetTextPP(column(slot, ACC_ASSET, &isnull)),
 						   account->asset, sizeof(account->asset));
 	account->credit_normal =

@@ -71,8 +71,12 @@ static LedgerStatement lock_hold = LEDGER_STATEMENT(
 	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE", "b");
 
 static LedgerStatement existing_keys = LEDGER_STATEMENT(
-	"SELECT idempotency_key FROM ledger.transfers"
-	" WHERE idempotency_key OPERATOR(pg_catalog.=) ANY ($1)", "X");
+	"SELECT t.book_id, t.idempotency_key"
+	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(book_id, idempotency_key)"
+	"  JOIN ledger.transfers AS t"
+	"    ON t.book_id OPERATOR(pg_catalog.=) k.book_id"
+	"   AND t.idempotency_key OPERATOR(pg_catalog.=) k.idempotency_key"
+	" WHERE t.idempotency_key IS NOT NULL", "BX");
 
 static LedgerStatement reversed_so_far = LEDGER_STATEMENT(
 	"SELECT ledger.sum(amount) FROM ledger.transfers"
@@ -80,6 +84,9 @@ static LedgerStatement reversed_so_far = LEDGER_STATEMENT(
 
 static LedgerStatement asset_exists = LEDGER_STATEMENT(
 	"SELECT 1 FROM ledger.assets WHERE code OPERATOR(pg_catalog.=) $1 FOR KEY SHARE", "t");
+
+static LedgerStatement book_exists = LEDGER_STATEMENT(
+	"SELECT 1 FROM ledger.books WHERE id OPERATOR(pg_catalog.=) $1", "b");
 
 /* A chain hash as a bytea value, in place. */
 typedef union HashBytea
@@ -171,6 +178,9 @@ typedef struct Run
 	PlanHold   *holds;
 	int			nholds;
 	int			holdscap;
+
+	char	   *checked_asset;	/* new accounts: the asset and book last */
+	int64		checked_book;	/* found to exist */
 
 	HTAB	   *existing;		/* batch: keys already taken */
 	HTAB	   *seen;			/* batch: keys of earlier items */
@@ -575,8 +585,8 @@ same_transfer(const TransferRequest *a, const TransferRequest *b)
 
 /*
  * find_by_key - the id of the transfer (of the hold, for a hold) that holds
- * the request's key when it was made with the same arguments, an
- * idempotency conflict when it was not, 0 when the key is unused.
+ * the movement's key in its book when it was made with the same arguments,
+ * an idempotency conflict when it was not, 0 when the key is unused.
  *
  * A hold's replay must repeat the accounts, the amount, the description
  * and the metadata.  Not the expiry: a client that asks for "a week from
@@ -586,9 +596,11 @@ same_transfer(const TransferRequest *a, const TransferRequest *b)
  * call.
  */
 static int64
-find_by_key(const TransferRequest *req, bool hold)
+find_by_key(const Movement *m, bool hold)
 {
-	TableColumn key = {"idempotency_key", TEXTOID};
+	const TransferRequest *req = &m->req;
+	TableColumn key[] = {{"book_id", INT8OID}, {"idempotency_key", TEXTOID}};
+	Datum		keyvalues[2];
 	TableColumn columns[] = {
 		{"id", INT8OID}, {"debit_account_id", INT8OID},
 		{"credit_account_id", INT8OID}, {"amount", LedgerAmountTypeOid()},
@@ -599,9 +611,11 @@ find_by_key(const TransferRequest *req, bool hold)
 	bool		nulls[lengthof(columns)];
 	TransferRequest found;
 
-	if (req->idempotency_key == NULL ||
-		!TableFetchByKey(hold ? "hold_records" : "transfers", &key,
-						 CStringGetTextDatum(req->idempotency_key),
+	if (req->idempotency_key == NULL)
+		return 0;
+	keyvalues[0] = Int64GetDatum(m->book_id);
+	keyvalues[1] = CStringGetTextDatum(req->idempotency_key);
+	if (!TableFetchByKey(hold ? "hold_records" : "transfers", key, keyvalues, 2,
 						 columns, lengthof(columns) - (hold ? 2 : 0), values, nulls))
 		return 0;
 
@@ -634,12 +648,20 @@ find_by_key(const TransferRequest *req, bool hold)
 	return DatumGetInt64(values[0]);
 }
 
+/* A batch item's key as its hash key: unique per book. */
+static char *
+book_key(int64 book_id, const char *key)
+{
+	return psprintf(INT64_FORMAT ":%s", book_id, key);
+}
+
 /* A batch's keys already taken, in one query, and its own keys so far. */
 static void
 batch_keys(Run *r)
 {
 	Posting    *p = r->p;
 	HASHCTL		ctl;
+	Datum	   *books = palloc(sizeof(Datum) * Max(p->nitems, 1));
 	Datum	   *keyvals = palloc(sizeof(Datum) * Max(p->nitems, 1));
 	int			nkeys = 0;
 
@@ -655,17 +677,26 @@ batch_keys(Run *r)
 							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	for (int i = 0; i < p->nitems; i++)
 		if (p->items[i].req.idempotency_key)
+		{
+			int			a = account_index(r, p->items[i].req.debit_account_id);
+
+			books[nkeys] = Int64GetDatum(r->accounts[a].book_id);
 			keyvals[nkeys++] = CStringGetTextDatum(p->items[i].req.idempotency_key);
+		}
 	if (nkeys > 0)
 	{
-		Datum		arg = PointerGetDatum(construct_array(keyvals, nkeys, TEXTOID, -1, false,
-														  TYPALIGN_INT));
+		Datum		args[2];
 
-		LedgerExecute(&existing_keys, &arg, NULL, 0);
+		args[0] = PointerGetDatum(construct_array(books, nkeys, INT8OID, sizeof(int64),
+												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		args[1] = PointerGetDatum(construct_array(keyvals, nkeys, TEXTOID, -1, false,
+												  TYPALIGN_INT));
+		LedgerExecute(&existing_keys, args, NULL, 0);
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
 			bool		isnull;
-			char	   *k = TextDatumGetCString(LedgerGetColumn(row, 1, &isnull));
+			int64		book = DatumGetInt64(LedgerGetColumn(row, 1, &isnull));
+			char	   *k = book_key(book, TextDatumGetCString(LedgerGetColumn(row, 2, &isnull)));
 			KeyEntry   *e = hash_search(r->existing, &k, HASH_ENTER, NULL);
 
 			e->key = k;
@@ -677,7 +708,7 @@ batch_keys(Run *r)
 /*
  * batch_replay - true when a batch item's key makes it no new transfer: a
  * replay of an earlier call (its id), or the key of an earlier item of the
- * batch with the same arguments (same_as).
+ * batch in the same book with the same arguments (same_as).
  */
 static bool
 batch_replay(Run *r, int i)
@@ -685,15 +716,17 @@ batch_replay(Run *r, int i)
 	Movement   *m = &r->p->items[i];
 	KeyEntry   *e;
 	bool		found;
+	char	   *k;
 
 	if (m->req.idempotency_key == NULL)
 		return false;
-	if (hash_search(r->existing, &m->req.idempotency_key, HASH_FIND, NULL))
+	k = book_key(m->book_id, m->req.idempotency_key);
+	if (hash_search(r->existing, &k, HASH_FIND, NULL))
 	{
-		m->id = find_by_key(&m->req, false);
+		m->id = find_by_key(m, false);
 		return true;
 	}
-	e = hash_search(r->seen, &m->req.idempotency_key, HASH_ENTER, &found);
+	e = hash_search(r->seen, &k, HASH_ENTER, &found);
 	if (found)
 	{
 		if (!same_transfer(&m->req, &r->p->items[e->item].req))
@@ -705,7 +738,7 @@ batch_replay(Run *r, int i)
 		m->same_as = e->item;
 		return true;
 	}
-	e->key = m->req.idempotency_key;
+	e->key = k;
 	e->item = i;
 	return false;
 }
@@ -865,23 +898,27 @@ plan_reversal(Run *r, int i)
 
 	if (!m->amount_given)
 	{
-		TableColumn key = {"idempotency_key", TEXTOID};
+		TableColumn key[] = {{"book_id", INT8OID}, {"idempotency_key", TEXTOID}};
 		TableColumn columns[] = {
 			{"amount", LedgerAmountTypeOid()}, {"reverses_transfer_id", INT8OID}
 		};
+		Datum		keyvalues[2];
 		Datum		values[2];
 		bool		nulls[2];
 
 		m->req.amount = remaining;
 		/* A replay without an amount means the amount the key was used with. */
-		if (m->req.idempotency_key &&
-			TableFetchByKey("transfers", &key, CStringGetTextDatum(m->req.idempotency_key),
-							columns, 2, values, nulls) &&
-			!nulls[1] && DatumGetInt64(values[1]) == m->req.reverses_transfer_id)
-			m->req.amount = DatumGetAmount(values[0]);
+		if (m->req.idempotency_key)
+		{
+			keyvalues[0] = Int64GetDatum(m->book_id);
+			keyvalues[1] = CStringGetTextDatum(m->req.idempotency_key);
+			if (TableFetchByKey("transfers", key, keyvalues, 2, columns, 2, values, nulls) &&
+				!nulls[1] && DatumGetInt64(values[1]) == m->req.reverses_transfer_id)
+				m->req.amount = DatumGetAmount(values[0]);
+		}
 	}
 
-	m->id = find_by_key(&m->req, false);
+	m->id = find_by_key(m, false);
 	if (m->id != 0)
 		return;
 	if (remaining == 0)
@@ -912,7 +949,7 @@ plan_hold(Run *r, int i)
 	LedgerAccount *debit = &r->accounts[m->debit];
 	LedgerAccount *credit = &r->accounts[m->credit];
 
-	if ((m->id = find_by_key(&m->req, true)) != 0)
+	if ((m->id = find_by_key(m, true)) != 0)
 		return;
 	if (m->has_expiry && (m->expires_at <= m->now || TIMESTAMP_NOT_FINITE(m->expires_at)))
 		ereport(ERROR,
@@ -948,7 +985,7 @@ plan_capture(Run *r, int i)
 	m->req.metadata_null = m->hold->metadata_null;
 
 	/* A replay of a capture that committed returns its transfer. */
-	if ((m->id = find_by_key(&m->req, false)) != 0)
+	if ((m->id = find_by_key(m, false)) != 0)
 		return;
 	check_hold_pending(m->hold, m->now);
 	if (m->req.amount > m->hold->amount)
@@ -1033,18 +1070,39 @@ set_new_limits(Run *r)
 	return any;
 }
 
-/* The check of a new account: its asset exists (and is kept from change). */
+/*
+ * The checks of a new account: its book and its asset exist (the asset kept
+ * from change).  Accounts made together are mostly of one asset and book,
+ * each looked up once in a row.
+ */
 static void
 plan_create_account(Run *r, int i)
 {
 	Movement   *m = &r->p->items[i];
+	char	   *asset = TextDatumGetCString(m->account->asset);
+	Datum		book = Int64GetDatum(m->account->book_id);
 
-	LedgerExecute(&asset_exists, &m->account->asset, NULL, 1);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_UNKNOWN_ASSET),
-				 errmsg("asset \"%s\" does not exist", TextDatumGetCString(m->account->asset)),
-				 errhint("Create it with ledger.create_asset().")));
+	if (r->checked_book != m->account->book_id)
+	{
+		LedgerExecute(&book_exists, &book, NULL, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_UNKNOWN_BOOK),
+					 errmsg("book %lld does not exist", (long long) m->account->book_id),
+					 errhint("Create it with ledger.create_book().")));
+		r->checked_book = m->account->book_id;
+	}
+	if (r->checked_asset == NULL || strcmp(r->checked_asset, asset) != 0)
+	{
+		LedgerExecute(&asset_exists, &m->account->asset, NULL, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_UNKNOWN_ASSET),
+					 errmsg("asset \"%s\" does not exist", asset),
+					 errhint("Create it with ledger.create_asset().")));
+		r->checked_asset = asset;
+	}
+	m->book_id = m->account->book_id;
 	m->created = true;
 }
 
@@ -1058,12 +1116,14 @@ check_and_plan(Run *r, int i)
 	{
 		m->debit = account_index(r, m->req.debit_account_id);
 		m->credit = account_index(r, m->req.credit_account_id);
+		CheckSameBook(&r->accounts[m->debit], &r->accounts[m->credit]);
+		m->book_id = r->accounts[m->debit].book_id;
 	}
 	switch (m->kind)
 	{
 		case MOVE_TRANSFER:
 			if (r->p->batch ? batch_replay(r, i) :
-				(m->id = find_by_key(&m->req, false)) != 0)
+				(m->id = find_by_key(m, false)) != 0)
 				return;
 			CheckTransferAccounts(&r->accounts[m->debit], &r->accounts[m->credit]);
 			plan_transfer(r, i);
@@ -1155,8 +1215,11 @@ chain(Run *r)
 enum
 {
 	TR_ID, TR_DEBIT, TR_CREDIT, TR_AMOUNT, TR_DESCRIPTION, TR_METADATA,
-	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_KEY, TR_NCOLUMNS
+	TR_CREATED_AT, TR_HOLD, TR_REVERSES, TR_KEY, TR_BOOK, TR_NCOLUMNS
 };
+
+/* The columns of ledger.transfers' unique key on idempotency keys. */
+static const int transfer_key[] = {TR_BOOK, TR_KEY};
 
 /* The transfer row of a posting item; its amount Datum points into m. */
 static void
@@ -1178,14 +1241,20 @@ transfer_row(Movement *m, Datum *values, bool *nulls)
 	nulls[TR_REVERSES] = m->req.reverses_transfer_id == 0;
 	nulls[TR_KEY] = m->req.idempotency_key == NULL;
 	values[TR_KEY] = nulls[TR_KEY] ? (Datum) 0 : CStringGetTextDatum(m->req.idempotency_key);
+	values[TR_BOOK] = Int64GetDatum(m->book_id);
 }
 
-/* qsort comparator: items by idempotency key. */
+/* qsort comparator: items by idempotency key and book. */
 static int
 compare_item_keys(const void *a, const void *b)
 {
-	return strcmp((*(Movement *const *) a)->req.idempotency_key,
-				  (*(Movement *const *) b)->req.idempotency_key);
+	const Movement *ma = *(Movement *const *) a;
+	const Movement *mb = *(Movement *const *) b;
+	int			c = strcmp(ma->req.idempotency_key, mb->req.idempotency_key);
+
+	if (c != 0)
+		return c;
+	return ma->book_id < mb->book_id ? -1 : ma->book_id > mb->book_id ? 1 : 0;
 }
 
 /*
@@ -1198,7 +1267,7 @@ replayed_meanwhile(Run *r, Movement *m)
 {
 	m->posts = false;
 	m->created = false;
-	m->id = find_by_key(&m->req, m->kind == MOVE_HOLD);
+	m->id = find_by_key(m, m->kind == MOVE_HOLD);
 	if (m->id == 0)
 		elog(ERROR, "idempotency key \"%s\" conflicted but was not found",
 			 m->req.idempotency_key);
@@ -1211,7 +1280,7 @@ replayed_meanwhile(Run *r, Movement *m)
 
 /*
  * write_transfers - the transfer rows.  Rows with a key go first, in key
- * order: two batches on disjoint accounts that share new keys would
+ * order (and book order): two batches on disjoint accounts that share new keys would
  * otherwise each insert one key and wait for the other's in the unique
  * index, and in one global key order such waits cannot form a cycle.
  */
@@ -1225,7 +1294,8 @@ write_transfers(Run *r)
 		{"credit_account_id", INT8OID}, {"amount", amount_oid},
 		{"description", TEXTOID}, {"metadata", JSONBOID},
 		{"created_at", TIMESTAMPTZOID}, {"hold_id", INT8OID},
-		{"reverses_transfer_id", INT8OID}, {"idempotency_key", TEXTOID}
+		{"reverses_transfer_id", INT8OID}, {"idempotency_key", TEXTOID},
+		{"book_id", INT8OID}
 	};
 	Movement  **order = palloc(sizeof(Movement *) * Max(p->nitems, 1));
 	int			n = 0;
@@ -1253,7 +1323,7 @@ write_transfers(Run *r)
 		transfer_row(m, values, nulls);
 		if (m->req.idempotency_key == NULL)
 			TableWriteRow(w, values, nulls);
-		else if (!TableWriteRowUnlessKey(w, TR_KEY, values, nulls))
+		else if (!TableWriteRowUnlessKey(w, transfer_key, 2, values, nulls))
 		{
 			(void) TableWriteEnd(w);
 			if (!p->batch)
@@ -1269,7 +1339,7 @@ write_transfers(Run *r)
 			 */
 			for (p->current = 0; p->current < p->nitems; p->current++)
 				if (p->items[p->current].posts && p->items[p->current].req.idempotency_key)
-					(void) find_by_key(&p->items[p->current].req, false);
+					(void) find_by_key(&p->items[p->current], false);
 			p->current = -1;
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -1285,7 +1355,7 @@ write_transfers(Run *r)
 enum
 {
 	HO_ID, HO_DEBIT, HO_CREDIT, HO_AMOUNT, HO_EXPIRES_AT, HO_KEY, HO_DESCRIPTION,
-	HO_METADATA, HO_CREATED_AT, HO_NCOLUMNS
+	HO_METADATA, HO_CREATED_AT, HO_BOOK, HO_NCOLUMNS
 };
 
 /* The new holds, each with a new id; a key taken meanwhile as above. */
@@ -1298,7 +1368,7 @@ write_new_holds(Run *r)
 		{"credit_account_id", INT8OID}, {"amount", LedgerAmountTypeOid()},
 		{"expires_at", TIMESTAMPTZOID}, {"idempotency_key", TEXTOID},
 		{"description", TEXTOID}, {"metadata", JSONBOID},
-		{"created_at", TIMESTAMPTZOID}
+		{"created_at", TIMESTAMPTZOID}, {"book_id", INT8OID}
 	};
 	TableWrite *w = NULL;
 
@@ -1326,9 +1396,10 @@ write_new_holds(Run *r)
 		values[HO_METADATA] = m->req.metadata;
 		nulls[HO_METADATA] = m->req.metadata_null;
 		values[HO_CREATED_AT] = TimestampTzGetDatum(m->now);
+		values[HO_BOOK] = Int64GetDatum(m->book_id);
 		if (nulls[HO_KEY])
 			TableWriteRow(w, values, nulls);
-		else if (!TableWriteRowUnlessKey(w, HO_KEY, values, nulls))
+		else if (!TableWriteRowUnlessKey(w, (const int[]) {HO_BOOK, HO_KEY}, 2, values, nulls))
 		{
 			/* A concurrent call on other accounts committed the key first. */
 			(void) TableWriteEnd(w);
@@ -1340,7 +1411,11 @@ write_new_holds(Run *r)
 		(void) TableWriteEnd(w);
 }
 
-/* The new accounts; a name taken is LG008. */
+/*
+ * The new accounts; a name taken in the book is LG008.  Named accounts are
+ * written one by one, arbitrated by the unique key on (book, name); the
+ * others together.
+ */
 static void
 write_new_accounts(Run *r)
 {
@@ -1350,19 +1425,21 @@ write_new_accounts(Run *r)
 		{"id", INT8OID}, {"asset", TEXTOID}, {"name", TEXTOID},
 		{"normal_balance", TEXTOID}, {"min_balance", amount_oid},
 		{"max_balance", amount_oid}, {"metadata", JSONBOID},
-		{"created_at", TIMESTAMPTZOID}, {"updated_at", TIMESTAMPTZOID}
+		{"created_at", TIMESTAMPTZOID}, {"updated_at", TIMESTAMPTZOID},
+		{"book_id", INT8OID}
 	};
 	TableWrite *w = NULL;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 	for (int i = 0; i < p->nitems; i++)
 	{
 		Movement   *m = &p->items[i];
 		Datum		values[lengthof(columns)];
 		bool		nulls[lengthof(columns)] = {false};
-		TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 		if (m->kind != MOVE_CREATE_ACCOUNT)
 			continue;
+		CHECK_FOR_INTERRUPTS();
 		if (w == NULL)
 			w = TableWriteBegin("accounts", TABLE_INSERT, columns, lengthof(columns));
 		m->id = LedgerNextId("accounts_id_seq");
@@ -1370,7 +1447,7 @@ write_new_accounts(Run *r)
 		values[1] = m->account->asset;
 		values[2] = m->account->name;
 		nulls[2] = m->account->name_null;
-		values[3] = CStringGetTextDatum(m->account->credit_normal ? "credit" : "debit");
+		values[3] = m->account->credit_normal ? r->credit_word : r->debit_word;
 		values[4] = PointerGetDatum(&m->account->min_balance);
 		nulls[4] = !m->account->has_min;
 		values[5] = PointerGetDatum(&m->account->max_balance);
@@ -1379,11 +1456,20 @@ write_new_accounts(Run *r)
 		nulls[6] = m->req.metadata_null;
 		values[7] = TimestampTzGetDatum(now);
 		values[8] = TimestampTzGetDatum(now);
-		if (!TableWriteRowUnlessKey(w, 2, values, nulls))
+		values[9] = Int64GetDatum(m->account->book_id);
+		if (nulls[2])
+			TableWriteRow(w, values, nulls);
+		else if (!TableWriteRowUnlessKey(w, (const int[]) {9, 2}, 2, values, nulls))
+		{
+			p->current = p->batch ? i : -1;
 			ereport(ERROR,
 					(errcode(ERRCODE_LEDGER_DUPLICATE_ACCOUNT),
 					 errmsg("account name \"%s\" is already taken",
-							TextDatumGetCString(m->account->name))));
+							TextDatumGetCString(m->account->name)),
+					 m->account->book_id != 1 ?
+					 errdetail("Book %lld has an account of that name.",
+							   (long long) m->account->book_id) : 0));
+		}
 	}
 	if (w != NULL)
 		(void) TableWriteEnd(w);
@@ -1398,16 +1484,16 @@ write_entries(Run *r)
 		{"id", INT8OID}, {"transfer_id", INT8OID}, {"account_id", INT8OID},
 		{"account_version", INT8OID}, {"direction", TEXTOID},
 		{"amount", amount_oid}, {"balance_after", amount_oid},
-		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}
+		{"created_at", TIMESTAMPTZOID}, {"hash", BYTEAOID}, {"book_id", INT8OID}
 	};
 	TableColumn hq_columns[] = {
 		{"id", INT8OID}, {"account_id", INT8OID}, {"transfer_id", INT8OID},
 		{"direction", TEXTOID}, {"amount", amount_oid},
-		{"created_at", TIMESTAMPTZOID}
+		{"created_at", TIMESTAMPTZOID}, {"book_id", INT8OID}
 	};
 	TableColumn key_columns[] = {{"account_id", INT8OID}, {"id", INT8OID}};
 	TableWrite *w;
-	bool		nulls[9] = {false};
+	bool		nulls[10] = {false};
 
 	if (r->nentries > 0)
 	{
@@ -1415,7 +1501,7 @@ write_entries(Run *r)
 		for (int e = 0; e < r->nentries; e++)
 		{
 			PlanEntry  *entry = &r->entries[e];
-			Datum		values[9];
+			Datum		values[10];
 
 			CHECK_FOR_INTERRUPTS();
 			values[0] = Int64GetDatum(EntryIdOf(entry->transfer_id, entry->side));
@@ -1427,6 +1513,7 @@ write_entries(Run *r)
 			values[6] = PointerGetDatum(&entry->balance);
 			values[7] = TimestampTzGetDatum(entry->created_at);
 			values[8] = PointerGetDatum(entry->hash.data);
+			values[9] = Int64GetDatum(r->accounts[entry->account].book_id);
 			TableWriteRow(w, values, nulls);
 		}
 		if (TableWriteEnd(w) != r->nentries)
@@ -1440,7 +1527,7 @@ write_entries(Run *r)
 		{
 			PlanQueued *queued = &r->queued[q];
 			Movement   *m = &r->p->items[queued->movement];
-			Datum		values[6];
+			Datum		values[7];
 
 			queued->queue_id = LedgerNextId("hot_entries_id_seq");
 			values[0] = Int64GetDatum(queued->queue_id);
@@ -1449,6 +1536,7 @@ write_entries(Run *r)
 			values[3] = direction_word(r, queued->side);
 			values[4] = PointerGetDatum(&m->req.amount);
 			values[5] = TimestampTzGetDatum(m->created_at);
+			values[6] = Int64GetDatum(r->accounts[queued->account].book_id);
 			TableWriteRow(w, values, nulls);
 		}
 		(void) TableWriteEnd(w);

@@ -57,6 +57,7 @@ typedef struct AccountRequest
 	Amount		max_balance;
 	bool		hot;
 	bool		credit_normal;
+	int64		book_id;
 	Datum		asset;
 	Datum		name;
 	bool		name_null;
@@ -88,6 +89,7 @@ typedef struct Movement
 	bool		created;		/* made by this call, not a replay */
 
 	/* The pipeline's own */
+	int64		book_id;		/* of its accounts, or of the new account */
 	int			same_as;		/* batch: an earlier item with the same key */
 	int			debit;			/* positions among the run's accounts */
 	int			credit;

@@ -298,6 +298,25 @@ CheckTransferAccounts(const LedgerAccount *debit, const LedgerAccount *credit)
 }
 
 /*
+ * CheckSameBook - a movement stays inside one book.  Checked before
+ * anything else of a movement, replays included: no call can ever have
+ * made a movement across books, so none can be replayed either.
+ */
+void
+CheckSameBook(const LedgerAccount *debit, const LedgerAccount *credit)
+{
+	if (debit->book_id != credit->book_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_BOOK_MISMATCH),
+				 errmsg("accounts %lld and %lld belong to different books",
+						(long long) debit->id, (long long) credit->id),
+				 errdetail("Account %lld belongs to book %lld and account %lld to book %lld.",
+						   (long long) debit->id, (long long) debit->book_id,
+						   (long long) credit->id, (long long) credit->book_id),
+				 errhint("Money moves only within a book; move it between books through an account of each book and a transfer in each.")));
+}
+
+/*
  * HotPostingAllowed - may this posting on a hot account read without its
  * row lock be queued?  It must move the balance away from every bound the
  * account has, so that no posting still queued or in flight can make a

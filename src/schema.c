@@ -57,20 +57,20 @@ static const ColumnSpec accounts_spec[] = {
 	{"metadata", 'j'}, {"created_at", 'T'}, {"debits_pending", 'a'},
 	{"credits_pending", 'a'}, {"holds_expire_at", 'T'}, {"debits_posted", 'a'},
 	{"credits_posted", 'a'}, {"version", 'b'}, {"updated_at", 'T'},
-	{"entry_hash", 'h'}, {"hot", 'o'}
+	{"entry_hash", 'h'}, {"hot", 'o'}, {"book_id", 'b'}
 };
 
 static const ColumnSpec transfers_spec[] = {
 	{"id", 'b'}, {"debit_account_id", 'b'}, {"credit_account_id", 'b'},
 	{"amount", 'a'}, {"idempotency_key", 't'}, {"description", 't'},
 	{"metadata", 'j'}, {"created_at", 'T'}, {"hold_id", 'b'},
-	{"reverses_transfer_id", 'b'}
+	{"reverses_transfer_id", 'b'}, {"book_id", 'b'}
 };
 
 static const ColumnSpec entries_spec[] = {
 	{"id", 'b'}, {"transfer_id", 'b'}, {"account_id", 'b'},
 	{"account_version", 'b'}, {"direction", 't'}, {"amount", 'a'},
-	{"balance_after", 'a'}, {"created_at", 'T'}, {"hash", 'h'}
+	{"balance_after", 'a'}, {"created_at", 'T'}, {"hash", 'h'}, {"book_id", 'b'}
 };
 
 static const ColumnSpec holds_spec[] = {
@@ -78,12 +78,17 @@ static const ColumnSpec holds_spec[] = {
 	{"amount", 'a'}, {"expires_at", 'T'}, {"idempotency_key", 't'},
 	{"description", 't'}, {"metadata", 'j'}, {"created_at", 'T'},
 	{"status", 't'}, {"captured_amount", 'a'}, {"capture_transfer_id", 'b'},
-	{"resolved_at", 'T'}, {"debit_reserved", 'o'}, {"credit_reserved", 'o'}
+	{"resolved_at", 'T'}, {"debit_reserved", 'o'}, {"credit_reserved", 'o'},
+	{"book_id", 'b'}
 };
 
 static const ColumnSpec hot_entries_spec[] = {
 	{"id", 'b'}, {"account_id", 'b'}, {"transfer_id", 'b'}, {"direction", 't'},
-	{"amount", 'a'}, {"created_at", 'T'}
+	{"amount", 'a'}, {"created_at", 'T'}, {"book_id", 'b'}
+};
+
+static const ColumnSpec books_spec[] = {
+	{"id", 'b'}, {"name", 't'}, {"metadata", 'j'}, {"created_at", 'T'}
 };
 
 /*
@@ -91,11 +96,12 @@ static const ColumnSpec hot_entries_spec[] = {
  * primary keys it probes) or whose uniqueness a rule of money rests on.
  */
 static const char *const assets_indexes[] = {"assets_pkey", NULL};
-static const char *const accounts_indexes[] = {"accounts_pkey", "accounts_name_key", NULL};
-static const char *const transfers_indexes[] = {"transfers_pkey", "transfers_idempotency_key_key", NULL};
+static const char *const accounts_indexes[] = {"accounts_pkey", "accounts_book_id_name_key", NULL};
+static const char *const transfers_indexes[] = {"transfers_pkey", "transfers_book_id_idempotency_key_key", NULL};
 static const char *const entries_indexes[] = {"entries_pkey", "entries_id_key", NULL};
-static const char *const holds_indexes[] = {"hold_records_pkey", "hold_records_idempotency_key_key", NULL};
+static const char *const holds_indexes[] = {"hold_records_pkey", "hold_records_book_id_idempotency_key_key", NULL};
 static const char *const hot_entries_indexes[] = {"hot_entries_pkey", NULL};
+static const char *const books_indexes[] = {"books_pkey", "books_name_key", NULL};
 
 typedef struct TableSpec
 {
@@ -113,7 +119,8 @@ static const TableSpec table_specs[LEDGER_NTABLES] = {
 	{"transfers", transfers_spec, lengthof(transfers_spec), transfers_indexes, "transfers_id_seq"},
 	{"entries", entries_spec, lengthof(entries_spec), entries_indexes, "entries_id_seq"},
 	{"hold_records", holds_spec, lengthof(holds_spec), holds_indexes, "hold_records_id_seq"},
-	{"hot_entries", hot_entries_spec, lengthof(hot_entries_spec), hot_entries_indexes, "hot_entries_id_seq"}
+	{"hot_entries", hot_entries_spec, lengthof(hot_entries_spec), hot_entries_indexes, "hot_entries_id_seq"},
+	{"books", books_spec, lengthof(books_spec), books_indexes, "books_id_seq"}
 };
 
 StaticAssertDecl(lengthof(accounts_spec) == ACCOUNTS_NCOLUMNS,

@@ -51,7 +51,8 @@ static const LedgerIdKey id_keys[] = {
 	{"transfers", "transfers_pkey", "transfers_id_seq", 1},
 	{"entries", "entries_id_key", "transfers_id_seq", 2},	/* EntryIdOf */
 	{"hold_records", "hold_records_pkey", "hold_records_id_seq", 1},
-	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq", 1}
+	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq", 1},
+	{"books", "books_pkey", "books_id_seq", 1}
 };
 
 /*

@@ -886,15 +886,15 @@ insert_speculative_entries(TableInsert *ins, TupleTableSlot *slot, List *arbiter
 
 /*
  * TableInsertRowUnlessKey - add a row as INSERT ... ON CONFLICT DO NOTHING
- * would, arbitrated by the unique index on the caller's column key_column
- * alone: written at once, with
- * its index entries, returning true; or, when a row of this transaction, a
- * committed one or one of a concurrent transaction that then commits holds
- * the same key, nothing written and false.  A concurrent holder of the key
- * is waited for, as by the statement.  Rows added before are written first.
+ * would, arbitrated by the unique index on exactly the caller's columns
+ * key_columns (in any order): written at once, with its index entries,
+ * returning true; or, when a row of this transaction, a committed one or
+ * one of a concurrent transaction that then commits holds the same key,
+ * nothing written and false.  A concurrent holder of the key is waited for,
+ * as by the statement.  Rows added before are written first.
  */
 static bool
-TableInsertRowUnlessKey(TableInsert *ins, int key_column,
+TableInsertRowUnlessKey(TableInsert *ins, const int *key_columns, int nkeys,
 						const Datum *values, const bool *nulls)
 {
 	ResultRelInfo *rri = ins->rri;
@@ -906,18 +906,26 @@ TableInsertRowUnlessKey(TableInsert *ins, int key_column,
 	flush_all(ins, true);
 
 	/*
-	 * The arbiter is the unique index on the key column alone, and its
+	 * The arbiter is the unique index on the key columns alone, and its
 	 * conflict check needs its equality operators.
 	 */
 	for (int i = 0; i < rri->ri_NumIndices && !OidIsValid(arbiter_oid); i++)
 	{
 		Relation	index = rri->ri_IndexRelationDescs[i];
 		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+		bool		match;
 
 		if (index == NULL || !index->rd_index->indisunique ||
-			info->ii_NumIndexKeyAttrs != 1 ||
-			info->ii_IndexAttrNumbers[0] != ins->attnums[key_column] ||
-			info->ii_Expressions != NIL)
+			info->ii_NumIndexKeyAttrs != nkeys || info->ii_Expressions != NIL)
+			continue;
+		match = true;
+		for (int k = 0; k < nkeys && match; k++)
+		{
+			match = false;
+			for (int j = 0; j < nkeys; j++)
+				match |= info->ii_IndexAttrNumbers[j] == ins->attnums[key_columns[k]];
+		}
+		if (!match)
 			continue;
 		if (info->ii_UniqueOps == NULL)
 		{
@@ -928,8 +936,8 @@ TableInsertRowUnlessKey(TableInsert *ins, int key_column,
 		arbiter_oid = RelationGetRelid(index);
 	}
 	if (!OidIsValid(arbiter_oid))
-		elog(ERROR, "table %s has no unique index on its column %d",
-			 RelationGetRelationName(ins->rel), (int) ins->attnums[key_column]);
+		elog(ERROR, "table %s has no unique index on its column %d and %d others",
+			 RelationGetRelationName(ins->rel), (int) ins->attnums[key_columns[0]], nkeys - 1);
 
 	form_row(ins, values, nulls);
 	slot = ins->slots[ins->nslots];
@@ -1047,14 +1055,15 @@ TableInsertEnd(TableInsert *ins)
  */
 
 /*
- * The index of a table whose leading column is attnum, unique on it alone
- * or the primary key, remembered until the relation cache changes: keyed
- * transfers ask on every call.
+ * The index of a table whose leading columns are a key's, unique on them
+ * alone or the primary key, remembered until the relation cache changes:
+ * keyed transfers ask on every call.
  */
 typedef struct KeyIndex
 {
 	Oid			relid;			/* InvalidOid: slot free */
-	AttrNumber	attnum;
+	AttrNumber	attnums[TABLE_KEY_MAX_COLUMNS];
+	int			nkeys;
 	bool		unique;
 	Oid			indexid;
 } KeyIndex;
@@ -1086,16 +1095,31 @@ index_am(Oid relid)
 	return am;
 }
 
+/* Does the index lead with the columns attnums, in order? */
+static bool
+index_leads_with(Form_pg_index form, const AttrNumber *attnums, int nkeys)
+{
+	if (form->indnkeyatts < nkeys)
+		return false;
+	for (int k = 0; k < nkeys; k++)
+		if (form->indkey.values[k] != attnums[k])
+			return false;
+	return true;
+}
+
 static Oid
-index_on_column(Relation rel, AttrNumber attnum, bool unique)
+index_on_columns(Relation rel, const AttrNumber *attnums, int nkeys, bool unique)
 {
 	List	   *indexes;
 	Oid			found = InvalidOid;
 	ListCell   *lc;
+	KeyIndex   *slot;
 
+	Assert(nkeys >= 1 && nkeys <= TABLE_KEY_MAX_COLUMNS);
 	for (int i = 0; i < KEY_INDEXES_MAX; i++)
 		if (key_indexes[i].relid == RelationGetRelid(rel) &&
-			key_indexes[i].attnum == attnum && key_indexes[i].unique == unique)
+			key_indexes[i].nkeys == nkeys && key_indexes[i].unique == unique &&
+			memcmp(key_indexes[i].attnums, attnums, sizeof(AttrNumber) * nkeys) == 0)
 			return key_indexes[i].indexid;
 
 	indexes = RelationGetIndexList(rel);
@@ -1107,10 +1131,10 @@ index_on_column(Relation rel, AttrNumber attnum, bool unique)
 		if (!HeapTupleIsValid(tuple))
 			continue;
 		form = (Form_pg_index) GETSTRUCT(tuple);
-		if (!OidIsValid(found) && form->indisvalid && form->indkey.values[0] == attnum &&
+		if (!OidIsValid(found) && form->indisvalid && index_leads_with(form, attnums, nkeys) &&
 			heap_attisnull(tuple, Anum_pg_index_indexprs, NULL) &&
 			index_am(form->indexrelid) == BTREE_AM_OID &&
-			(unique ? form->indisunique && form->indnkeyatts == 1 : form->indisprimary))
+			(unique ? form->indisunique && form->indnkeyatts == nkeys : form->indisprimary))
 			found = form->indexrelid;
 		ReleaseSysCache(tuple);
 	}
@@ -1121,31 +1145,34 @@ index_on_column(Relation rel, AttrNumber attnum, bool unique)
 		CacheRegisterRelcacheCallback(forget_key_indexes, (Datum) 0);
 		key_indexes_callback = true;
 	}
-	key_indexes[key_indexes_next].relid = RelationGetRelid(rel);
-	key_indexes[key_indexes_next].attnum = attnum;
-	key_indexes[key_indexes_next].unique = unique;
-	key_indexes[key_indexes_next].indexid = found;
+	slot = &key_indexes[key_indexes_next];
+	memset(slot, 0, sizeof(KeyIndex));
+	slot->relid = RelationGetRelid(rel);
+	memcpy(slot->attnums, attnums, sizeof(AttrNumber) * nkeys);
+	slot->nkeys = nkeys;
+	slot->unique = unique;
+	slot->indexid = found;
 	key_indexes_next = (key_indexes_next + 1) % KEY_INDEXES_MAX;
 	return found;
 }
 
 /*
- * fetch_direct - the rows of rel whose key column equals keyvalue, through
- * the index on it, into a growing array of ncolumns values per row; the
+ * fetch_direct - the rows of rel whose key columns equal keyvalues, through
+ * the index on them, into a growing array of ncolumns values per row; the
  * number of rows, or -1 when the table must be read through SQL.
  */
 static int
-fetch_direct(const char *table, const TableColumn *key, Datum keyvalue, bool unique,
-			 const TableColumn *columns, int ncolumns, Datum **values, bool **nulls)
+fetch_direct(const char *table, const TableColumn *key, const Datum *keyvalues, int nkeys,
+			 bool unique, const TableColumn *columns, int ncolumns, Datum **values,
+			 bool **nulls)
 {
 	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
 	AttrNumber	attnums[TABLE_FETCH_MAX_COLUMNS];
-	AttrNumber	keyatt;
+	AttrNumber	keyatts[TABLE_KEY_MAX_COLUMNS];
 	Relation	rel;
 	Relation	index;
 	Oid			indexid;
-	Oid			eqop;
-	ScanKeyData scankey;
+	ScanKeyData scankeys[TABLE_KEY_MAX_COLUMNS];
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	int			n = 0;
@@ -1157,24 +1184,29 @@ fetch_direct(const char *table, const TableColumn *key, Datum keyvalue, bool uni
 	rel = table_open(relid, AccessShareLock);
 	if (!relation_allows_direct(rel, ACL_SELECT) ||
 		!find_columns(rel, columns, ncolumns, attnums) ||
-		!find_columns(rel, key, 1, &keyatt) ||
-		!OidIsValid(indexid = index_on_column(rel, keyatt, unique)))
+		!find_columns(rel, key, nkeys, keyatts) ||
+		!OidIsValid(indexid = index_on_columns(rel, keyatts, nkeys, unique)))
 	{
 		table_close(rel, NoLock);
 		return -1;
 	}
 	index = index_open(indexid, AccessShareLock);
-	eqop = get_opfamily_member(index->rd_opfamily[0], index->rd_opcintype[0],
-							   index->rd_opcintype[0], BTEqualStrategyNumber);
-	if (!OidIsValid(eqop))
+	for (int k = 0; k < nkeys; k++)
 	{
-		index_close(index, NoLock);
-		table_close(rel, NoLock);
-		return -1;
+		Oid			eqop = get_opfamily_member(index->rd_opfamily[k], index->rd_opcintype[k],
+											   index->rd_opcintype[k], BTEqualStrategyNumber);
+
+		if (!OidIsValid(eqop))
+		{
+			index_close(index, NoLock);
+			table_close(rel, NoLock);
+			return -1;
+		}
+		/* Compared in the index's collation, as the index is ordered. */
+		ScanKeyEntryInitialize(&scankeys[k], 0, k + 1, BTEqualStrategyNumber,
+							   index->rd_opcintype[k], index->rd_indcollation[k],
+							   get_opcode(eqop), keyvalues[k]);
 	}
-	/* Compared in the index's collation, as the index is ordered. */
-	ScanKeyEntryInitialize(&scankey, 0, 1, BTEqualStrategyNumber, index->rd_opcintype[0],
-						   index->rd_indcollation[0], get_opcode(eqop), keyvalue);
 
 	/* A new statement's snapshot, which sees this transaction's writes. */
 	CommandCounterIncrement();
@@ -1184,8 +1216,8 @@ fetch_direct(const char *table, const TableColumn *key, Datum keyvalue, bool uni
 	*values = palloc(sizeof(Datum) * ncolumns * capacity);
 	*nulls = palloc(sizeof(bool) * ncolumns * capacity);
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &scankey, 1, NULL, 0);
+	scan = index_beginscan(rel, index, GetActiveSnapshot(), nkeys, 0);
+	index_rescan(scan, scankeys, nkeys, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
@@ -1223,28 +1255,34 @@ static LedgerStatement *generated_statement(const char *sql, const char *argtype
 static char type_letter(Oid type, bool array);
 
 /*
- * fetch_sql - fetch_direct through SELECT ... WHERE key = $1 ORDER BY the
- * order: the way to read a table that needs the executor.  Caller is
- * connected to SPI.
+ * fetch_sql - fetch_direct through SELECT ... WHERE key = $1 [AND ...]
+ * ORDER BY the order: the way to read a table that needs the executor.
+ * Caller is connected to SPI.
  */
 static int
-fetch_sql(const char *table, const TableColumn *key, Datum keyvalue,
+fetch_sql(const char *table, const TableColumn *key, const Datum *keyvalues, int nkeys,
 		  const TableColumn *columns, int ncolumns, const char *order,
 		  Datum **values, bool **nulls)
 {
 	StringInfoData sql;
-	char		argtypes[2] = {type_letter(key->type, false), '\0'};
+	char		argtypes[TABLE_KEY_MAX_COLUMNS + 1];
 	int			n;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	for (int c = 0; c < ncolumns; c++)
 		appendStringInfo(&sql, "%s%s", c > 0 ? ", " : "", quote_identifier(columns[c].name));
-	appendStringInfo(&sql, " FROM ledger.%s WHERE %s OPERATOR(pg_catalog.=) $1",
-					 quote_identifier(table), quote_identifier(key->name));
+	appendStringInfo(&sql, " FROM ledger.%s WHERE ", quote_identifier(table));
+	for (int k = 0; k < nkeys; k++)
+	{
+		appendStringInfo(&sql, "%s%s OPERATOR(pg_catalog.=) $%d", k > 0 ? " AND " : "",
+						 quote_identifier(key[k].name), k + 1);
+		argtypes[k] = type_letter(key[k].type, false);
+	}
+	argtypes[nkeys] = '\0';
 	if (order != NULL)
 		appendStringInfo(&sql, " ORDER BY %s", order);
-	LedgerExecute(generated_statement(sql.data, argtypes), &keyvalue, NULL, 0);
+	LedgerExecute(generated_statement(sql.data, argtypes), (Datum *) keyvalues, NULL, 0);
 	n = (int) SPI_processed;
 	*values = palloc(sizeof(Datum) * ncolumns * Max(n, 1));
 	*nulls = palloc(sizeof(bool) * ncolumns * Max(n, 1));
@@ -1264,24 +1302,25 @@ fetch_sql(const char *table, const TableColumn *key, Datum keyvalue,
 }
 
 /*
- * TableFetchByKey - read the row of the ledger's table whose key column,
- * which a unique index keys alone, is keyvalue: the given columns into
- * values and nulls (copied into the caller's memory context), as a new
- * statement of this transaction would see it.  If the index is partial,
- * the caller knows that its predicate admits the key (an idempotency key is
- * not null).  Returns whether there is such a row.  Caller is connected to
- * SPI.
+ * TableFetchByKey - read the row of the ledger's table whose key columns,
+ * which a unique index keys alone (in this order), are keyvalues: the given
+ * columns into values and nulls (copied into the caller's memory context),
+ * as a new statement of this transaction would see it.  If the index is
+ * partial, the caller knows that its predicate admits the key (an
+ * idempotency key is not null).  Returns whether there is such a row.
+ * Caller is connected to SPI.
  */
 bool
-TableFetchByKey(const char *table, const TableColumn *key, Datum keyvalue,
+TableFetchByKey(const char *table, const TableColumn *key, const Datum *keyvalues, int nkeys,
 				const TableColumn *columns, int ncolumns, Datum *values, bool *nulls)
 {
 	Datum	   *rows;
 	bool	   *rownulls;
-	int			n = fetch_direct(table, key, keyvalue, true, columns, ncolumns, &rows, &rownulls);
+	int			n = fetch_direct(table, key, keyvalues, nkeys, true, columns, ncolumns,
+								 &rows, &rownulls);
 
 	if (n < 0)
-		n = fetch_sql(table, key, keyvalue, columns, ncolumns, NULL, &rows, &rownulls);
+		n = fetch_sql(table, key, keyvalues, nkeys, columns, ncolumns, NULL, &rows, &rownulls);
 	if (n == 0)
 		return false;
 	memcpy(values, rows, sizeof(Datum) * ncolumns);
@@ -1299,10 +1338,11 @@ int
 TableFetchAll(const char *table, const TableColumn *key, Datum keyvalue, const char *order,
 			  const TableColumn *columns, int ncolumns, Datum **values, bool **nulls)
 {
-	int			n = fetch_direct(table, key, keyvalue, false, columns, ncolumns, values, nulls);
+	int			n = fetch_direct(table, key, &keyvalue, 1, false, columns, ncolumns,
+								 values, nulls);
 
 	if (n < 0)
-		n = fetch_sql(table, key, keyvalue, columns, ncolumns, order, values, nulls);
+		n = fetch_sql(table, key, &keyvalue, 1, columns, ncolumns, order, values, nulls);
 	return n;
 }
 
@@ -2094,25 +2134,25 @@ TableWriteRow(TableWrite *w, const Datum *values, const bool *nulls)
 
 /*
  * TableWriteRowUnlessKey - insert a row at once as INSERT ... ON CONFLICT
- * DO NOTHING would, arbitrated by the unique index on the column
- * key_column (its position among the columns given) alone; false, with
+ * DO NOTHING would, arbitrated by the unique index on exactly the columns
+ * key_columns (their positions among the columns given); false, with
  * nothing written, when a row of this transaction, a committed one or one
  * of a concurrent transaction that then commits holds the key.  A
  * concurrent holder of the key is waited for, as by the statement.  Rows
- * added before are written first.
+ * added before are written first.  The key's columns are not null: the
+ * index may be partial on that.
  */
 bool
-TableWriteRowUnlessKey(TableWrite *w, int key_column, const Datum *values,
+TableWriteRowUnlessKey(TableWrite *w, const int *key_columns, int nkeys, const Datum *values,
 					   const bool *nulls)
 {
 	StringInfoData sql;
 	char		argtypes[TABLE_UPDATE_MAX_COLUMNS + 1];
 	char		nullflags[TABLE_UPDATE_MAX_COLUMNS];
-	const char *key = quote_identifier(w->columns[key_column].name);
 
 	Assert(w->command == TABLE_INSERT);
 	if (w->ins != NULL)
-		return TableInsertRowUnlessKey(w->ins, key_column, values, nulls);
+		return TableInsertRowUnlessKey(w->ins, key_columns, nkeys, values, nulls);
 
 	sql_rows_run(w);
 	initStringInfo(&sql);
@@ -2127,7 +2167,15 @@ TableWriteRowUnlessKey(TableWrite *w, int key_column, const Datum *values,
 	appendStringInfoString(&sql, ") VALUES (");
 	for (int c = 0; c < w->ncolumns; c++)
 		appendStringInfo(&sql, "%s$%d", c > 0 ? ", " : "", c + 1);
-	appendStringInfo(&sql, ") ON CONFLICT (%s) WHERE %s IS NOT NULL DO NOTHING", key, key);
+	appendStringInfoString(&sql, ") ON CONFLICT (");
+	for (int k = 0; k < nkeys; k++)
+		appendStringInfo(&sql, "%s%s", k > 0 ? ", " : "",
+						 quote_identifier(w->columns[key_columns[k]].name));
+	appendStringInfoString(&sql, ") WHERE ");
+	for (int k = 0; k < nkeys; k++)
+		appendStringInfo(&sql, "%s%s IS NOT NULL", k > 0 ? " AND " : "",
+						 quote_identifier(w->columns[key_columns[k]].name));
+	appendStringInfoString(&sql, " DO NOTHING");
 	LedgerExecuteWrite(generated_statement(sql.data, argtypes), (Datum *) values, nullflags, 0);
 	pfree(sql.data);
 	w->written += (int64) SPI_processed;

@@ -37,8 +37,8 @@ typedef struct TableWrite TableWrite;
 extern TableWrite *TableWriteBegin(const char *table, TableCommand command,
 								   const TableColumn *columns, int ncolumns);
 extern void TableWriteRow(TableWrite *w, const Datum *values, const bool *nulls);
-extern bool TableWriteRowUnlessKey(TableWrite *w, int key_column, const Datum *values,
-								   const bool *nulls);
+extern bool TableWriteRowUnlessKey(TableWrite *w, const int *key_columns, int nkeys,
+								   const Datum *values, const bool *nulls);
 extern bool TableWriteUpdate(TableWrite *w, int64 key, ItemPointer hint,
 							 const Datum *values, const bool *nulls);
 extern int64 TableWriteEnd(TableWrite *w);
@@ -46,7 +46,11 @@ extern int64 TableWriteEnd(TableWrite *w);
 /* The largest number of columns a read by key returns. */
 #define TABLE_FETCH_MAX_COLUMNS	16
 
-extern bool TableFetchByKey(const char *table, const TableColumn *key, Datum keyvalue,
+/* The largest number of columns of a key (a book and a name or key). */
+#define TABLE_KEY_MAX_COLUMNS	2
+
+extern bool TableFetchByKey(const char *table, const TableColumn *key,
+							const Datum *keyvalues, int nkeys,
 							const TableColumn *columns, int ncolumns,
 							Datum *values, bool *nulls);
 extern int	TableFetchAll(const char *table, const TableColumn *key, Datum keyvalue,

@@ -6,9 +6,13 @@
  */
 #include "ledger.h"
 
+#include "access/htup_details.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
 
 /*
  * CheckArgNotNull - reject a NULL where the API needs a value.
@@ -116,4 +120,100 @@ CheckMetadata(FunctionCallInfo fcinfo, int argno)
 {
 	if (!PG_ARGISNULL(argno))
 		CheckMetadataDatum(PG_GETARG_DATUM(argno));
+}
+
+/* Error context: which item of a call's array failed. */
+static void
+item_context(void *arg)
+{
+	ItemContext *c = (ItemContext *) arg;
+
+	if (*c->current >= 0)
+		errcontext("%s item %d", c->function, *c->current + 1);
+}
+
+/*
+ * PushItemContext - name the item *current (from 0; -1: none) of a call of
+ * function in the CONTEXT of errors until PopItemContext.
+ */
+void
+PushItemContext(ItemContext *c, const char *function, int *current)
+{
+	c->function = function;
+	c->current = current;
+	*current = -1;
+	c->callback.callback = item_context;
+	c->callback.arg = c;
+	c->callback.previous = error_context_stack;
+	error_context_stack = &c->callback;
+}
+
+void
+PopItemContext(ItemContext *c)
+{
+	error_context_stack = c->callback.previous;
+}
+
+/*
+ * GetRequestItems - the fields of each element of an array of requests (a
+ * composite type of natts fields), element i's at values[i * natts]; returns
+ * how many.  The array is one-dimensional, of at most LEDGER_BATCH_MAX
+ * elements, none of them null; what names the elements in messages, and
+ * *current is the element being read (for an ItemContext).
+ */
+int
+GetRequestItems(ArrayType *array, int natts, const char *what, int *current,
+				Datum **values, bool **nulls)
+{
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	TupleDesc	desc = NULL;
+	Oid			elemtype = ARR_ELEMTYPE(array);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
+				 errmsg("%ss must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, elemtype, typlen, typbyval, typalign,
+					  &elems, &elemnulls, &n);
+	if (n > LEDGER_BATCH_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_BATCH_TOO_LARGE),
+				 errmsg("batch of %d %ss exceeds the limit of %d", n, what, LEDGER_BATCH_MAX),
+				 errhint("Split it into several calls in one transaction.")));
+
+	*values = palloc(sizeof(Datum) * natts * Max(n, 1));
+	*nulls = palloc(sizeof(bool) * natts * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTupleHeader th;
+		HeapTupleData tuple;
+
+		*current = i;
+		if (elemnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+					 errmsg("%s must not be null", what)));
+		th = DatumGetHeapTupleHeader(elems[i]);
+		if (desc == NULL)
+		{
+			desc = lookup_rowtype_tupdesc_copy(HeapTupleHeaderGetTypeId(th),
+											   HeapTupleHeaderGetTypMod(th));
+			if (desc->natts != natts)
+				elog(ERROR, "%s has %d fields, not %d", format_type_be(elemtype),
+					 desc->natts, natts);
+		}
+		tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuple.t_data = th;
+		heap_deform_tuple(&tuple, desc, *values + i * natts, *nulls + i * natts);
+	}
+	*current = -1;
+	return n;
 }

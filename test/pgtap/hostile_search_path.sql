@@ -174,8 +174,8 @@ CREATE TEMP TABLE accounts (LIKE ledger.accounts);
 INSERT INTO pg_temp.accounts SELECT * FROM ledger.accounts WHERE name LIKE 'hp\_%';
 UPDATE pg_temp.accounts SET closed = true, asset = 'DECOY', version = 99;
 CREATE TEMP TABLE transfers (LIKE ledger.transfers);
-INSERT INTO pg_temp.transfers (id, debit_account_id, credit_account_id, amount, idempotency_key, created_at)
-VALUES (-1, -1, -2, '5', 'hp-1', pg_catalog.now());
+INSERT INTO pg_temp.transfers (id, debit_account_id, credit_account_id, amount, idempotency_key, created_at, book_id)
+VALUES (-1, -1, -2, '5', 'hp-1', pg_catalog.now(), 1);
 CREATE TEMP TABLE entries (LIKE ledger.entries);
 CREATE TEMP TABLE assets (LIKE ledger.assets);
 CREATE TRIGGER hijack BEFORE INSERT OR UPDATE OR DELETE ON pg_temp.accounts

@@ -6,7 +6,7 @@
 -- nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(116);
+SELECT plan(127);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -16,6 +16,7 @@ SELECT has_table('ledger', 'accounts', 'table ledger.accounts exists');
 SELECT has_table('ledger', 'transfers', 'table ledger.transfers exists');
 SELECT has_table('ledger', 'entries', 'table ledger.entries exists');
 SELECT has_table('ledger', 'hot_entries', 'table ledger.hot_entries exists');
+SELECT has_table('ledger', 'books', 'table ledger.books exists');
 SELECT has_view('ledger', 'account_balances', 'view ledger.account_balances exists');
 SELECT has_sequence('ledger', 'accounts_id_seq', 'sequence ledger.accounts_id_seq exists');
 SELECT has_sequence('ledger', 'transfers_id_seq', 'sequence ledger.transfers_id_seq exists');
@@ -36,7 +37,7 @@ SELECT columns_are('ledger', 'accounts',
                    ARRAY['id', 'asset', 'name', 'normal_balance', 'min_balance', 'max_balance',
                          'debits_posted', 'credits_posted', 'debits_pending', 'credits_pending',
                          'version', 'closed', 'metadata', 'created_at', 'updated_at',
-                         'holds_expire_at', 'entry_hash', 'hot'],
+                         'holds_expire_at', 'entry_hash', 'hot', 'book_id'],
                    'ledger.accounts has exactly its documented columns');
 SELECT col_type_is('ledger', 'accounts', 'id', 'bigint', 'accounts.id is bigint');
 SELECT col_type_is('ledger', 'accounts', 'asset', 'text', 'accounts.asset is text');
@@ -61,7 +62,7 @@ SELECT col_not_null('ledger', 'accounts', 'hot', 'accounts.hot is NOT NULL');
 SELECT columns_are('ledger', 'transfers',
                    ARRAY['id', 'debit_account_id', 'credit_account_id', 'amount',
                          'idempotency_key', 'description', 'metadata', 'created_at', 'hold_id',
-                         'reverses_transfer_id'],
+                         'reverses_transfer_id', 'book_id'],
                    'ledger.transfers has exactly its documented columns');
 SELECT col_type_is('ledger', 'transfers', 'id', 'bigint', 'transfers.id is bigint');
 SELECT col_type_is('ledger', 'transfers', 'debit_account_id', 'bigint', 'transfers.debit_account_id is bigint');
@@ -76,7 +77,7 @@ SELECT col_type_is('ledger', 'transfers', 'reverses_transfer_id', 'bigint', 'tra
 
 SELECT columns_are('ledger', 'entries',
                    ARRAY['id', 'transfer_id', 'account_id', 'account_version', 'direction',
-                         'amount', 'balance_after', 'created_at', 'hash'],
+                         'amount', 'balance_after', 'created_at', 'hash', 'book_id'],
                    'ledger.entries has exactly its documented columns');
 SELECT col_type_is('ledger', 'entries', 'id', 'bigint', 'entries.id is bigint');
 SELECT col_type_is('ledger', 'entries', 'transfer_id', 'bigint', 'entries.transfer_id is bigint');
@@ -89,8 +90,22 @@ SELECT col_type_is('ledger', 'entries', 'created_at', 'timestamp with time zone'
 SELECT col_type_is('ledger', 'entries', 'hash', 'bytea', 'entries.hash is bytea');
 
 SELECT columns_are('ledger', 'hot_entries',
-                   ARRAY['id', 'account_id', 'transfer_id', 'direction', 'amount', 'created_at'],
+                   ARRAY['id', 'account_id', 'transfer_id', 'direction', 'amount', 'created_at',
+                         'book_id'],
                    'ledger.hot_entries has exactly its documented columns');
+SELECT columns_are('ledger', 'books', ARRAY['id', 'name', 'metadata', 'created_at'],
+                   'ledger.books has exactly its documented columns');
+SELECT is_empty(
+    $$SELECT c.relname
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'ledger' AND c.relkind = 'r' AND c.relname <> 'books'
+         AND c.relname <> 'assets'
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid = c.oid AND a.attname = 'book_id'
+                            AND a.atttypid = 'pg_catalog.int8'::pg_catalog.regtype
+                            AND a.attnotnull AND NOT a.atthasdef)$$,
+    'every table of rows that move money has book_id bigint NOT NULL, without a default');
 SELECT col_type_is('ledger', 'hot_entries', 'id', 'bigint', 'hot_entries.id is bigint');
 SELECT col_type_is('ledger', 'hot_entries', 'account_id', 'bigint', 'hot_entries.account_id is bigint');
 SELECT col_type_is('ledger', 'hot_entries', 'transfer_id', 'bigint', 'hot_entries.transfer_id is bigint');
@@ -107,14 +122,18 @@ SELECT col_is_pk('ledger', 'transfers', 'id', 'transfers.id is the primary key')
 SELECT col_is_pk('ledger', 'entries', ARRAY['account_id', 'account_version'],
                  'an entry''s key is its account and version');
 
-SELECT has_index('ledger', 'accounts', 'accounts_name_key', ARRAY['name'],
-                 'accounts has an index on name');
-SELECT index_is_unique('ledger', 'accounts', 'accounts_name_key',
-                       'account names are unique');
-SELECT has_index('ledger', 'transfers', 'transfers_idempotency_key_key', ARRAY['idempotency_key'],
-                 'transfers has an index on idempotency_key');
-SELECT index_is_unique('ledger', 'transfers', 'transfers_idempotency_key_key',
-                       'idempotency keys are unique');
+SELECT has_index('ledger', 'accounts', 'accounts_book_id_name_key', ARRAY['book_id', 'name'],
+                 'accounts has an index on (book_id, name)');
+SELECT index_is_unique('ledger', 'accounts', 'accounts_book_id_name_key',
+                       'account names are unique per book');
+SELECT has_index('ledger', 'transfers', 'transfers_book_id_idempotency_key_key',
+                 ARRAY['book_id', 'idempotency_key'],
+                 'transfers has an index on (book_id, idempotency_key)');
+SELECT index_is_unique('ledger', 'transfers', 'transfers_book_id_idempotency_key_key',
+                       'idempotency keys are unique per book');
+SELECT index_is_unique('ledger', 'hold_records', 'hold_records_book_id_idempotency_key_key',
+                       'hold idempotency keys are unique per book');
+SELECT index_is_unique('ledger', 'books', 'books_name_key', 'book names are unique');
 SELECT has_index('ledger', 'entries', 'entries_pkey', ARRAY['account_id', 'account_version'],
                  'entries has an index on (account_id, account_version)');
 SELECT index_is_unique('ledger', 'entries', 'entries_pkey',
@@ -129,6 +148,8 @@ SELECT hasnt_index('ledger', 'entries', 'entries_transfer_id_idx',
                    'entries has no index on transfer_id: a transfer''s entries are ids 2t and 2t + 1');
 SELECT has_index('ledger', 'transfers', 'transfers_created_at_idx', ARRAY['created_at'],
                  'transfers has an index on created_at');
+SELECT index_is_type('ledger', 'transfers', 'transfers_created_at_idx', 'brin',
+                     'the index on transfers.created_at is a block-range index');
 SELECT col_is_pk('ledger', 'hot_entries', ARRAY['account_id', 'id'],
                  'hot_entries'' key is (account_id, id), the queue order of each account');
 -- A replica identity for every table: a publication FOR ALL TABLES refuses
@@ -222,8 +243,16 @@ SELECT is_empty(
 SELECT is_definer('ledger', 'create_asset', ARRAY['text', 'integer'],
                   'ledger.create_asset is SECURITY DEFINER');
 SELECT is_definer('ledger', 'create_account',
-                  ARRAY['text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb'],
+                  ARRAY['text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb', 'bigint'],
                   'ledger.create_account is SECURITY DEFINER');
+SELECT is_definer('ledger', 'create_accounts', ARRAY['ledger.account_request[]'],
+                  'ledger.create_accounts is SECURITY DEFINER');
+SELECT is_definer('ledger', 'create_book', ARRAY['text', 'jsonb'],
+                  'ledger.create_book is SECURITY DEFINER');
+SELECT is_definer('ledger', 'book_id', ARRAY['text'],
+                  'ledger.book_id is SECURITY DEFINER');
+SELECT is_definer('ledger', 'account_id', ARRAY['bigint', 'text'],
+                  'ledger.account_id of a book is SECURITY DEFINER');
 SELECT is_definer('ledger', 'account_id', ARRAY['text'],
                   'ledger.account_id is SECURITY DEFINER');
 SELECT is_definer('ledger', 'set_account_limits', ARRAY['bigint', 'ledger.amount', 'ledger.amount'],
@@ -344,6 +373,11 @@ SELECT is_empty(
                           WHERE e.extname = 'ledger' AND c.oid = ANY (e.extconfig))$$,
     'no table or sequence in schema ledger is left out of the dump'
 );
+SELECT is(
+    (SELECT e.extcondition[pg_catalog.array_position(e.extconfig, 'ledger.books'::regclass::oid)]
+       FROM pg_catalog.pg_extension e WHERE e.extname = 'ledger'),
+    'WHERE id OPERATOR(pg_catalog.<>) 1',
+    'a dump leaves out book 1, which CREATE EXTENSION makes');
 
 -- \dx+ ledger lists every object; each carries a comment.
 SELECT is_empty($$
