@@ -31,7 +31,7 @@ DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline
+REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline books
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/

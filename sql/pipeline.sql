@@ -27,6 +27,7 @@ SET search_path = public, ledger;
 
 SELECT ledger.create_asset('USD', 2);
 SELECT ledger.create_asset('EUR', 2);
+SELECT ledger.create_book('other') AS other_book;
 
 CREATE TABLE kinds (ord int, kind text);
 INSERT INTO kinds VALUES (1, 'transfer'), (2, 'keyed'), (3, 'half-hot'),
@@ -35,7 +36,7 @@ INSERT INTO kinds VALUES (1, 'transfer'), (2, 'keyed'), (3, 'half-hot'),
 CREATE TABLE rules (ord int, rule text);
 INSERT INTO rules VALUES (1, 'unknown account'), (2, 'closed account'),
     (3, 'other asset'), (4, 'minimum balance'), (5, 'maximum balance'),
-    (6, 'overflow'), (7, 'key reused');
+    (6, 'overflow'), (7, 'key reused'), (8, 'other book');
 
 -- The movement of 10 from d to c, of its kind.  The prerequisite's id is
 -- prepared; key is the idempotency key, if any.
@@ -64,7 +65,9 @@ CREATE FUNCTION attempt(kind text, rule text) RETURNS text LANGUAGE plpgsql AS $
 DECLARE
     source bigint := ledger.create_account('USD', normal_balance => 'debit', min_balance => NULL);
     d bigint := ledger.create_account('USD');
-    c bigint := ledger.create_account(CASE rule WHEN 'other asset' THEN 'EUR' ELSE 'USD' END);
+    c bigint := ledger.create_account(CASE rule WHEN 'other asset' THEN 'EUR' ELSE 'USD' END,
+                                      book_id => CASE rule WHEN 'other book'
+                                                 THEN ledger.book_id('other') ELSE 1 END);
     csource bigint;
     prepared bigint;
     key text := CASE WHEN kind = 'keyed' OR rule = 'key reused' THEN kind || ', ' || rule END;
@@ -72,8 +75,12 @@ DECLARE
     a ledger.accounts;
 BEGIN
     -- Funds on both sides; the prerequisite of the kind.
-    csource := CASE rule WHEN 'other asset'
+    csource := CASE rule
+        WHEN 'other asset'
         THEN ledger.create_account('EUR', normal_balance => 'debit', min_balance => NULL)
+        WHEN 'other book'
+        THEN ledger.create_account('USD', normal_balance => 'debit', min_balance => NULL,
+                                   book_id => ledger.book_id('other'))
         ELSE source END;
     PERFORM ledger.transfer(source, d, 100);
     PERFORM ledger.transfer(csource, c, 100);

@@ -10,7 +10,8 @@
  * what the entries and the reserved holds say.  Over the whole ledger, the
  * debit and credit entries of each asset must balance and every transfer
  * must have exactly one debit and one credit entry that match it, and
- * every id must be unique with no sequence behind its table.  A hot
+ * every id must be unique with no sequence behind its table, and every
+ * row must be of its accounts' book.  A hot
  * account's postings still queued in ledger.hot_entries (hot.c) count as
  * entries of their transfers and in their asset's totals, though not yet in
  * the account's replay.
@@ -868,6 +869,59 @@ verify_ids(Verify *v)
 }
 
 /*
+ * verify_books - every row that moves money is of its accounts' book, and
+ * every account of a book that exists: no movement crosses books, and a
+ * book's rows can be read (and distributed) by book_id alone.
+ */
+static void
+verify_books(Verify *v)
+{
+	static const char *const sql =
+		"SELECT a.id, pg_catalog.format('account %s belongs to book %s, which does not exist', a.id, a.book_id)"
+		"  FROM ledger.accounts AS a"
+		" WHERE NOT EXISTS (SELECT FROM ledger.books AS b WHERE b.id OPERATOR(pg_catalog.=) a.book_id)"
+		" UNION ALL "
+		"SELECT a.id, pg_catalog.format('entry %s (transfer %s) is in book %s, its account in book %s',"
+		"                               e.id, e.transfer_id, e.book_id, a.book_id)"
+		"  FROM ledger.entries AS e JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) e.account_id"
+		" WHERE e.book_id OPERATOR(pg_catalog.<>) a.book_id"
+		" UNION ALL "
+		"SELECT a.id, pg_catalog.format('queued posting %s (transfer %s) is in book %s, its account in book %s',"
+		"                               q.id, q.transfer_id, q.book_id, a.book_id)"
+		"  FROM ledger.hot_entries AS q JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) q.account_id"
+		" WHERE q.book_id OPERATOR(pg_catalog.<>) a.book_id"
+		" UNION ALL "
+		"SELECT a.id, pg_catalog.format('transfer %s is in book %s, its account %s in book %s',"
+		"                               t.id, t.book_id, a.id, a.book_id)"
+		"  FROM ledger.transfers AS t"
+		" CROSS JOIN LATERAL (VALUES (t.debit_account_id), (t.credit_account_id)) AS s(account_id)"
+		"  JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) s.account_id"
+		" WHERE t.book_id OPERATOR(pg_catalog.<>) a.book_id"
+		" UNION ALL "
+		"SELECT a.id, pg_catalog.format('hold %s is in book %s, its account %s in book %s',"
+		"                               h.id, h.book_id, a.id, a.book_id)"
+		"  FROM ledger.hold_records AS h"
+		" CROSS JOIN LATERAL (VALUES (h.debit_account_id), (h.credit_account_id)) AS s(account_id)"
+		"  JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) s.account_id"
+		" WHERE h.book_id OPERATOR(pg_catalog.<>) a.book_id"
+		" ORDER BY 1, 2";
+	bool		isnull;
+
+	CHECK_FOR_INTERRUPTS();
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the books of the ledger's rows");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		int64		account_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+		report(v, &account_id, "%s",
+			   TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
+												 SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+}
+
+/*
  * ledger_verify - check the ledger, or one account, against its entries;
  * returns one row per problem found, none when all is consistent.
  */
@@ -952,6 +1006,7 @@ ledger_verify(PG_FUNCTION_ARGS)
 
 		verify_assets(&v);
 		verify_ids(&v);
+		verify_books(&v);
 		stream_open(&transfers, &all_transfers, NULL);
 		stream_open(&entries, &entries_by_transfer, NULL);
 		verify_transfers(&v, &transfers, &entries);
