@@ -33,19 +33,19 @@ SELECT count(*) AS books FROM ledger.books;
 -- Accounts in books: the same name in each book, once per book.
 SELECT ledger.create_account('USD', 'cash', 'debit', NULL) AS cash1;
 SELECT ledger.create_account('USD', 'alice') AS alice1;
-SELECT ledger.create_account('USD', 'cash', 'debit', NULL, book_id => 2) AS cash2;
-SELECT ledger.create_account('USD', 'alice', book_id => 2) AS alice2;
-SELECT ledger.create_account('USD', 'cash', 'debit', NULL, book_id => 3) AS cash3;
-SELECT ledger.create_account('USD', 'alice', book_id => 3) AS alice3;
+SELECT ledger.create_book_account(2, 'USD', 'cash', 'debit', NULL) AS cash2;
+SELECT ledger.create_book_account(2, 'USD', 'alice') AS alice2;
+SELECT ledger.create_book_account(3, 'USD', 'cash', 'debit', NULL) AS cash3;
+SELECT ledger.create_book_account(3, 'USD', 'alice') AS alice3;
 SELECT id, book_id, name FROM ledger.accounts ORDER BY id;
 SELECT ledger.account_id('alice'), ledger.account_id(2, 'alice'), ledger.account_id(3, 'alice');
 SELECT ledger.account_id(3, 'bob');
 \echo :LAST_ERROR_SQLSTATE
-SELECT ledger.create_account('USD', 'alice', book_id => 2);
+SELECT ledger.create_book_account(2, 'USD', 'alice');
 \echo :LAST_ERROR_SQLSTATE
-SELECT ledger.create_account('USD', 'alice', book_id => 9);
+SELECT ledger.create_book_account(9, 'USD', 'alice');
 \echo :LAST_ERROR_SQLSTATE
-SELECT ledger.create_account('USD', 'zed', book_id => NULL);
+SELECT ledger.create_book_account(NULL, 'USD', 'zed');
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS accounts FROM ledger.accounts;
 
@@ -100,44 +100,44 @@ SELECT count(*) AS holds FROM ledger.hold_records;
 
 -- Many accounts at once, all or nothing, ids in input order.
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'bob', 'credit', 0, NULL, NULL, 2),
-    ROW('USD', 'bob', 'credit', 0, NULL, NULL, 3),
-    ROW('USD', NULL, 'credit', 0, 500, '{"kind": "savings"}', 3),
-    ROW('USD', 'float', 'debit', NULL, NULL, NULL, 1)]::ledger.account_request[]) AS ids;
+    ROW(2, 'USD', 'bob', 'credit', 0, NULL, NULL),
+    ROW(3, 'USD', 'bob', 'credit', 0, NULL, NULL),
+    ROW(3, 'USD', NULL, 'credit', 0, 500, '{"kind": "savings"}'),
+    ROW(1, 'USD', 'float', 'debit', NULL, NULL, NULL)]::ledger.account_request[]) AS ids;
 SELECT id, book_id, name, normal_balance, min_balance, max_balance, metadata
   FROM ledger.accounts WHERE id > 6 ORDER BY id;
 SELECT ledger.create_accounts('{}');
 -- A bad item anywhere fails the call, naming it, and creates nothing.
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2),
-    ROW('USD', 'dave', 'credit', 0, NULL, NULL, 2),
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2)]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL),
+    ROW(2, 'USD', 'dave', 'credit', 0, NULL, NULL),
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL)]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2),
-    ROW('USD', 'bob', 'credit', 0, NULL, NULL, 3)]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL),
+    ROW(3, 'USD', 'bob', 'credit', 0, NULL, NULL)]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2),
-    ROW('GBP', 'dave', 'credit', 0, NULL, NULL, 2)]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL),
+    ROW(2, 'GBP', 'dave', 'credit', 0, NULL, NULL)]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2),
-    ROW('USD', 'dave', 'credit', 0, NULL, NULL, 7)]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL),
+    ROW(7, 'USD', 'dave', 'credit', 0, NULL, NULL)]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2),
-    ROW('USD', 'dave', 'credit', 0, NULL, NULL, NULL)]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL),
+    ROW(NULL, 'USD', 'dave', 'credit', 0, NULL, NULL)]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2),
-    ROW('USD', 'dave', 'sideways', 0, NULL, NULL, 2)]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL),
+    ROW(2, 'USD', 'dave', 'sideways', 0, NULL, NULL)]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 10, NULL, NULL, 2)]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 10, NULL, NULL)]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT ledger.create_accounts(ARRAY[
-    ROW('USD', 'carol', 'credit', 0, NULL, NULL, 2), NULL]::ledger.account_request[]);
+    ROW(2, 'USD', 'carol', 'credit', 0, NULL, NULL), NULL]::ledger.account_request[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS accounts FROM ledger.accounts;
 

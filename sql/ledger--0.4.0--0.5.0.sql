@@ -107,50 +107,26 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.book_id(text) IS 'the id of the book with this name';
 REVOKE ALL ON FUNCTION ledger.book_id(text) FROM PUBLIC;
 
--- create_account gains the book as its last argument, book 1 by default.
--- A second function with that one more parameter would make every call
--- that omits it ambiguous, so the function is replaced, and the privileges
--- granted on it are granted again on the new one.  (A function of the
--- application's whose body is SQL-standard and calls this one stops the
--- update: drop it, update, and create it again.)
-ALTER FUNCTION ledger.create_account(text, text, text, ledger.amount, ledger.amount, jsonb)
-    RENAME TO create_account_0_4;
-CREATE FUNCTION ledger.create_account(asset text,
-                                      name text DEFAULT NULL,
-                                      normal_balance text DEFAULT 'credit',
-                                      min_balance ledger.amount DEFAULT '0'::ledger.amount,
-                                      max_balance ledger.amount DEFAULT NULL,
-                                      metadata jsonb DEFAULT NULL,
-                                      book_id bigint DEFAULT 1)
+-- An account of a given book.  ledger.create_account stays as it was, in
+-- book 1: a create_account with one more parameter would make the calls
+-- that omit it ambiguous (two functions matching the same arguments), or,
+-- replacing the old one, lose the privileges granted on it.
+CREATE FUNCTION ledger.create_book_account(book_id bigint,
+                                           asset text,
+                                           name text DEFAULT NULL,
+                                           normal_balance text DEFAULT 'credit',
+                                           min_balance ledger.amount DEFAULT '0'::ledger.amount,
+                                           max_balance ledger.amount DEFAULT NULL,
+                                           metadata jsonb DEFAULT NULL)
 RETURNS bigint
-AS 'MODULE_PATHNAME', 'ledger_create_account'
+AS 'MODULE_PATHNAME', 'ledger_create_book_account'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION ledger.create_account(text, text, text, ledger.amount, ledger.amount, jsonb, bigint) IS
-    'create an account of a book (book 1 if not given) in an asset; returns its id';
-REVOKE ALL ON FUNCTION ledger.create_account(text, text, text, ledger.amount, ledger.amount, jsonb, bigint) FROM PUBLIC;
-DO $regrant$
-DECLARE
-    g record;
-BEGIN
-    FOR g IN
-        SELECT a.grantee, a.is_grantable
-          FROM pg_catalog.pg_proc AS p,
-               pg_catalog.aclexplode(p.proacl) AS a
-         WHERE p.oid OPERATOR(pg_catalog.=)
-               'ledger.create_account_0_4(text, text, text, ledger.amount, ledger.amount, jsonb)'::pg_catalog.regprocedure
-           AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
-           AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
-    LOOP
-        EXECUTE pg_catalog.format(
-            'GRANT EXECUTE ON FUNCTION ledger.create_account(text, text, text, ledger.amount, ledger.amount, jsonb, bigint) TO %s%s',
-            CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                 ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
-            CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-    END LOOP;
-END
-$regrant$;
-DROP FUNCTION ledger.create_account_0_4(text, text, text, ledger.amount, ledger.amount, jsonb);
+COMMENT ON FUNCTION ledger.create_book_account(bigint, text, text, text, ledger.amount, ledger.amount, jsonb) IS
+    'create an account of a book in an asset; returns its id';
+REVOKE ALL ON FUNCTION ledger.create_book_account(bigint, text, text, text, ledger.amount, ledger.amount, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION ledger.create_account(text, text, text, ledger.amount, ledger.amount, jsonb) IS
+    'create an account of book 1 in an asset; returns its id';
 
 CREATE FUNCTION ledger.account_id(book_id bigint, name text)
 RETURNS bigint
@@ -162,17 +138,17 @@ REVOKE ALL ON FUNCTION ledger.account_id(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION ledger.account_id(text) IS 'the id of the account of book 1 with this name';
 
 -- One account of a ledger.create_accounts() call, with the arguments of
--- ledger.create_account().  A composite has no defaults: every field means
+-- ledger.create_book_account().  A composite has no defaults: every field means
 -- what the argument of its name means, NULL included (a NULL min_balance is
 -- no lower bound, as min_balance => NULL is).
 CREATE TYPE ledger.account_request AS (
+    book_id         bigint,
     asset           text,
     name            text,
     normal_balance  text,
     min_balance     ledger.amount,
     max_balance     ledger.amount,
-    metadata        jsonb,
-    book_id         bigint
+    metadata        jsonb
 );
 COMMENT ON TYPE ledger.account_request IS 'one account of a ledger.create_accounts() call';
 

@@ -65,9 +65,9 @@ CREATE FUNCTION attempt(kind text, rule text) RETURNS text LANGUAGE plpgsql AS $
 DECLARE
     source bigint := ledger.create_account('USD', normal_balance => 'debit', min_balance => NULL);
     d bigint := ledger.create_account('USD');
-    c bigint := ledger.create_account(CASE rule WHEN 'other asset' THEN 'EUR' ELSE 'USD' END,
-                                      book_id => CASE rule WHEN 'other book'
-                                                 THEN ledger.book_id('other') ELSE 1 END);
+    c bigint := ledger.create_book_account(
+        CASE rule WHEN 'other book' THEN ledger.book_id('other') ELSE 1 END,
+        CASE rule WHEN 'other asset' THEN 'EUR' ELSE 'USD' END);
     csource bigint;
     prepared bigint;
     key text := CASE WHEN kind = 'keyed' OR rule = 'key reused' THEN kind || ', ' || rule END;
@@ -79,8 +79,7 @@ BEGIN
         WHEN 'other asset'
         THEN ledger.create_account('EUR', normal_balance => 'debit', min_balance => NULL)
         WHEN 'other book'
-        THEN ledger.create_account('USD', normal_balance => 'debit', min_balance => NULL,
-                                   book_id => ledger.book_id('other'))
+        THEN ledger.create_book_account(ledger.book_id('other'), 'USD', normal_balance => 'debit', min_balance => NULL)
         ELSE source END;
     PERFORM ledger.transfer(source, d, 100);
     PERFORM ledger.transfer(csource, c, 100);

@@ -35,13 +35,13 @@ static LedgerStatement queued_sums = LEDGER_STATEMENT(
 	"  FROM ledger.hot_entries WHERE account_id OPERATOR(pg_catalog.=) $1", "b");
 
 /*
- * Fields of ledger.account_request, in order: ledger.create_account's
+ * Fields of ledger.account_request, in order: ledger.create_book_account's
  * arguments.
  */
 enum
 {
-	AR_ASSET, AR_NAME, AR_NORMAL_BALANCE, AR_MIN_BALANCE, AR_MAX_BALANCE, AR_METADATA,
-	AR_BOOK_ID, Natts_account_request
+	AR_BOOK_ID, AR_ASSET, AR_NAME, AR_NORMAL_BALANCE, AR_MIN_BALANCE, AR_MAX_BALANCE,
+	AR_METADATA, Natts_account_request
 };
 
 /*
@@ -51,8 +51,8 @@ enum
 static void
 account_request(const Datum *values, const bool *nulls, Movement *m, AccountRequest *a)
 {
-	static const int required[] = {AR_ASSET, AR_NORMAL_BALANCE, AR_BOOK_ID};
-	static const char *const names[] = {"asset", "normal_balance", "book_id"};
+	static const int required[] = {AR_BOOK_ID, AR_ASSET, AR_NORMAL_BALANCE};
+	static const char *const names[] = {"book_id", "asset", "normal_balance"};
 	LedgerAccount account;
 	char	   *normal_balance;
 
@@ -106,14 +106,14 @@ account_request(const Datum *values, const bool *nulls, Movement *m, AccountRequ
 }
 
 /*
- * ledger_create_account - create an account in an asset; returns its id.
- * The book is the last argument; called without it (the function of
- * version 0.4.0 and before), the account is of book 1.
+ * create_account - an account of the request in the call's arguments, from
+ * argument 0 on: the book (if with_book) and the arguments of
+ * ledger.create_account.
  */
-PG_FUNCTION_INFO_V1(ledger_create_account);
-Datum
-ledger_create_account(PG_FUNCTION_ARGS)
+static int64
+create_account(FunctionCallInfo fcinfo, bool with_book)
 {
+	int			shift = with_book ? 0 : 1;
 	Datum		values[Natts_account_request];
 	bool		nulls[Natts_account_request];
 	Movement	m;
@@ -121,17 +121,39 @@ ledger_create_account(PG_FUNCTION_ARGS)
 
 	values[AR_BOOK_ID] = Int64GetDatum(1);
 	nulls[AR_BOOK_ID] = false;
-	for (int f = 0; f < Min(PG_NARGS(), Natts_account_request); f++)
+	for (int f = shift; f < Natts_account_request; f++)
 	{
-		nulls[f] = PG_ARGISNULL(f);
-		values[f] = nulls[f] ? (Datum) 0 : PG_GETARG_DATUM(f);
+		nulls[f] = PG_ARGISNULL(f - shift);
+		values[f] = nulls[f] ? (Datum) 0 : PG_GETARG_DATUM(f - shift);
 	}
 	account_request(values, nulls, &m, &a);
 
 	LedgerConnect();
 	PostingRunOne(&m);
 	SPI_finish();
-	PG_RETURN_INT64(m.id);
+	return m.id;
+}
+
+/*
+ * ledger_create_account - create an account of book 1 in an asset; returns
+ * its id.
+ */
+PG_FUNCTION_INFO_V1(ledger_create_account);
+Datum
+ledger_create_account(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(create_account(fcinfo, false));
+}
+
+/*
+ * ledger_create_book_account - create an account of a book in an asset;
+ * returns its id.
+ */
+PG_FUNCTION_INFO_V1(ledger_create_book_account);
+Datum
+ledger_create_book_account(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(create_account(fcinfo, true));
 }
 
 /*

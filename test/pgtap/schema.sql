@@ -6,7 +6,7 @@
 -- nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(127);
+SELECT plan(128);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -243,8 +243,11 @@ SELECT is_empty(
 SELECT is_definer('ledger', 'create_asset', ARRAY['text', 'integer'],
                   'ledger.create_asset is SECURITY DEFINER');
 SELECT is_definer('ledger', 'create_account',
-                  ARRAY['text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb', 'bigint'],
+                  ARRAY['text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb'],
                   'ledger.create_account is SECURITY DEFINER');
+SELECT is_definer('ledger', 'create_book_account',
+                  ARRAY['bigint', 'text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb'],
+                  'ledger.create_book_account is SECURITY DEFINER');
 SELECT is_definer('ledger', 'create_accounts', ARRAY['ledger.account_request[]'],
                   'ledger.create_accounts is SECURITY DEFINER');
 SELECT is_definer('ledger', 'create_book', ARRAY['text', 'jsonb'],
