@@ -85,6 +85,12 @@ static LedgerStatement reversed_so_far = LEDGER_STATEMENT(
 static LedgerStatement asset_exists = LEDGER_STATEMENT(
 	"SELECT 1 FROM ledger.assets WHERE code OPERATOR(pg_catalog.=) $1 FOR KEY SHARE", "t");
 
+static LedgerStatement existing_names = LEDGER_STATEMENT(
+	"SELECT a.book_id, a.name"
+	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS k(book_id, name)"
+	"  JOIN ledger.accounts AS a"
+	"    ON a.book_id OPERATOR(pg_catalog.=) k.book_id AND a.name OPERATOR(pg_catalog.=) k.name", "BX");
+
 static LedgerStatement book_exists = LEDGER_STATEMENT(
 	"SELECT 1 FROM ledger.books WHERE id OPERATOR(pg_catalog.=) $1", "b");
 
@@ -655,7 +661,11 @@ book_key(int64 book_id, const char *key)
 	return psprintf(INT64_FORMAT ":%s", book_id, key);
 }
 
-/* A batch's keys already taken, in one query, and its own keys so far. */
+/*
+ * A batch's keys already taken in their books, in one query, and its own
+ * keys so far: the idempotency keys of its transfers, or the names of the
+ * accounts it creates.
+ */
 static void
 batch_keys(Run *r)
 {
@@ -664,6 +674,7 @@ batch_keys(Run *r)
 	Datum	   *books = palloc(sizeof(Datum) * Max(p->nitems, 1));
 	Datum	   *keyvals = palloc(sizeof(Datum) * Max(p->nitems, 1));
 	int			nkeys = 0;
+	bool		names = false;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(char *);
@@ -676,13 +687,23 @@ batch_keys(Run *r)
 	r->existing = hash_create("ledger batch existing keys", 16, &ctl,
 							  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	for (int i = 0; i < p->nitems; i++)
-		if (p->items[i].req.idempotency_key)
+	{
+		Movement   *m = &p->items[i];
+
+		if (m->kind == MOVE_CREATE_ACCOUNT && !m->account->name_null)
 		{
-			int			a = account_index(r, p->items[i].req.debit_account_id);
+			books[nkeys] = Int64GetDatum(m->account->book_id);
+			keyvals[nkeys++] = m->account->name;
+			names = true;
+		}
+		else if (m->kind == MOVE_TRANSFER && m->req.idempotency_key)
+		{
+			int			a = account_index(r, m->req.debit_account_id);
 
 			books[nkeys] = Int64GetDatum(r->accounts[a].book_id);
-			keyvals[nkeys++] = CStringGetTextDatum(p->items[i].req.idempotency_key);
+			keyvals[nkeys++] = CStringGetTextDatum(m->req.idempotency_key);
 		}
+	}
 	if (nkeys > 0)
 	{
 		Datum		args[2];
@@ -691,7 +712,7 @@ batch_keys(Run *r)
 												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		args[1] = PointerGetDatum(construct_array(keyvals, nkeys, TEXTOID, -1, false,
 												  TYPALIGN_INT));
-		LedgerExecute(&existing_keys, args, NULL, 0);
+		LedgerExecute(names ? &existing_names : &existing_keys, args, NULL, 0);
 		for (uint64 row = 0; row < SPI_processed; row++)
 		{
 			bool		isnull;
@@ -1070,6 +1091,17 @@ set_new_limits(Run *r)
 	return any;
 }
 
+/* A new account's name is taken in its book. */
+static void
+report_name_taken(const AccountRequest *a)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_LEDGER_DUPLICATE_ACCOUNT),
+			 errmsg("account name \"%s\" is already taken", TextDatumGetCString(a->name)),
+			 a->book_id != 1 ?
+			 errdetail("Book %lld has an account of that name.", (long long) a->book_id) : 0));
+}
+
 /*
  * The checks of a new account: its book and its asset exist (the asset kept
  * from change).  Accounts made together are mostly of one asset and book,
@@ -1104,6 +1136,26 @@ plan_create_account(Run *r, int i)
 	}
 	m->book_id = m->account->book_id;
 	m->created = true;
+
+	/* A batch's names are checked here, item by item; a single name when written. */
+	if (r->p->batch && !m->account->name_null)
+	{
+		char	   *k = book_key(m->book_id, TextDatumGetCString(m->account->name));
+		bool		found;
+		KeyEntry   *e;
+
+		if (!hash_search(r->existing, &k, HASH_FIND, NULL))
+		{
+			e = hash_search(r->seen, &k, HASH_ENTER, &found);
+			if (!found)
+			{
+				e->key = k;
+				e->item = i;
+				return;
+			}
+		}
+		report_name_taken(m->account);
+	}
 }
 
 /* Step 4 for one item. */
@@ -1412,9 +1464,11 @@ write_new_holds(Run *r)
 }
 
 /*
- * The new accounts; a name taken in the book is LG008.  Named accounts are
- * written one by one, arbitrated by the unique key on (book, name); the
- * others together.
+ * The new accounts; a name taken in the book is LG008.  A single account is
+ * written arbitrated by the unique key on (book, name).  A batch's names
+ * were checked at step 4, so its rows are written together; a name that a
+ * concurrent call takes after that check is a unique violation of the key
+ * when the rows reach the index, and is reported as LG008 too.
  */
 static void
 write_new_accounts(Run *r)
@@ -1428,51 +1482,65 @@ write_new_accounts(Run *r)
 		{"created_at", TIMESTAMPTZOID}, {"updated_at", TIMESTAMPTZOID},
 		{"book_id", INT8OID}
 	};
-	TableWrite *w = NULL;
+	TableWrite *volatile w = NULL;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	MemoryContext cxt = CurrentMemoryContext;
 
-	for (int i = 0; i < p->nitems; i++)
+	PG_TRY();
 	{
-		Movement   *m = &p->items[i];
-		Datum		values[lengthof(columns)];
-		bool		nulls[lengthof(columns)] = {false};
-
-		if (m->kind != MOVE_CREATE_ACCOUNT)
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		if (w == NULL)
-			w = TableWriteBegin("accounts", TABLE_INSERT, columns, lengthof(columns));
-		m->id = LedgerNextId("accounts_id_seq");
-		values[0] = Int64GetDatum(m->id);
-		values[1] = m->account->asset;
-		values[2] = m->account->name;
-		nulls[2] = m->account->name_null;
-		values[3] = m->account->credit_normal ? r->credit_word : r->debit_word;
-		values[4] = PointerGetDatum(&m->account->min_balance);
-		nulls[4] = !m->account->has_min;
-		values[5] = PointerGetDatum(&m->account->max_balance);
-		nulls[5] = !m->account->has_max;
-		values[6] = m->req.metadata;
-		nulls[6] = m->req.metadata_null;
-		values[7] = TimestampTzGetDatum(now);
-		values[8] = TimestampTzGetDatum(now);
-		values[9] = Int64GetDatum(m->account->book_id);
-		if (nulls[2])
-			TableWriteRow(w, values, nulls);
-		else if (!TableWriteRowUnlessKey(w, (const int[]) {9, 2}, 2, values, nulls))
+		for (int i = 0; i < p->nitems; i++)
 		{
-			p->current = p->batch ? i : -1;
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_DUPLICATE_ACCOUNT),
-					 errmsg("account name \"%s\" is already taken",
-							TextDatumGetCString(m->account->name)),
-					 m->account->book_id != 1 ?
-					 errdetail("Book %lld has an account of that name.",
-							   (long long) m->account->book_id) : 0));
+			Movement   *m = &p->items[i];
+			Datum		values[lengthof(columns)];
+			bool		nulls[lengthof(columns)] = {false};
+
+			if (m->kind != MOVE_CREATE_ACCOUNT)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			if (w == NULL)
+				w = TableWriteBegin("accounts", TABLE_INSERT, columns, lengthof(columns));
+			m->id = LedgerNextId("accounts_id_seq");
+			values[0] = Int64GetDatum(m->id);
+			values[1] = m->account->asset;
+			values[2] = m->account->name;
+			nulls[2] = m->account->name_null;
+			values[3] = m->account->credit_normal ? r->credit_word : r->debit_word;
+			values[4] = PointerGetDatum(&m->account->min_balance);
+			nulls[4] = !m->account->has_min;
+			values[5] = PointerGetDatum(&m->account->max_balance);
+			nulls[5] = !m->account->has_max;
+			values[6] = m->req.metadata;
+			nulls[6] = m->req.metadata_null;
+			values[7] = TimestampTzGetDatum(now);
+			values[8] = TimestampTzGetDatum(now);
+			values[9] = Int64GetDatum(m->account->book_id);
+			if (nulls[2] || p->batch)
+				TableWriteRow(w, values, nulls);
+			else if (!TableWriteRowUnlessKey(w, (const int[]) {9, 2}, 2, values, nulls))
+				report_name_taken(m->account);
 		}
+		if (w != NULL)
+			(void) TableWriteEnd(w);
 	}
-	if (w != NULL)
-		(void) TableWriteEnd(w);
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		if (geterrcode() != ERRCODE_UNIQUE_VIOLATION)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->constraint_name == NULL ||
+			strcmp(edata->constraint_name, "accounts_book_id_name_key") != 0)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_DUPLICATE_ACCOUNT),
+				 errmsg("an account name is already taken"),
+				 errdetail("%s A concurrent call created an account of that name.",
+						   edata->detail ? edata->detail : "")));
+	}
+	PG_END_TRY();
 }
 
 /* The entries, and the hot queue's new and applied postings. */
