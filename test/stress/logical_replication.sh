@@ -150,6 +150,10 @@ END
 $$;
 SQL
 
+# CREATE EXTENSION made book 1 on the subscriber too; the copy brings it
+# (docs/operations.md, "Logical replication").
+psql_at "$SUBSCRIBER" -c "SET session_replication_role = replica" \
+	-c "DELETE FROM ledger.books" -c "RESET session_replication_role"
 psql_at "$SUBSCRIBER" -c "SET client_min_messages = warning" -c \
 	"CREATE SUBSCRIPTION cdc CONNECTION 'host=$PUBLISHER port=5432 user=postgres dbname=$DB' PUBLICATION cdc"
 
