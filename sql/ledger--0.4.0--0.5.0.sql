@@ -27,8 +27,9 @@ COMMENT ON SEQUENCE ledger.books_id_seq IS 'book ids';
 
 -- Every ledger has book 1, where the accounts made before books were are,
 -- and where the calls that name no book work.  The script makes it, so a
--- dump leaves it out.
-INSERT INTO ledger.books (id, name) VALUES (1, 'default');
+-- dump leaves it out; it has been there since the beginning, and its time
+-- is the same in every database, a restored one too.
+INSERT INTO ledger.books (id, name, created_at) VALUES (1, 'default', '-infinity');
 SELECT pg_catalog.setval('ledger.books_id_seq'::pg_catalog.regclass, 1);
 SELECT pg_catalog.pg_extension_config_dump('ledger.books',
                                            'WHERE id OPERATOR(pg_catalog.<>) 1');
