@@ -74,22 +74,7 @@ CLIENTS=16
 BATCH=10000
 GROW_BATCH=100000
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger-floor.XXXXXX")
-cleanup() {
-	ledger_stop_server
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$BUILD" -eq 1 ]; then
-	ledger_require_packages
-	ledger_build_install
-fi
-commit=$(bench_commit)
-started=$(date -u '+%Y-%m-%d %H:%M UTC')
-ledger_start_server floor "${BENCH_SERVER_SETTINGS[@]}"
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
+bench_begin floor
 bench_setup_ledger
 
 log "growing the ledger to $TRANSFERS transfers"
@@ -172,10 +157,10 @@ CREATE TABLE floor.rq AS
 SELECT array_agg(ROW(d, c, 1, NULL, NULL, NULL)::ledger.transfer_request ORDER BY i) AS a
   FROM floor.p;
 COPY (SELECT tid, d, c, 1::ledger.amount, NULL::text, NULL::text, NULL::jsonb, now(),
-             NULL::bigint, NULL::bigint
+             NULL::bigint, NULL::bigint, 1::bigint
         FROM floor.p ORDER BY i) TO '$ROWS_T' (FORMAT binary);
-COPY (SELECT pg_catalog.nextval('ledger.entries_id_seq'), tid, acct, version, side,
-             1::ledger.amount, 1000::ledger.amount, now(), sha256(tid::text::bytea)
+COPY (SELECT 2 * tid + (side = 'credit')::int, tid, acct, version, side,
+             1::ledger.amount, 1000::ledger.amount, now(), sha256(tid::text::bytea), 1::bigint
         FROM floor.e ORDER BY acct, version) TO '$ROWS_E' (FORMAT binary);
 EOF
 	if [ $(($1 % 2)) -eq 1 ]; then
@@ -202,12 +187,14 @@ WITH a AS (
      WHERE id IN (:debit, :credit)
     RETURNING id, version, credits_posted - debits_posted AS balance),
 t AS (
-    INSERT INTO floor.transfers (debit_account_id, credit_account_id, amount, created_at)
-    VALUES (:debit, :credit, :amount, now()) RETURNING id)
-INSERT INTO floor.entries (transfer_id, account_id, account_version, direction, amount,
-                           balance_after, created_at, hash)
-SELECT t.id, a.id, a.version, CASE WHEN a.id = :debit THEN 'debit' ELSE 'credit' END,
-       :amount, a.balance, now(), sha256(int8send(t.id))
+    INSERT INTO floor.transfers (debit_account_id, credit_account_id, amount, created_at,
+                                 book_id)
+    VALUES (:debit, :credit, :amount, now(), 1) RETURNING id)
+INSERT INTO floor.entries (id, transfer_id, account_id, account_version, direction, amount,
+                           balance_after, created_at, hash, book_id)
+SELECT 2 * t.id + CASE WHEN a.id = :debit THEN 0 ELSE 1 END, t.id, a.id, a.version,
+       CASE WHEN a.id = :debit THEN 'debit' ELSE 'credit' END,
+       :amount, a.balance, now(), sha256(int8send(t.id)), 1
   FROM t, a;
 EOF
 printf '%s\nSELECT ledger.transfer(:debit, :credit, :amount);\n' "$pair" >"$WORK/ledger.sql"
