@@ -57,23 +57,7 @@ ROUNDS=$(( (ACCOUNTS_TOTAL + BATCH - 1) / BATCH ))
 cd "$LEDGER_ROOT"
 
 DB=bench
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger-accounts.XXXXXX")
-chmod 777 "$WORK"
-cleanup() {
-	ledger_stop_server
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$BUILD" -eq 1 ]; then
-	ledger_require_packages
-	ledger_build_install
-fi
-commit=$(bench_commit)
-started=$(date -u '+%Y-%m-%d %H:%M UTC')
-ledger_start_server accounts "${BENCH_SERVER_SETTINGS[@]}"
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
+bench_begin accounts
 psql_db >/dev/null <<'EOF'
 CREATE EXTENSION ledger;
 SELECT ledger.create_asset('USD', 2);

@@ -1,7 +1,7 @@
 # bench/lib.sh - the server settings and the accounts every benchmark starts
 # from.
 #
-# Sourced by bench/run.sh, bench/memory.sh and bench/floor.sh, after
+# Sourced by the scripts of bench/, after
 # test/lib/pg.sh.  The caller sets DB, the database psql_db and
 # bench_setup_ledger work in.
 #
@@ -34,6 +34,25 @@ bench_commit() {
 		commit=unknown
 	fi
 	echo "$commit"
+}
+
+# bench_begin NAME - what every single-build benchmark starts with: a work
+# directory WORK (removed at exit, with the server), the build and install
+# unless BUILD is 0, commit and started for the report, and a server NAME
+# with BENCH_SERVER_SETTINGS holding an empty database $DB.
+bench_begin() {
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger-$1.XXXXXX")
+	chmod 777 "$WORK"
+	trap 'ledger_stop_server; rm -rf "$WORK"' EXIT
+	trap 'exit 130' INT TERM
+	if [ "${BUILD:-1}" -eq 1 ]; then
+		ledger_require_packages
+		ledger_build_install
+	fi
+	commit=$(bench_commit)
+	started=$(date -u '+%Y-%m-%d %H:%M UTC')
+	ledger_start_server "$1" "${BENCH_SERVER_SETTINGS[@]}"
+	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
 }
 
 psql_db() {

@@ -58,23 +58,7 @@ cd "$LEDGER_ROOT"
 
 DB=bench
 GROW_BATCH=100000
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger-statement.XXXXXX")
-chmod 777 "$WORK"
-cleanup() {
-	ledger_stop_server
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if [ "$BUILD" -eq 1 ]; then
-	ledger_require_packages
-	ledger_build_install
-fi
-commit=$(bench_commit)
-started=$(date -u '+%Y-%m-%d %H:%M UTC')
-ledger_start_server statement "${BENCH_SERVER_SETTINGS[@]}"
-"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
+bench_begin statement
 psql_db >/dev/null <<'EOF'
 CREATE EXTENSION ledger;
 SELECT ledger.create_asset('USD', 2);

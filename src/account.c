@@ -170,7 +170,7 @@ ledger_create_accounts(PG_FUNCTION_ARGS)
 	Datum	   *fields;
 	bool	   *fieldnulls;
 	AccountRequest *requests;
-	Datum	   *result;
+	ArrayType  *result;
 
 	CheckArgNotNull(fcinfo, 0, "accounts");
 	memset(&p, 0, sizeof(p));
@@ -185,19 +185,9 @@ ledger_create_accounts(PG_FUNCTION_ARGS)
 						fieldnulls + p.current * Natts_account_request,
 						&p.items[p.current], &requests[p.current]);
 	p.current = -1;
-	if (p.nitems > 0)
-	{
-		LedgerConnect();
-		PostingRun(&p);
-		SPI_finish();
-	}
+	result = PostingRunBatch(&p);
 	PopItemContext(&context);
-
-	result = palloc(sizeof(Datum) * Max(p.nitems, 1));
-	for (int i = 0; i < p.nitems; i++)
-		result[i] = Int64GetDatum(p.items[i].id);
-	PG_RETURN_ARRAYTYPE_P(construct_array(result, p.nitems, INT8OID, sizeof(int64),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 /*

@@ -29,7 +29,6 @@
 
 #include "posting.h"
 
-#include "catalog/pg_type.h"
 #include "utils/array.h"
 
 /* Fields of ledger.transfer_request, in order. */
@@ -92,7 +91,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 {
 	ItemContext context;
 	Posting		p;
-	Datum	   *result;
+	ArrayType  *result;
 
 	CheckArgNotNull(fcinfo, 0, "transfers");
 	memset(&p, 0, sizeof(p));
@@ -100,18 +99,7 @@ ledger_transfer_batch(PG_FUNCTION_ARGS)
 	PushItemContext(&context, "transfer_batch", &p.current);
 
 	p.items = read_items(PG_GETARG_ARRAYTYPE_P(0), &p.nitems, &p.current);
-	if (p.nitems > 0)
-	{
-		LedgerConnect();
-		PostingRun(&p);
-		SPI_finish();
-	}
+	result = PostingRunBatch(&p);
 	PopItemContext(&context);
-
-	result = palloc(sizeof(Datum) * Max(p.nitems, 1));
-	for (int i = 0; i < p.nitems; i++)
-		result[i] = Int64GetDatum(p.items[i].same_as >= 0 ?
-								  p.items[p.items[i].same_as].id : p.items[i].id);
-	PG_RETURN_ARRAYTYPE_P(construct_array(result, p.nitems, INT8OID, sizeof(int64),
-										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	PG_RETURN_ARRAYTYPE_P(result);
 }

@@ -1332,9 +1332,9 @@ replayed_meanwhile(Run *r, Movement *m)
 
 /*
  * write_transfers - the transfer rows.  Rows with a key go first, in key
- * order (and book order): two batches on disjoint accounts that share new keys would
- * otherwise each insert one key and wait for the other's in the unique
- * index, and in one global key order such waits cannot form a cycle.
+ * and book order: two batches on disjoint accounts that share new keys
+ * would otherwise each insert one key and wait for the other's in the
+ * unique index, and in one global key order such waits cannot form a cycle.
  */
 static void
 write_transfers(Run *r)
@@ -1861,6 +1861,29 @@ PostingRunOne(Movement *m)
 	p.items = m;
 	p.nitems = 1;
 	PostingRun(&p);
+}
+
+/*
+ * PostingRunBatch - PostingRun for an array of items (p->batch), connected
+ * to SPI for it; returns the ids each item made or replayed, in item order.
+ */
+ArrayType *
+PostingRunBatch(Posting *p)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(p->nitems, 1));
+
+	Assert(p->batch);
+	if (p->nitems > 0)
+	{
+		LedgerConnect();
+		PostingRun(p);
+		SPI_finish();
+	}
+	for (int i = 0; i < p->nitems; i++)
+		ids[i] = Int64GetDatum(p->items[i].same_as >= 0 ?
+							   p->items[p->items[i].same_as].id : p->items[i].id);
+	return construct_array(ids, p->nitems, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+						   TYPALIGN_DOUBLE);
 }
 
 /*

@@ -128,6 +128,7 @@ typedef struct Posting
 
 extern void PostingRun(Posting *p);
 extern void PostingRunOne(Movement *m);
+extern ArrayType *PostingRunBatch(Posting *p);
 extern void PostingChangeAccount(int64 account_id, AccountRequest *a);
 
 #endif							/* LEDGER_POSTING_H */
