@@ -871,12 +871,14 @@ verify_ids(Verify *v)
 /*
  * verify_books - every row that moves money is of its accounts' book, and
  * every account of a book that exists: no movement crosses books, and a
- * book's rows can be read (and distributed) by book_id alone.
+ * book's rows can be read (and distributed) by book_id alone.  For one
+ * account (account_id not NULL), its book, entries and queued postings,
+ * each through the index that leads with the account.
  */
 static void
-verify_books(Verify *v)
+verify_books(Verify *v, const Datum *account_id)
 {
-	static const char *const sql =
+	static const char *const accounts_part =
 		"SELECT a.id, pg_catalog.format('account %s belongs to book %s, which does not exist', a.id, a.book_id)"
 		"  FROM ledger.accounts AS a"
 		" WHERE NOT EXISTS (SELECT FROM ledger.books AS b WHERE b.id OPERATOR(pg_catalog.=) a.book_id)"
@@ -889,7 +891,8 @@ verify_books(Verify *v)
 		"SELECT a.id, pg_catalog.format('queued posting %s (transfer %s) is in book %s, its account in book %s',"
 		"                               q.id, q.transfer_id, q.book_id, a.book_id)"
 		"  FROM ledger.hot_entries AS q JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) q.account_id"
-		" WHERE q.book_id OPERATOR(pg_catalog.<>) a.book_id"
+		" WHERE q.book_id OPERATOR(pg_catalog.<>) a.book_id";
+	static const char *const movements_part =
 		" UNION ALL "
 		"SELECT a.id, pg_catalog.format('transfer %s is in book %s, its account %s in book %s',"
 		"                               t.id, t.book_id, a.id, a.book_id)"
@@ -903,19 +906,25 @@ verify_books(Verify *v)
 		"  FROM ledger.hold_records AS h"
 		" CROSS JOIN LATERAL (VALUES (h.debit_account_id), (h.credit_account_id)) AS s(account_id)"
 		"  JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) s.account_id"
-		" WHERE h.book_id OPERATOR(pg_catalog.<>) a.book_id"
-		" ORDER BY 1, 2";
+		" WHERE h.book_id OPERATOR(pg_catalog.<>) a.book_id";
+	Oid			argtypes[1] = {INT8OID};
+	char	   *sql;
 	bool		isnull;
 
 	CHECK_FOR_INTERRUPTS();
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
+	sql = account_id != NULL ?
+		psprintf("SELECT * FROM (%s) AS p (account_id, problem)"
+				 " WHERE p.account_id OPERATOR(pg_catalog.=) $1 ORDER BY 2", accounts_part) :
+		psprintf("%s%s ORDER BY 1, 2", accounts_part, movements_part);
+	if (SPI_execute_with_args(sql, account_id != NULL ? 1 : 0, argtypes, (Datum *) account_id,
+							  NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the books of the ledger's rows");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		int64		account_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
-															 SPI_tuptable->tupdesc, 1, &isnull));
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r],
+													 SPI_tuptable->tupdesc, 1, &isnull));
 
-		report(v, &account_id, "%s",
+		report(v, &id, "%s",
 			   TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r],
 												 SPI_tuptable->tupdesc, 2, &isnull)));
 	}
@@ -999,6 +1008,8 @@ ledger_verify(PG_FUNCTION_ARGS)
 	verify_accounts(&v, &accounts, &entries);
 	stream_close(&accounts);
 	stream_close(&entries);
+	if (one)
+		verify_books(&v, &account_id);
 
 	if (!one)
 	{
@@ -1006,7 +1017,7 @@ ledger_verify(PG_FUNCTION_ARGS)
 
 		verify_assets(&v);
 		verify_ids(&v);
-		verify_books(&v);
+		verify_books(&v, NULL);
 		stream_open(&transfers, &all_transfers, NULL);
 		stream_open(&entries, &entries_by_transfer, NULL);
 		verify_transfers(&v, &transfers, &entries);
