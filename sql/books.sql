@@ -155,3 +155,6 @@ SET session_replication_role = replica;
 UPDATE ledger.entries SET book_id = 3 WHERE transfer_id = 1 AND direction = 'debit';
 RESET session_replication_role;
 SELECT * FROM ledger.verify();
+-- One account's verify sees it too; another account's does not.
+SELECT * FROM ledger.verify(3);
+SELECT * FROM ledger.verify(4);
