@@ -154,3 +154,26 @@ ALTER TABLE ledger.transfers DROP CONSTRAINT transfers_memo_check;
 SELECT count(*) AS columns FROM pg_catalog.pg_attribute
  WHERE attrelid = 'ledger.hot_entries'::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped;
 SELECT * FROM exercise(7);
+
+-- A foreign key of the DBA's own, on a column they added to accounts, holds
+-- for the ledger's writes too, one account or many: a default that refers
+-- to a missing row is refused, and nothing is written.
+CREATE TABLE public.regions (id bigint PRIMARY KEY);
+ALTER TABLE ledger.accounts ADD COLUMN region bigint REFERENCES public.regions (id);
+ALTER TABLE ledger.accounts ALTER COLUMN region SET DEFAULT 7;
+SELECT ledger.create_account('USD', 'in-region-1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.create_accounts(ARRAY[
+    ROW(1, 'USD', 'in-region-2', 'credit', 0, NULL, NULL),
+    ROW(1, 'USD', 'in-region-3', 'credit', 0, NULL, NULL)]::ledger.account_request[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS in_region FROM ledger.accounts WHERE name LIKE 'in-region-%';
+INSERT INTO public.regions VALUES (7);
+SELECT ledger.create_account('USD', 'in-region-1') > 0 AS created;
+SELECT cardinality(ledger.create_accounts(ARRAY[
+    ROW(1, 'USD', 'in-region-2', 'credit', 0, NULL, NULL),
+    ROW(1, 'USD', 'in-region-3', 'credit', 0, NULL, NULL)]::ledger.account_request[])) AS created;
+SELECT name, region FROM ledger.accounts WHERE name LIKE 'in-region-%' ORDER BY name;
+ALTER TABLE ledger.accounts DROP COLUMN region;
+DROP TABLE public.regions;
+SELECT count(*) AS problems FROM ledger.verify();

@@ -32,11 +32,15 @@
  * SQL is used instead when the table
  *  - is not a plain heap table, or has rules, row level security or stored
  *    generated columns;
- *  - has a trigger for the command other than the extension's own guard
+ *  - has a trigger for the command other than the extension's own guards
  *    (ledger.guard_history on INSERT, whose only work there is to let the
- *    ledger's writes through; ledger.guard_accounts on UPDATE, which is
- *    called) and, on UPDATE, foreign key checks: so a user's audit trigger,
- *    or a foreign key on entries, still fires;
+ *    ledger's writes through; ledger.guard_accounts, which is called for
+ *    each row) and foreign key checks: so a user's audit trigger still
+ *    fires.  An insertion keeps a foreign key of one column to another
+ *    table itself, not deferrable, as its trigger would (the referenced
+ *    row locked FOR KEY SHARE, as that table's owner), once per distinct
+ *    value in a row of equal ones (check_referenced); any other foreign
+ *    key takes SQL (for UPDATE, see below);
  *  - has an exclusion constraint or a deferrable unique constraint, which
  *    the executor checks apart from the index insertion;
  *  - lacks one of the caller's columns, has it with another type or a type
@@ -66,6 +70,7 @@
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_opfamily.h"
@@ -96,6 +101,10 @@
 
 typedef struct TableInsert TableInsert;
 typedef struct TableUpdate TableUpdate;
+
+static LedgerStatement *generated_statement(const char *sql, const char *argtypes);
+static char type_letter(Oid type, bool array);
+static HeapTuple invoke_guard(FmgrInfo *flinfo, TriggerData *trigdata);
 
 /* Rows formed before they go to the heap together. */
 #define TABLE_INSERT_CHUNK		1000
@@ -145,7 +154,31 @@ struct TableInsert
 	PendingIndex *pending;		/* one per btree index */
 	int			npending;
 	int64		inserted;
+	Trigger    *guard;			/* the extension's row guard, if it fires */
+	FmgrInfo	guard_flinfo;
+	struct InsertCheck *checks; /* foreign keys the rows must find */
+	int			nchecks;
 };
+
+/*
+ * A foreign key of one column to another table, checked as its trigger
+ * would check it (the referenced row locked FOR KEY SHARE), but once per
+ * distinct value in a row: accounts made together share their asset.
+ */
+typedef struct InsertCheck
+{
+	AttrNumber	attnum;			/* the referencing column */
+	char	   *sql;			/* SELECT 1 ... FOR KEY SHARE, of $1 */
+	char		argtype[2];
+	char	   *constraint;
+	char	   *column;
+	char	   *referenced;		/* the referenced table, for messages */
+	Oid			type;
+	Oid			output;			/* its output function */
+	Oid			owner;			/* of the referenced table: who checks */
+	bool		have_last;		/* last holds the value checked last */
+	Datum		last;
+} InsertCheck;
 
 /*
  * The answers of is_ledger_function, kept because finding a function's
@@ -456,29 +489,140 @@ find_columns(Relation rel, const TableColumn *columns, int ncolumns,
 	return true;
 }
 
+/* The owner of a relation. */
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
 /*
- * Can rel be written directly, as INSERT would write it?  Fills attnums[]
- * with the attribute number of each caller's column.
+ * insert_check - how a direct insertion keeps the foreign key of trigger:
+ * one column, not deferrable, to another table, of a type the statements
+ * take as a parameter, compared deterministically; false if it cannot.
  */
 static bool
-direct_insert_allowed(Relation rel, const TableColumn *columns, int ncolumns,
-					  AttrNumber *attnums)
+insert_check(TableInsert *ins, const Trigger *trigger, InsertCheck *check)
 {
-	if (!relation_allows_direct(rel, ACL_INSERT))
+	HeapTuple	tuple = SearchSysCache1(CONSTROID, ObjectIdGetDatum(trigger->tgconstraint));
+	Form_pg_constraint con;
+	AttrNumber	attnum = InvalidAttrNumber;
+	AttrNumber	refattnum = InvalidAttrNumber;
+	Oid			collation;
+	bool		varlena;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	con = (Form_pg_constraint) GETSTRUCT(tuple);
+	ok = con->contype == CONSTRAINT_FOREIGN && !con->condeferrable &&
+		con->confrelid != RelationGetRelid(ins->rel);
+	for (int k = 0; k < 2 && ok; k++)
+	{
+		bool		isnull;
+		Datum		d = SysCacheGetAttr(CONSTROID, tuple,
+										k == 0 ? Anum_pg_constraint_conkey : Anum_pg_constraint_confkey,
+										&isnull);
+		Datum	   *elems;
+		int			n = 0;
+
+		if (!isnull)
+			deconstruct_array(DatumGetArrayTypeP(d), INT2OID, sizeof(int16), true,
+							  TYPALIGN_SHORT, &elems, NULL, &n);
+		ok = n == 1;
+		if (ok && k == 0)
+			attnum = DatumGetInt16(elems[0]);
+		else if (ok)
+			refattnum = DatumGetInt16(elems[0]);
+	}
+	if (ok)
+	{
+		check->type = TupleDescAttr(RelationGetDescr(ins->rel), attnum - 1)->atttypid;
+		collation = TupleDescAttr(RelationGetDescr(ins->rel), attnum - 1)->attcollation;
+		ok = (check->type == TEXTOID || check->type == INT8OID) &&
+			get_atttype(con->confrelid, refattnum) == check->type &&
+			(!OidIsValid(collation) || get_collation_isdeterministic(collation));
+	}
+	if (ok)
+	{
+		check->attnum = attnum;
+		check->constraint = pstrdup(NameStr(con->conname));
+		check->column = get_attname(RelationGetRelid(ins->rel), attnum, false);
+		check->referenced = get_rel_name(con->confrelid);
+		check->sql = psprintf("SELECT 1 FROM ONLY %s AS x WHERE x.%s OPERATOR(pg_catalog.=) $1"
+							  " FOR KEY SHARE OF x",
+							  quote_qualified_identifier(get_namespace_name(get_rel_namespace(con->confrelid)),
+														 check->referenced),
+							  quote_identifier(get_attname(con->confrelid, refattnum, false)));
+		getTypeOutputInfo(check->type, &check->output, &varlena);
+		check->owner = rel_owner(con->confrelid);
+		check->argtype[0] = type_letter(check->type, false);
+		check->argtype[1] = '\0';
+		check->have_last = false;
+	}
+	ReleaseSysCache(tuple);
+	return ok;
+}
+
+/*
+ * Can rel be written directly, as INSERT would write it?  Fills
+ * ins->attnums with the attribute number of each caller's column, and the
+ * row guard and foreign keys the insertion must honour.
+ *
+ * The INSERT triggers allowed are the extension's own guards
+ * (guard_history, whose only work on INSERT is to let the ledger's writes
+ * through; guard_accounts, which is called for each row as the trigger
+ * manager calls it) and the checks of foreign keys insert_check can keep.
+ */
+static bool
+direct_insert_allowed(TableInsert *ins, const TableColumn *columns, int ncolumns)
+{
+	/* Pointed to until the end: the result relation's copy (see updates). */
+	TriggerDesc *trigdesc = ins->rri->ri_TrigDesc;
+
+	if (!relation_allows_direct(ins->rel, ACL_INSERT))
 		return false;
 
-	if (rel->trigdesc != NULL)
+	if (trigdesc != NULL)
 	{
-		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		ins->checks = palloc0(sizeof(InsertCheck) * Max(trigdesc->numtriggers, 1));
+		for (int i = 0; i < trigdesc->numtriggers; i++)
 		{
-			Trigger    *trigger = &rel->trigdesc->triggers[i];
+			Trigger    *trigger = &trigdesc->triggers[i];
 
-			if (TRIGGER_FOR_INSERT(trigger->tgtype) &&
-				!is_ledger_function(trigger->tgfoid, "guard_history"))
+			if (!TRIGGER_FOR_INSERT(trigger->tgtype) ||
+				is_ledger_function(trigger->tgfoid, "guard_history"))
+				continue;
+			if (trigger->tgqual != NULL || trigger->tgnattr > 0)
+				return false;
+			if (TRIGGER_FOR_ROW(trigger->tgtype) && TRIGGER_FOR_BEFORE(trigger->tgtype) &&
+				ins->guard == NULL && is_ledger_function(trigger->tgfoid, "guard_accounts"))
+			{
+				if (trigger_fires(trigger))
+				{
+					ins->guard = trigger;
+					fmgr_info_cxt(trigger->tgfoid, &ins->guard_flinfo, ins->cxt);
+				}
+			}
+			else if (TRIGGER_FOR_ROW(trigger->tgtype) && TRIGGER_FOR_AFTER(trigger->tgtype) &&
+					 RI_FKey_trigger_type(trigger->tgfoid) == RI_TRIGGER_FK)
+			{
+				if (trigger_fires(trigger) &&
+					!insert_check(ins, trigger, &ins->checks[ins->nchecks++]))
+					return false;
+			}
+			else
 				return false;
 		}
 	}
-	return find_columns(rel, columns, ncolumns, attnums);
+	return find_columns(ins->rel, columns, ncolumns, ins->attnums);
 }
 
 /* Do the result relation's indexes allow their entries to be inserted alone? */
@@ -582,7 +726,7 @@ TableInsertBegin(const char *table, const TableColumn *columns, int ncolumns)
 	ins->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(ins->rri, rel, 0, NULL, 0);
 	ExecOpenIndices(ins->rri, false);
-	if (!direct_insert_allowed(rel, columns, ncolumns, ins->attnums) ||
+	if (!direct_insert_allowed(ins, columns, ncolumns) ||
 		!indexes_allowed(ins->rri))
 	{
 		ExecCloseIndices(ins->rri);
@@ -982,6 +1126,51 @@ TableInsertRowUnlessKey(TableInsert *ins, const int *key_columns, int nkeys,
 }
 
 /*
+ * check_referenced - the row just formed finds the row its foreign key
+ * refers to, as the key's trigger would find it: locked FOR KEY SHARE, so
+ * that it cannot go before this transaction ends.  A value is checked once
+ * in a row of equal ones.
+ */
+static void
+check_referenced(TableInsert *ins, InsertCheck *check)
+{
+	Datum		value = ins->values[check->attnum - 1];
+	int16		typlen;
+	bool		typbyval;
+	MemoryContext oldcxt;
+	Oid			userid;
+	int			sec_context;
+
+	if (ins->nulls[check->attnum - 1])
+		return;
+	get_typlenbyval(check->type, &typlen, &typbyval);
+	if (check->have_last && datumIsEqual(value, check->last, typbyval, typlen))
+		return;
+	/* As the key's trigger, as the referenced table's owner, past its RLS. */
+	GetUserIdAndSecContext(&userid, &sec_context);
+	SetUserIdAndSecContext(check->owner,
+						   sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+	LedgerExecute(generated_statement(check->sql, check->argtype), &value, NULL, 1);
+	SetUserIdAndSecContext(userid, sec_context);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
+						RelationGetRelationName(ins->rel), check->constraint),
+				 errdetail("Key (%s)=(%s) is not present in table \"%s\".",
+						   check->column,
+						   OidOutputFunctionCall(check->output, value),
+						   check->referenced),
+				 errtableconstraint(ins->rel, check->constraint)));
+	oldcxt = MemoryContextSwitchTo(ins->cxt);
+	if (check->have_last && !typbyval)
+		pfree(DatumGetPointer(check->last));
+	check->last = datumCopy(value, typbyval, typlen);
+	check->have_last = true;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
  * form_row - form a row into the next free slot (ins->slots[ins->nslots])
  * from the caller's values and the other columns' defaults, and check it
  * against the table's constraints.
@@ -1019,9 +1208,28 @@ form_row(TableInsert *ins, const Datum *values, const bool *nulls)
 	tuple = heap_form_tuple(desc, ins->values, ins->nulls);
 	ExecStoreHeapTuple(tuple, slot, true);
 	slot->tts_tableOid = RelationGetRelid(ins->rel);
+	if (ins->guard != NULL)
+	{
+		TriggerData trigdata;
+		HeapTuple	guarded;
+
+		memset(&trigdata, 0, sizeof(trigdata));
+		trigdata.type = T_TriggerData;
+		trigdata.tg_event = TRIGGER_EVENT_INSERT | TRIGGER_EVENT_ROW | TRIGGER_EVENT_BEFORE;
+		trigdata.tg_relation = ins->rel;
+		trigdata.tg_trigtuple = tuple;
+		trigdata.tg_trigger = ins->guard;
+		trigdata.tg_trigslot = slot;
+		guarded = invoke_guard(&ins->guard_flinfo, &trigdata);
+		if (guarded != tuple)
+			elog(ERROR, "the row guard of table %s changed a row it was handed",
+				 RelationGetRelationName(ins->rel));
+	}
 	if (desc->constr != NULL)
 		ExecConstraints(ins->rri, slot, ins->estate);
 	MemoryContextSwitchTo(oldcxt);
+	for (int k = 0; k < ins->nchecks; k++)
+		check_referenced(ins, &ins->checks[k]);
 }
 
 /*
@@ -1250,9 +1458,6 @@ fetch_direct(const char *table, const TableColumn *key, const Datum *keyvalues, 
 	table_close(rel, NoLock);
 	return n;
 }
-
-static LedgerStatement *generated_statement(const char *sql, const char *argtypes);
-static char type_letter(Oid type, bool array);
 
 /*
  * fetch_sql - fetch_direct through SELECT ... WHERE key = $1 [AND ...]
@@ -1541,9 +1746,7 @@ TableUpdateBegin(const char *table, const TableColumn *columns, int ncolumns)
 static HeapTuple
 call_guard(TableUpdate *upd, HeapTuple oldtuple, HeapTuple newtuple)
 {
-	LOCAL_FCINFO(fcinfo, 0);
 	TriggerData trigdata;
-	Datum		result;
 
 	memset(&trigdata, 0, sizeof(trigdata));
 	trigdata.type = T_TriggerData;
@@ -1556,8 +1759,20 @@ call_guard(TableUpdate *upd, HeapTuple oldtuple, HeapTuple newtuple)
 	trigdata.tg_newslot = upd->newslot;
 	trigdata.tg_updatedcols = upd->updated;
 
-	InitFunctionCallInfoData(*fcinfo, &upd->guard_flinfo, 0, InvalidOid,
-							 (Node *) &trigdata, NULL);
+	return invoke_guard(&upd->guard_flinfo, &trigdata);
+}
+
+/*
+ * invoke_guard - call the extension's row guard as the trigger manager
+ * calls it, for one of the ledger's writes; returns the row it passes.
+ */
+static HeapTuple
+invoke_guard(FmgrInfo *flinfo, TriggerData *trigdata)
+{
+	LOCAL_FCINFO(fcinfo, 0);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, flinfo, 0, InvalidOid, (Node *) trigdata, NULL);
 
 	/* The guard passes the ledger's writes: this is one (see spi.c). */
 	PG_TRY();
