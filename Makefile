@@ -11,11 +11,13 @@ OBJS = \
 	src/schema.o \
 	src/table.o \
 	src/lock.o \
+	src/authority.o \
 	src/rules.o \
 	src/posting.o \
 	src/guard.o \
 	src/asset.o \
 	src/book.o \
+	src/grant.o \
 	src/account.o \
 	src/transfer.o \
 	src/batch.o \
@@ -31,7 +33,7 @@ DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline books
+REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline books authority
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/

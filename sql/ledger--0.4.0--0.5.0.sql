@@ -95,7 +95,7 @@ CREATE INDEX transfers_created_at_idx ON ledger.transfers
 CREATE FUNCTION ledger.create_book(name text, metadata jsonb DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'ledger_create_book'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.create_book(text, jsonb) IS 'create a book; returns its id';
 REVOKE ALL ON FUNCTION ledger.create_book(text, jsonb) FROM PUBLIC;
@@ -103,7 +103,7 @@ REVOKE ALL ON FUNCTION ledger.create_book(text, jsonb) FROM PUBLIC;
 CREATE FUNCTION ledger.book_id(name text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'ledger_book_id'
-LANGUAGE C STABLE SECURITY DEFINER
+LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.book_id(text) IS 'the id of the book with this name';
 REVOKE ALL ON FUNCTION ledger.book_id(text) FROM PUBLIC;
@@ -121,7 +121,7 @@ CREATE FUNCTION ledger.create_book_account(book_id bigint,
                                            metadata jsonb DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'ledger_create_book_account'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.create_book_account(bigint, text, text, text, ledger.amount, ledger.amount, jsonb) IS
     'create an account of a book in an asset; returns its id';
@@ -132,7 +132,7 @@ COMMENT ON FUNCTION ledger.create_account(text, text, text, ledger.amount, ledge
 CREATE FUNCTION ledger.account_id(book_id bigint, name text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'ledger_account_id'
-LANGUAGE C STABLE SECURITY DEFINER
+LANGUAGE C STABLE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.account_id(bigint, text) IS 'the id of the account of the book with this name';
 REVOKE ALL ON FUNCTION ledger.account_id(bigint, text) FROM PUBLIC;
@@ -156,17 +156,139 @@ COMMENT ON TYPE ledger.account_request IS 'one account of a ledger.create_accoun
 CREATE FUNCTION ledger.create_accounts(accounts ledger.account_request[])
 RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'ledger_create_accounts'
-LANGUAGE C VOLATILE SECURITY DEFINER
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.create_accounts(ledger.account_request[]) IS
     'create many accounts atomically; returns their ids in input order';
 REVOKE ALL ON FUNCTION ledger.create_accounts(ledger.account_request[]) FROM PUBLIC;
 
 -- ===========================================================================
--- views: the book of each row
+-- authority: privileges of roles on books
 -- ===========================================================================
 
-CREATE OR REPLACE VIEW ledger.account_balances AS
+-- A role's privilege on a book: read (balances, statements, the views), post
+-- (transfers, batches, reversals), hold (holds, captures, releases), manage
+-- (accounts, their limits and modes, grants below its own).  post and hold
+-- may be narrowed to debit and/or credit accounts (NULL: any).  The ledger's
+-- owner holds every privilege on every book without a row here.  Written by
+-- ledger.grant_privilege and ledger.revoke_privilege; a role that has
+-- another's privileges (INHERIT, or SET ROLE) has its grants too.
+CREATE TABLE ledger.grants (
+    book_id          bigint NOT NULL REFERENCES ledger.books (id),
+    grantee          regrole NOT NULL,
+    privilege        text NOT NULL
+                     CHECK (privilege OPERATOR(pg_catalog.=) ANY (ARRAY['read', 'post', 'hold', 'manage'])),
+    debit_accounts   bigint[],
+    credit_accounts  bigint[],
+    grant_option     boolean NOT NULL DEFAULT false,
+    granted_by       regrole NOT NULL,
+    granted_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT grants_pkey PRIMARY KEY (book_id, grantee, privilege),
+    CONSTRAINT grants_narrowed_check CHECK (
+        (debit_accounts IS NULL AND credit_accounts IS NULL)
+        OR privilege OPERATOR(pg_catalog.=) ANY (ARRAY['post', 'hold'])),
+    CONSTRAINT grants_grant_option_check CHECK (
+        NOT grant_option OR privilege OPERATOR(pg_catalog.=) 'manage')
+);
+COMMENT ON TABLE ledger.grants IS 'privileges of roles on books; written by ledger.grant_privilege and ledger.revoke_privilege';
+SELECT pg_catalog.pg_extension_config_dump('ledger.grants', '');
+
+CREATE FUNCTION ledger.grants_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ledger_grants_changed'
+LANGUAGE C;
+COMMENT ON FUNCTION ledger.grants_changed() IS 'trigger: every backend forgets the grants it cached';
+REVOKE ALL ON FUNCTION ledger.grants_changed() FROM PUBLIC;
+-- Every backend caches the grants it checks, and forgets them when a change
+-- of this table commits, however it was made.
+CREATE TRIGGER grants_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ledger.grants
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.grants_changed();
+
+CREATE FUNCTION ledger.grant_privilege(book_id bigint,
+                                       role regrole,
+                                       privilege text,
+                                       debit_accounts bigint[] DEFAULT NULL,
+                                       credit_accounts bigint[] DEFAULT NULL,
+                                       with_grant_option boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ledger_grant_privilege'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.grant_privilege(bigint, regrole, text, bigint[], bigint[], boolean) IS
+    'give a role a privilege on a book (read, post, hold, manage), post and hold narrowed to accounts';
+REVOKE ALL ON FUNCTION ledger.grant_privilege(bigint, regrole, text, bigint[], bigint[], boolean) FROM PUBLIC;
+
+CREATE FUNCTION ledger.revoke_privilege(book_id bigint, role regrole, privilege text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ledger_revoke_privilege'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.revoke_privilege(bigint, regrole, text) IS
+    'take a privilege on a book from a role; returns whether it had it';
+REVOKE ALL ON FUNCTION ledger.revoke_privilege(bigint, regrole, text) FROM PUBLIC;
+
+CREATE FUNCTION ledger.has_book_privilege(book_id bigint, privilege text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ledger_has_book_privilege'
+LANGUAGE C STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.has_book_privilege(bigint, text) IS
+    'does the current role hold the privilege on the book';
+-- PUBLIC keeps EXECUTE: it tells a role only its own privileges, and the
+-- views call it as the role that reads them.
+
+-- The API functions run as the role that calls them, so that the ledger
+-- can tell who asks; their statements run as the ledger's owner (spi.c).
+ALTER FUNCTION ledger.account_id(text) SECURITY INVOKER;
+ALTER FUNCTION ledger.apply_hot_entries(bigint) SECURITY INVOKER;
+ALTER FUNCTION ledger.balance(bigint) SECURITY INVOKER;
+ALTER FUNCTION ledger.balance_at(bigint, timestamptz) SECURITY INVOKER;
+ALTER FUNCTION ledger.capture(bigint, ledger.amount, text) SECURITY INVOKER;
+ALTER FUNCTION ledger.close_account(bigint) SECURITY INVOKER;
+ALTER FUNCTION ledger.create_account(text, text, text, ledger.amount, ledger.amount, jsonb) SECURITY INVOKER;
+ALTER FUNCTION ledger.create_asset(text, integer) SECURITY INVOKER;
+ALTER FUNCTION ledger.expire_holds(integer) SECURITY INVOKER;
+ALTER FUNCTION ledger.hold(bigint, bigint, ledger.amount, timestamptz, text, text, jsonb) SECURITY INVOKER;
+ALTER FUNCTION ledger.release(bigint) SECURITY INVOKER;
+ALTER FUNCTION ledger.reopen_account(bigint) SECURITY INVOKER;
+ALTER FUNCTION ledger.reverse(bigint, ledger.amount, text) SECURITY INVOKER;
+ALTER FUNCTION ledger.set_account_hot(bigint, boolean) SECURITY INVOKER;
+ALTER FUNCTION ledger.set_account_limits(bigint, ledger.amount, ledger.amount) SECURITY INVOKER;
+ALTER FUNCTION ledger.statement(bigint, timestamptz, timestamptz) SECURITY INVOKER;
+ALTER FUNCTION ledger.statement_page(bigint, integer, bigint, bigint, boolean, timestamptz, timestamptz) SECURITY INVOKER;
+ALTER FUNCTION ledger.transfer(bigint, bigint, ledger.amount, text, text, jsonb) SECURITY INVOKER;
+ALTER FUNCTION ledger.transfer_batch(ledger.transfer_request[]) SECURITY INVOKER;
+ALTER FUNCTION ledger.verify(bigint) SECURITY INVOKER;
+
+-- Before this version every role allowed to execute a ledger function could
+-- use it on every account.  Each such role keeps what it could do: every
+-- privilege on book 1, where all accounts are.  EXECUTE still decides which
+-- functions it may call, so none can do more than before.  Review them with
+-- SELECT * FROM ledger.grants, and revoke what a role does not need.
+INSERT INTO ledger.grants (book_id, grantee, privilege, granted_by)
+SELECT DISTINCT 1, acl.grantee::pg_catalog.regrole, p.privilege, e.extowner::pg_catalog.regrole
+  FROM pg_catalog.pg_extension AS e
+  JOIN pg_catalog.pg_depend AS d
+    ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+   AND d.refobjid OPERATOR(pg_catalog.=) e.oid
+   AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+   AND d.deptype OPERATOR(pg_catalog.=) 'e'
+  JOIN pg_catalog.pg_proc AS f ON f.oid OPERATOR(pg_catalog.=) d.objid
+ CROSS JOIN LATERAL pg_catalog.aclexplode(f.proacl) AS acl
+ CROSS JOIN (VALUES ('read'), ('post'), ('hold'), ('manage')) AS p (privilege)
+ WHERE e.extname OPERATOR(pg_catalog.=) 'ledger'
+   AND acl.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+   AND acl.grantee OPERATOR(pg_catalog.<>) 0
+   AND acl.grantee OPERATOR(pg_catalog.<>) e.extowner;
+
+-- ===========================================================================
+-- views: the book of each row, and only the books the caller may read
+-- ===========================================================================
+
+-- security_barrier: a caller's own conditions, unless leakproof, are applied
+-- only to the rows of books it may read.
+CREATE OR REPLACE VIEW ledger.account_balances WITH (security_barrier) AS
 SELECT a.id AS account_id,
        a.name,
        a.asset,
@@ -212,9 +334,10 @@ SELECT a.id AS account_id,
        SELECT q.posted,
               q.posted OPERATOR(ledger.-)
                   CASE a.normal_balance WHEN 'credit' THEN p.pending_debits ELSE p.pending_credits END
-                  AS available) AS b;
+                  AS available) AS b
+ WHERE ledger.has_book_privilege(a.book_id, 'read');
 
-CREATE OR REPLACE VIEW ledger.holds AS
+CREATE OR REPLACE VIEW ledger.holds WITH (security_barrier) AS
 SELECT h.id,
        h.debit_account_id,
        h.credit_account_id,
@@ -236,4 +359,5 @@ SELECT h.id,
        h.book_id
   FROM ledger.hold_records AS h
   JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) h.debit_account_id
-  JOIN ledger.assets AS s ON s.code OPERATOR(pg_catalog.=) a.asset;
+  JOIN ledger.assets AS s ON s.code OPERATOR(pg_catalog.=) a.asset
+ WHERE ledger.has_book_privilege(h.book_id, 'read');

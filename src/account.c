@@ -220,6 +220,7 @@ ledger_account_id(PG_FUNCTION_ARGS)
 						(long long) DatumGetInt64(keyvalues[0])) :
 				 errmsg("account \"%s\" does not exist", TextDatumGetCString(keyvalues[1]))));
 	SPI_finish();
+	AuthorityCheckAny(DatumGetInt64(keyvalues[0]));
 	PG_RETURN_INT64(DatumGetInt64(id));
 }
 
@@ -345,6 +346,7 @@ ledger_balance(PG_FUNCTION_ARGS)
 		LedgerConnect();
 		if (!ReadAccountRow(DatumGetInt64(id), true, &account))
 			ReportUnknownAccount(DatumGetInt64(id));
+		AuthorityCheck(account.book_id, LEDGER_READ, account.id);
 		exclude_expired_holds(&account, GetCurrentTimestamp());
 		if (account.hot)
 			add_queued_postings(&account);

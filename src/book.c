@@ -7,6 +7,8 @@
  * book's rows can be kept, read and later distributed together.  Account
  * names and idempotency keys are unique per book.  Book 1, 'default', is
  * made by the extension's script; the calls that name no book work in it.
+ * A role that creates a book, other than the ledger's owner, gets manage
+ * WITH GRANT OPTION on it (grant.c).
  */
 #include "ledger.h"
 
@@ -14,7 +16,13 @@
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+
+/* The creator of a book that is not the owner manages it, and may grant. */
+static LedgerStatement creator_grant = LEDGER_STATEMENT(
+	"INSERT INTO ledger.grants (book_id, grantee, privilege, grant_option, granted_by, granted_at)"
+	" VALUES ($1, $2, 'manage', true, $3, pg_catalog.now())", "brr");
 
 /* Reject a book name create_account's rules for names would reject. */
 static void
@@ -65,6 +73,15 @@ ledger_create_book(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_LEDGER_DUPLICATE_BOOK),
 				 errmsg("book name \"%s\" is already taken",
 						TextDatumGetCString(PG_GETARG_DATUM(0)))));
+	if (!AuthorityIsOwner())
+	{
+		Datum		args[3];
+
+		args[0] = Int64GetDatum(id);
+		args[1] = ObjectIdGetDatum(GetUserId());
+		args[2] = ObjectIdGetDatum(LedgerOwnerOid());
+		LedgerExecute(&creator_grant, args, NULL, 0);
+	}
 	SPI_finish();
 	PG_RETURN_INT64(id);
 }
@@ -90,5 +107,6 @@ ledger_book_id(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_LEDGER_UNKNOWN_BOOK),
 				 errmsg("book \"%s\" does not exist", TextDatumGetCString(name))));
 	SPI_finish();
+	AuthorityCheckAny(DatumGetInt64(id));
 	PG_RETURN_INT64(DatumGetInt64(id));
 }

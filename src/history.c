@@ -46,12 +46,13 @@ static LedgerStatement account_at = LEDGER_STATEMENT(
 	"                               THEN q.amount ELSE OPERATOR(ledger.-) q.amount END)"
 	"          FROM ledger.hot_entries AS q"
 	"         WHERE a.hot AND q.account_id OPERATOR(pg_catalog.=) a.id"
-	"           AND q.created_at OPERATOR(pg_catalog.<=) $2)"
+	"           AND q.created_at OPERATOR(pg_catalog.<=) $2),"
+	"       a.book_id"
 	"  FROM ledger.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1", "bT");
 
 /* The account's last version.  No row: the account does not exist. */
 static LedgerStatement account_version = LEDGER_STATEMENT(
-	"SELECT a.version FROM ledger.accounts AS a"
+	"SELECT a.version, a.book_id FROM ledger.accounts AS a"
 	" WHERE a.id OPERATOR(pg_catalog.=) $1", "b");
 
 /* One entry's time and balance, by primary key. */
@@ -182,8 +183,8 @@ last_version_before(int64 account_id, int64 version, TimestampTz at,
 /*
  * read_account - the account's last version and, unless queued is NULL,
  * into *queued what its queued hot postings stamped at or before `at` add
- * (0 if none).  Raises LG004 for an unknown account.  Caller is connected to
- * SPI.
+ * (0 if none).  Raises LG004 for an unknown account, and 42501 unless the
+ * caller may read its book.  Caller is connected to SPI.
  */
 static int64
 read_account(int64 account_id, TimestampTz at, Amount *queued)
@@ -198,6 +199,8 @@ read_account(int64 account_id, TimestampTz at, Amount *queued)
 	LedgerQuery(queued != NULL ? &account_at : &account_version, values, NULL, 1);
 	if (SPI_processed == 0)
 		ReportUnknownAccount(account_id);
+	AuthorityCheck(DatumGetInt64(LedgerGetColumn(0, queued != NULL ? 3 : 2, &isnull)),
+				   LEDGER_READ, account_id);
 	version = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
 	if (queued != NULL)
 	{

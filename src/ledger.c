@@ -21,6 +21,7 @@ _PG_init(void)
 {
 	LedgerRegisterCacheCallbacks();
 	LedgerRegisterHotCallbacks();
+	AuthorityRegisterCallbacks();
 	LedgerDefineExpiryGucs();
 	MarkGUCPrefixReserved("ledger");
 	if (process_shared_preload_libraries_in_progress)

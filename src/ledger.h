@@ -16,10 +16,11 @@
  *   4. rules.c schema.c table.c      an account's rules, in memory; the
  *                                    tables' columns and the DDL they allow;
  *                                    the one writer of the tables
- *   5. lock.c                        row locks and hot locks
+ *   5. lock.c authority.c            row locks and hot locks; who may
+ *                                    move which money
  *   6. posting.c                     the posting pipeline
- *   7. asset.c book.c account.c transfer.c batch.c hold.c reverse.c hot.c
- *      history.c verify.c guard.c worker.c
+ *   7. asset.c book.c grant.c account.c transfer.c batch.c hold.c
+ *      reverse.c hot.c history.c verify.c guard.c worker.c
  *                                    the SQL-callable functions, triggers
  *                                    and background worker
  *   8. ledger.c                      _PG_init
@@ -182,6 +183,7 @@ EntryIdOf(int64 transfer_id, LedgerSide side)
  * Prepared statements, kept for the life of the backend.  argtypes has one
  * letter per parameter: b bigint, B bigint[], i integer, t text, j jsonb,
  * a ledger.amount, A ledger.amount[], T timestamptz, o boolean, h bytea,
+ * r regrole,
  * and for arrays: T timestamptz[] as "Z", t text[] as "X", h bytea[] as "H",
  * j jsonb[] as "J", o boolean[] as "O", i integer[] as "I".
  */
@@ -215,7 +217,16 @@ typedef struct TransferRequest
 } TransferRequest;
 
 /* spi.c */
+typedef struct LedgerSavedUser
+{
+	Oid			userid;
+	int			sec_context;
+} LedgerSavedUser;
+
 extern Oid	LedgerNamespaceOid(void);
+extern Oid	LedgerOwnerOid(void);
+extern void LedgerBecomeOwner(LedgerSavedUser *saved);
+extern void LedgerRestoreUser(const LedgerSavedUser *saved);
 extern Oid	LedgerAmountTypeOid(void);
 extern void LedgerRegisterCacheCallbacks(void);
 extern void LedgerConnect(void);
@@ -249,7 +260,7 @@ extern void LedgerRepairIds(void);
 typedef enum LedgerTable
 {
 	LEDGER_ASSETS, LEDGER_ACCOUNTS, LEDGER_TRANSFERS, LEDGER_ENTRIES,
-	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_BOOKS, LEDGER_NTABLES
+	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_BOOKS, LEDGER_GRANTS, LEDGER_NTABLES
 } LedgerTable;
 
 /* The columns of ledger.assets that accounts depend on. */
@@ -275,6 +286,13 @@ typedef enum HoldsColumn
 	HOLD_CAPTURE_TRANSFER_ID, HOLD_RESOLVED_AT, HOLD_DEBIT_RESERVED,
 	HOLD_CREDIT_RESERVED, HOLD_BOOK_ID, HOLDS_NCOLUMNS
 } HoldsColumn;
+
+typedef enum GrantsColumn
+{
+	GRANT_BOOK_ID, GRANT_GRANTEE, GRANT_PRIVILEGE, GRANT_DEBIT_ACCOUNTS,
+	GRANT_CREDIT_ACCOUNTS, GRANT_GRANT_OPTION, GRANT_GRANTED_BY,
+	GRANT_GRANTED_AT, GRANTS_NCOLUMNS
+} GrantsColumn;
 
 extern const AttrNumber *LedgerTableColumns(Relation rel, LedgerTable table);
 
@@ -313,6 +331,24 @@ extern void LedgerRegisterHotCallbacks(void);
 extern bool AccountMayBeHot(int64 id);
 extern void LockHotAccount(int64 id, int mode);
 extern void LockAccountState(int64 id);
+
+/* authority.c: privileges of roles on books, in the order of their bits. */
+typedef enum LedgerPrivilege
+{
+	LEDGER_READ, LEDGER_POST, LEDGER_HOLD, LEDGER_MANAGE, LEDGER_NPRIVILEGES
+} LedgerPrivilege;
+
+extern void AuthorityRegisterCallbacks(void);
+extern const char *PrivilegeName(LedgerPrivilege privilege);
+extern LedgerPrivilege PrivilegeFromName(const char *name);
+extern bool AuthorityIsOwner(void);
+extern bool AuthorityHas(int64 book, LedgerPrivilege privilege);
+extern bool AuthorityHasAny(int64 book);
+extern bool AuthorityMayGrant(int64 book, LedgerPrivilege privilege, bool grant_option);
+extern void AuthorityCheck(int64 book, LedgerPrivilege privilege, int64 account);
+extern void AuthorityCheckAny(int64 book);
+extern void AuthorityCheckMovement(int64 book, LedgerPrivilege privilege,
+								   int64 debit, int64 credit);
 
 /* rules.c */
 extern void ReportUnknownAccount(int64 id) pg_attribute_noreturn();

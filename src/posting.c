@@ -17,7 +17,9 @@
  *     a hold too, if its account is free);
  *  3. replays: what an idempotency key already made answers the call;
  *  4. check every rule and plan the rows, item by item, each item seeing
- *     what the ones before it did (rules.c);
+ *     what the ones before it did (rules.c): first that the item stays in
+ *     one book and that the caller may make it there (authority.c), so a
+ *     caller without the privilege learns nothing of a key's replay;
  *  5. chain: the new transfers' ids, the entries' time and hash chains;
  *  6. write: every planned row, table by table, through table.c, which
  *     decides how each table is written.
@@ -1027,6 +1029,7 @@ plan_account_change(Run *r, int i)
 	int			a = account_index(r, m->req.debit_account_id);
 	LedgerAccount *account = &r->accounts[a];
 
+	AuthorityCheck(account->book_id, LEDGER_MANAGE, account->id);
 	switch (m->account->change)
 	{
 		case CHANGE_LIMITS:
@@ -1122,6 +1125,7 @@ plan_create_account(Run *r, int i)
 					(errcode(ERRCODE_LEDGER_UNKNOWN_BOOK),
 					 errmsg("book %lld does not exist", (long long) m->account->book_id),
 					 errhint("Create it with ledger.create_book().")));
+		AuthorityCheck(m->account->book_id, LEDGER_MANAGE, 0);
 		r->checked_book = m->account->book_id;
 	}
 	if (r->checked_asset == NULL || strcmp(r->checked_asset, asset) != 0)
@@ -1170,6 +1174,10 @@ check_and_plan(Run *r, int i)
 		m->credit = account_index(r, m->req.credit_account_id);
 		CheckSameBook(&r->accounts[m->debit], &r->accounts[m->credit]);
 		m->book_id = r->accounts[m->debit].book_id;
+		AuthorityCheckMovement(m->book_id,
+							   m->kind == MOVE_TRANSFER || m->kind == MOVE_REVERSAL ?
+							   LEDGER_POST : LEDGER_HOLD,
+							   m->req.debit_account_id, m->req.credit_account_id);
 	}
 	switch (m->kind)
 	{

@@ -91,6 +91,12 @@ static const ColumnSpec books_spec[] = {
 	{"id", 'b'}, {"name", 't'}, {"metadata", 'j'}, {"created_at", 'T'}
 };
 
+static const ColumnSpec grants_spec[] = {
+	{"book_id", 'b'}, {"grantee", 'r'}, {"privilege", 't'},
+	{"debit_accounts", 'B'}, {"credit_accounts", 'B'}, {"grant_option", 'o'},
+	{"granted_by", 'r'}, {"granted_at", 'T'}
+};
+
 /*
  * The unique indexes the library names (arbiters, lookups by key, the
  * primary keys it probes) or whose uniqueness a rule of money rests on.
@@ -102,6 +108,7 @@ static const char *const entries_indexes[] = {"entries_pkey", "entries_id_key", 
 static const char *const holds_indexes[] = {"hold_records_pkey", "hold_records_book_id_idempotency_key_key", NULL};
 static const char *const hot_entries_indexes[] = {"hot_entries_pkey", NULL};
 static const char *const books_indexes[] = {"books_pkey", "books_name_key", NULL};
+static const char *const grants_indexes[] = {"grants_pkey", NULL};
 
 typedef struct TableSpec
 {
@@ -120,13 +127,16 @@ static const TableSpec table_specs[LEDGER_NTABLES] = {
 	{"entries", entries_spec, lengthof(entries_spec), entries_indexes, "entries_id_seq"},
 	{"hold_records", holds_spec, lengthof(holds_spec), holds_indexes, "hold_records_id_seq"},
 	{"hot_entries", hot_entries_spec, lengthof(hot_entries_spec), hot_entries_indexes, "hot_entries_id_seq"},
-	{"books", books_spec, lengthof(books_spec), books_indexes, "books_id_seq"}
+	{"books", books_spec, lengthof(books_spec), books_indexes, "books_id_seq"},
+	{"grants", grants_spec, lengthof(grants_spec), grants_indexes, NULL}
 };
 
 StaticAssertDecl(lengthof(accounts_spec) == ACCOUNTS_NCOLUMNS,
 				 "accounts_spec matches AccountsColumn");
 StaticAssertDecl(lengthof(holds_spec) == HOLDS_NCOLUMNS,
 				 "holds_spec matches HoldsColumn");
+StaticAssertDecl(lengthof(grants_spec) == GRANTS_NCOLUMNS,
+				 "grants_spec matches GrantsColumn");
 
 /* Attribute numbers by column, per table, as last looked up. */
 typedef struct ColumnMap
@@ -154,6 +164,10 @@ spec_type(char letter)
 	{
 		case 'b':
 			return INT8OID;
+		case 'B':
+			return INT8ARRAYOID;
+		case 'r':
+			return REGROLEOID;
 		case 'i':
 			return INT4OID;
 		case 't':

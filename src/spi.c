@@ -19,6 +19,7 @@
 #include "ledger.h"
 
 #include "catalog/namespace.h"
+#include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -38,6 +39,7 @@
 static int	errtableconstraint_name(const ErrorData *edata);
 
 static Oid	ledger_namespace_oid = InvalidOid;
+static Oid	ledger_owner_oid = InvalidOid;
 static Oid	amount_type_oid = InvalidOid;
 static Oid	amount_array_type_oid = InvalidOid;
 
@@ -80,6 +82,7 @@ static void
 catalog_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	ledger_namespace_oid = InvalidOid;
+	ledger_owner_oid = InvalidOid;
 	amount_type_oid = InvalidOid;
 	memset(sequence_oids, 0, sizeof(sequence_oids));
 }
@@ -94,9 +97,12 @@ LedgerRegisterCacheCallbacks(void)
 	CacheRegisterSyscacheCallback(NAMESPACEOID, catalog_cache_callback, (Datum) 0);
 }
 
-/* The schema an extension was created in (PostgreSQL 16 exports its own). */
+/*
+ * The schema an extension was created in (PostgreSQL 16 exports its own),
+ * and the role that owns the extension.
+ */
 static Oid
-extension_schema(Oid extension)
+extension_schema(Oid extension, Oid *owner)
 {
 	Relation	rel;
 	ScanKeyData key;
@@ -110,7 +116,10 @@ extension_schema(Oid extension)
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
+	{
 		result = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+		*owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return result;
@@ -133,19 +142,58 @@ LedgerNamespaceOid(void)
 	{
 		Oid			extension = get_extension_oid("ledger", true);
 		Oid			nsp = get_namespace_oid("ledger", true);
+		Oid			owner = InvalidOid;
 
 		if (!OidIsValid(extension))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("extension \"ledger\" is not installed in this database")));
-		if (!OidIsValid(nsp) || nsp != extension_schema(extension))
+		if (!OidIsValid(nsp) || nsp != extension_schema(extension, &owner))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("schema \"ledger\" is not the schema of extension \"ledger\""),
 					 errhint("The extension's schema was renamed or replaced; restore its name.")));
 		ledger_namespace_oid = nsp;
+		ledger_owner_oid = owner;
 	}
 	return ledger_namespace_oid;
+}
+
+/*
+ * LedgerOwnerOid - the role that owns the extension: it owns the tables,
+ * and every statement of the ledger runs as it.
+ */
+Oid
+LedgerOwnerOid(void)
+{
+	(void) LedgerNamespaceOid();
+	return ledger_owner_oid;
+}
+
+/*
+ * LedgerBecomeOwner - run as the ledger's owner until LedgerRestoreUser.
+ *
+ * The API functions are SECURITY INVOKER, so that the role that called one
+ * stays the current user (GetUserId()) and authority.c can tell who asks.
+ * Only the ledger's own statements run with the owner's rights: each
+ * statement is wrapped in these two calls.  An error needs no restoring:
+ * the abort of the (sub)transaction resets the user, as it does after a
+ * SECURITY DEFINER function's error.
+ */
+void
+LedgerBecomeOwner(LedgerSavedUser *saved)
+{
+	Oid			owner = LedgerOwnerOid();
+
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	if (saved->userid != owner)
+		SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+LedgerRestoreUser(const LedgerSavedUser *saved)
+{
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
 }
 
 /*
@@ -211,6 +259,8 @@ arg_type_oid(char letter)
 			return BOOLARRAYOID;
 		case 'I':
 			return INT4ARRAYOID;
+		case 'r':
+			return REGROLEOID;
 	}
 	elog(ERROR, "unknown statement argument type '%c'", letter);
 	return InvalidOid;			/* keep compiler quiet */
@@ -257,8 +307,11 @@ execute(LedgerStatement *stmt, Datum *values, const char *nulls,
 		bool read_only, long count)
 {
 	int			rc;
+	LedgerSavedUser saved;
 
+	LedgerBecomeOwner(&saved);
 	rc = SPI_execute_plan(statement_plan(stmt), values, nulls, read_only, count);
+	LedgerRestoreUser(&saved);
 	if (rc < 0)
 		elog(ERROR, "could not execute \"%s\": %s",
 			 stmt->sql, SPI_result_code_string(rc));
@@ -423,9 +476,12 @@ LedgerConnect(void)
 void
 LedgerRepairIds(void)
 {
+	LedgerSavedUser saved;
+
 	if (!ids_need_repair)
 		return;
 	LedgerConnect();
+	LedgerBecomeOwner(&saved);
 	for (int k = 0; k < (int) lengthof(id_keys); k++)
 	{
 		char	   *sql = psprintf(
@@ -443,6 +499,7 @@ LedgerRepairIds(void)
 			elog(ERROR, "could not repair sequence ledger.%s", id_keys[k].sequence);
 		pfree(sql);
 	}
+	LedgerRestoreUser(&saved);
 	SPI_finish();
 	ids_need_repair = false;
 }

@@ -930,6 +930,26 @@ verify_books(Verify *v, const Datum *account_id)
 	}
 }
 
+static LedgerStatement account_book = LEDGER_STATEMENT(
+	"SELECT book_id FROM ledger.accounts WHERE id OPERATOR(pg_catalog.=) $1", "b");
+
+/*
+ * check_may_verify_account - verify() of an account is for roles that
+ * manage its book.  An unknown account is an error, not a problem of the
+ * ledger.
+ */
+static void
+check_may_verify_account(int64 account_id)
+{
+	Datum		arg = Int64GetDatum(account_id);
+	bool		isnull;
+
+	LedgerQuery(&account_book, &arg, NULL, 1);
+	if (SPI_processed == 0)
+		ReportUnknownAccount(account_id);
+	AuthorityCheck(DatumGetInt64(LedgerGetColumn(0, 1, &isnull)), LEDGER_MANAGE, account_id);
+}
+
 /*
  * ledger_verify - check the ledger, or one account, against its entries;
  * returns one row per problem found, none when all is consistent.
@@ -947,6 +967,7 @@ ledger_verify(PG_FUNCTION_ARGS)
 	Stream		entries;
 	bool		one = !PG_ARGISNULL(0);
 	Datum		account_id = one ? PG_GETARG_DATUM(0) : (Datum) 0;
+	LedgerSavedUser saved;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
 		ereport(ERROR,
@@ -990,6 +1011,15 @@ ledger_verify(PG_FUNCTION_ARGS)
 	}
 
 	LedgerConnect();
+	if (one)
+		check_may_verify_account(DatumGetInt64(account_id));
+	else if (!AuthorityIsOwner())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" lacks the ledger owner's privileges, needed to verify the whole ledger",
+						GetUserNameFromId(GetUserId(), false)),
+				 errhint("A role with manage on a book verifies its accounts one by one: ledger.verify(account_id).")));
+	LedgerBecomeOwner(&saved);
 	MemoryContextSwitchTo(v.batch_context);
 
 	if (one)
@@ -1025,6 +1055,7 @@ ledger_verify(PG_FUNCTION_ARGS)
 		stream_close(&entries);
 	}
 
+	LedgerRestoreUser(&saved);
 	SPI_finish();
 	MemoryContextSwitchTo(oldcontext);
 	MemoryContextDelete(verify_context);

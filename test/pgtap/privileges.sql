@@ -1,11 +1,12 @@
 -- test/pgtap/privileges.sql - who may change the ledger, and how.
 --
--- An application role with EXECUTE on every function of schema ledger (the
--- strongest grant short of table privileges) moves money only through the
--- API and only within the rules; every direct write fails for lack of
+-- An application role with EXECUTE on every function of schema ledger and
+-- every ledger privilege on book 1 (the strongest grants short of table
+-- privileges and ownership) moves money only through the API and only
+-- within the rules; every direct write fails for lack of
 -- privilege.  The table owner, who has every privilege, is stopped by the
--- guard triggers instead.  A reporting role with SELECT on the tables reads
--- balances but cannot move money.
+-- guard triggers instead.  A reporting role with SELECT on the tables and
+-- read on book 1 reads balances but cannot move money.
 --
 -- Roles are created inside the transaction, so the final ROLLBACK removes
 -- them.
@@ -16,10 +17,13 @@ SELECT plan(90);
 CREATE ROLE ledger_app_test NOLOGIN;
 GRANT USAGE ON SCHEMA ledger TO ledger_app_test;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO ledger_app_test;
+SELECT ledger.grant_privilege(1, 'ledger_app_test', p)
+  FROM pg_catalog.unnest(ARRAY['read', 'post', 'hold', 'manage']) AS p;
 
 CREATE ROLE ledger_report_test NOLOGIN;
 GRANT USAGE ON SCHEMA ledger TO ledger_report_test;
 GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO ledger_report_test;
+SELECT ledger.grant_privilege(1, 'ledger_report_test', 'read');
 
 -- Fixtures, as the superuser: a bank (debit-normal, its balance rises with
 -- every payout), two wallets and a wallet in another asset.

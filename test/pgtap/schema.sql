@@ -1,12 +1,13 @@
 -- test/pgtap/schema.sql - the shape of the ledger's catalog objects.
 --
 -- Tables, columns and their types, indexes, guard triggers, the balances
--- view, and the security properties that the API relies on: every SECURITY
--- DEFINER function pins its search_path, PUBLIC can neither touch the tables
--- nor execute the API, every function has a comment, and pg_dump keeps the
+-- view, and the security properties that the API relies on: no function is
+-- SECURITY DEFINER (the API runs as its caller, who is checked against
+-- ledger.grants), every API function pins its search_path, PUBLIC can
+-- neither touch the tables nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(128);
+SELECT plan(132);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -95,6 +96,20 @@ SELECT columns_are('ledger', 'hot_entries',
                    'ledger.hot_entries has exactly its documented columns');
 SELECT columns_are('ledger', 'books', ARRAY['id', 'name', 'metadata', 'created_at'],
                    'ledger.books has exactly its documented columns');
+SELECT has_table('ledger', 'grants', 'table ledger.grants exists');
+SELECT columns_are('ledger', 'grants',
+                   ARRAY['book_id', 'grantee', 'privilege', 'debit_accounts', 'credit_accounts',
+                         'grant_option', 'granted_by', 'granted_at'],
+                   'ledger.grants has exactly its documented columns');
+SELECT col_is_pk('ledger', 'grants', ARRAY['book_id', 'grantee', 'privilege'],
+                 'a grant is keyed by its book, role and privilege');
+SELECT is_empty(
+    $$SELECT c.oid::regclass
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'ledger' AND c.relkind = 'v'
+         AND NOT COALESCE('security_barrier=true' = ANY (c.reloptions), false)$$,
+    'every view of the ledger is a security barrier, so a caller''s conditions see only the books it may read');
 SELECT is_empty(
     $$SELECT c.relname
         FROM pg_catalog.pg_class c
@@ -201,78 +216,78 @@ SELECT results_eq(
 );
 
 -- ---------------------------------------------------------------------------
--- SECURITY DEFINER functions
+-- The API runs as its caller; its statements run as the owner (spi.c)
 -- ---------------------------------------------------------------------------
 SELECT is_empty(
     $$SELECT p.oid::regprocedure
         FROM pg_catalog.pg_proc p
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-       WHERE n.nspname = 'ledger' AND p.prosecdef
-         AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(p.proconfig) c
-                          WHERE c LIKE 'search_path=%')$$,
-    'every SECURITY DEFINER function in schema ledger pins its search_path'
+       WHERE n.nspname = 'ledger' AND p.prosecdef$$,
+    'no function in schema ledger is SECURITY DEFINER'
 );
 
 -- pg_temp must be named last: left out, it would be searched first for
--- relation names.
+-- relation names.  Every function with a SET clause is an API function.
 SELECT is_empty(
     $$SELECT p.oid::regprocedure
         FROM pg_catalog.pg_proc p
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-       WHERE n.nspname = 'ledger' AND p.prosecdef
-         AND NOT COALESCE('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)$$,
-    'every SECURITY DEFINER function''s search_path is exactly pg_catalog, pg_temp'
+       WHERE n.nspname = 'ledger' AND p.proconfig IS NOT NULL
+         AND p.proconfig <> ARRAY['search_path=pg_catalog, pg_temp']$$,
+    'every API function''s only setting is search_path = pg_catalog, pg_temp'
 );
 
--- Only the API runs with the owner's rights: the type's support functions
--- and the trigger functions run as the caller.
+-- The type's support functions and the trigger functions need no setting;
+-- every other C function of the schema is the API, and pins the path.
 SELECT is_empty(
     $$SELECT p.oid::regprocedure
         FROM pg_catalog.pg_proc p
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-       WHERE n.nspname = 'ledger' AND p.prosecdef
-         AND (p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+        JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+       WHERE n.nspname = 'ledger' AND l.lanname = 'c' AND p.proconfig IS NULL
+         AND NOT (p.prorettype IN ('pg_catalog.trigger'::pg_catalog.regtype,
+                                   'pg_catalog.event_trigger'::pg_catalog.regtype)
               OR p.prokind <> 'f'
               OR p.proname LIKE 'amount\_%'
               OR p.proname IN ('format_amount', 'parse_amount')
               OR EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprcode = p.oid)
               OR EXISTS (SELECT 1 FROM pg_catalog.pg_cast k WHERE k.castfunc = p.oid))$$,
-    'no trigger function, aggregate or function of the amount type is SECURITY DEFINER'
+    'every API function pins its search_path'
 );
 
-SELECT is_definer('ledger', 'create_asset', ARRAY['text', 'integer'],
-                  'ledger.create_asset is SECURITY DEFINER');
-SELECT is_definer('ledger', 'create_account',
+SELECT isnt_definer('ledger', 'create_asset', ARRAY['text', 'integer'],
+                  'ledger.create_asset runs as its caller');
+SELECT isnt_definer('ledger', 'create_account',
                   ARRAY['text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb'],
-                  'ledger.create_account is SECURITY DEFINER');
-SELECT is_definer('ledger', 'create_book_account',
+                  'ledger.create_account runs as its caller');
+SELECT isnt_definer('ledger', 'create_book_account',
                   ARRAY['bigint', 'text', 'text', 'text', 'ledger.amount', 'ledger.amount', 'jsonb'],
-                  'ledger.create_book_account is SECURITY DEFINER');
-SELECT is_definer('ledger', 'create_accounts', ARRAY['ledger.account_request[]'],
-                  'ledger.create_accounts is SECURITY DEFINER');
-SELECT is_definer('ledger', 'create_book', ARRAY['text', 'jsonb'],
-                  'ledger.create_book is SECURITY DEFINER');
-SELECT is_definer('ledger', 'book_id', ARRAY['text'],
-                  'ledger.book_id is SECURITY DEFINER');
-SELECT is_definer('ledger', 'account_id', ARRAY['bigint', 'text'],
-                  'ledger.account_id of a book is SECURITY DEFINER');
-SELECT is_definer('ledger', 'account_id', ARRAY['text'],
-                  'ledger.account_id is SECURITY DEFINER');
-SELECT is_definer('ledger', 'set_account_limits', ARRAY['bigint', 'ledger.amount', 'ledger.amount'],
-                  'ledger.set_account_limits is SECURITY DEFINER');
-SELECT is_definer('ledger', 'close_account', ARRAY['bigint'],
-                  'ledger.close_account is SECURITY DEFINER');
-SELECT is_definer('ledger', 'reopen_account', ARRAY['bigint'],
-                  'ledger.reopen_account is SECURITY DEFINER');
-SELECT is_definer('ledger', 'transfer',
+                  'ledger.create_book_account runs as its caller');
+SELECT isnt_definer('ledger', 'create_accounts', ARRAY['ledger.account_request[]'],
+                  'ledger.create_accounts runs as its caller');
+SELECT isnt_definer('ledger', 'create_book', ARRAY['text', 'jsonb'],
+                  'ledger.create_book runs as its caller');
+SELECT isnt_definer('ledger', 'book_id', ARRAY['text'],
+                  'ledger.book_id runs as its caller');
+SELECT isnt_definer('ledger', 'account_id', ARRAY['bigint', 'text'],
+                  'ledger.account_id of a book runs as its caller');
+SELECT isnt_definer('ledger', 'account_id', ARRAY['text'],
+                  'ledger.account_id runs as its caller');
+SELECT isnt_definer('ledger', 'set_account_limits', ARRAY['bigint', 'ledger.amount', 'ledger.amount'],
+                  'ledger.set_account_limits runs as its caller');
+SELECT isnt_definer('ledger', 'close_account', ARRAY['bigint'],
+                  'ledger.close_account runs as its caller');
+SELECT isnt_definer('ledger', 'reopen_account', ARRAY['bigint'],
+                  'ledger.reopen_account runs as its caller');
+SELECT isnt_definer('ledger', 'transfer',
                   ARRAY['bigint', 'bigint', 'ledger.amount', 'text', 'text', 'jsonb'],
-                  'ledger.transfer is SECURITY DEFINER');
-SELECT is_definer('ledger', 'balance', ARRAY['bigint'],
-                  'ledger.balance is SECURITY DEFINER');
-SELECT is_definer('ledger', 'set_account_hot', ARRAY['bigint', 'boolean'],
-                  'ledger.set_account_hot is SECURITY DEFINER');
-SELECT is_definer('ledger', 'apply_hot_entries', ARRAY['bigint'],
-                  'ledger.apply_hot_entries is SECURITY DEFINER');
+                  'ledger.transfer runs as its caller');
+SELECT isnt_definer('ledger', 'balance', ARRAY['bigint'],
+                  'ledger.balance runs as its caller');
+SELECT isnt_definer('ledger', 'set_account_hot', ARRAY['bigint', 'boolean'],
+                  'ledger.set_account_hot runs as its caller');
+SELECT isnt_definer('ledger', 'apply_hot_entries', ARRAY['bigint'],
+                  'ledger.apply_hot_entries runs as its caller');
 
 -- ---------------------------------------------------------------------------
 -- What PUBLIC may do.  A NULL acl means the default one, so compare against
@@ -295,11 +310,12 @@ SELECT is_empty(
     $$SELECT p.oid::regprocedure
         FROM pg_catalog.pg_proc p
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-       WHERE n.nspname = 'ledger' AND p.prosecdef
+       WHERE n.nspname = 'ledger' AND p.proconfig IS NOT NULL
+         AND p.oid <> 'ledger.has_book_privilege(bigint, text)'::pg_catalog.regprocedure
          AND (p.proacl IS NULL
               OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a
                           WHERE a.grantee = 0))$$,
-    'PUBLIC cannot execute any API function (each has an explicit acl without PUBLIC)'
+    'PUBLIC cannot execute any API function but has_book_privilege (each has an explicit acl without PUBLIC)'
 );
 
 -- The trigger functions read their table's columns by position: only the
