@@ -34,72 +34,19 @@ fail() {
 	FAILED=1
 }
 
-# block HEADING - the first ```sql block after the line "## HEADING".
-block() {
-	awk -v heading="## $1" '
-		$0 == heading { found = 1; next }
-		found && /^## / { exit }
-		found && /^```sql$/ { inside = 1; next }
-		inside && /^```$/ { exit }
-		inside { print }' "$ROOT/README.md"
-}
-
-# statements FILE - split a block into statements, one per line of output
-# (a statement ends at a line whose code, before any "--" comment, ends in
-# ";"), each prefixed by the SQLSTATE its comment says it fails with, or
-# "ok".
-statements() {
-	awk '
-		{
-			code = $0; comment = ""
-			if (index($0, "--") > 0) {
-				code = substr($0, 1, index($0, "--") - 1)
-				comment = substr($0, index($0, "--"))
-			}
-			stmt = stmt (stmt == "" ? "" : " ") code
-			if (match(comment, /SQLSTATE [0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z]/))
-				expect = substr(comment, RSTART + 9, 5)
-			if (code ~ /;[[:space:]]*$/) {
-				gsub(/[[:space:]]+/, " ", stmt)
-				print (expect == "" ? "ok" : expect) "\t" stmt
-				stmt = ""; expect = ""
-			}
-		}' "$1"
-}
-
-# run_block LIST - run the statements of LIST (from statements) in one
-# session, as a user pasting them into psql would: each must end with the
-# SQLSTATE its comment names, or succeed.  Leaves psql's output, with the
-# "psql:FILE:LINE: " prefix of a script taken off, in LIST.out.
-run_block() {
-	local list=$1 expected got
-	cut -f 2- "$list" | sed 's/$/\n\\echo ::state :SQLSTATE/' >"$list.sql"
-	psql -X -d "$DB" -f "$list.sql" >"$list.raw" 2>&1 || true
-	sed 's/^psql:[^:]*:[0-9]*: //' "$list.raw" | grep -v '^::state ' >"$list.out"
-	expected=$(cut -f 1 "$list" | sed 's/^ok$/00000/' | tr '\n' ' ')
-	got=$(sed -n 's/^::state //p' "$list.raw" | tr '\n' ' ')
-	if [ "$got" != "$expected" ]; then
-		cat "$list.raw" >&2
-		fail "$(basename "$list" .list): the statements ended with [${got% }], the README's comments say [${expected% }]"
-	fi
-}
+. "$ROOT/test/lib/blocks.sh"
 
 # text_block HEADING - the first ```text block after "## HEADING".
 text_block() {
-	awk -v heading="## $1" '
-		$0 == heading { found = 1; next }
-		found && /^## / { exit }
-		found && /^```text$/ { inside = 1; next }
-		inside && /^```$/ { exit }
-		inside { print }' "$ROOT/README.md"
+	block "$ROOT/README.md" "## $1" text
 }
 
 psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 psql -X -q -d postgres -c "CREATE DATABASE $DB"
 psql -X -q -d "$DB" -c "CREATE EXTENSION ledger"
 
-block "Getting started" >"$WORK/getting_started.sql"
-block "Holds" >"$WORK/holds.sql"
+block "$ROOT/README.md" "## Getting started" >"$WORK/getting_started.sql"
+block "$ROOT/README.md" "## Holds" >"$WORK/holds.sql"
 [ -s "$WORK/getting_started.sql" ] || fail "no sql block under \"## Getting started\" in README.md"
 [ -s "$WORK/holds.sql" ] || fail "no sql block under \"## Holds\" in README.md"
 statements "$WORK/getting_started.sql" >"$WORK/getting_started.list"
