@@ -174,16 +174,20 @@ grep -q '^transfers 11 ' "$WORK/before" && grep -q '^holds 1 ' "$WORK/before" ||
 	die "the set-up did not make 11 transfers and 1 hold: $(cat "$WORK/before")"
 
 # An application role granted the oldest version's functions, as
-# docs/operations.md says: a function an upgrade replaces must keep its
-# grants.
+# docs/operations.md said then: a function an upgrade replaces must keep its
+# grants, and the update to 0.5.0 gives the role every privilege on book 1.
+# A role with only USAGE on the schema gets none.
 APP_ROLE=ledger_upgrade_app_$$
 psql_on "$WALKED" <<SQL
 CREATE ROLE $APP_ROLE;
 GRANT USAGE ON SCHEMA ledger TO $APP_ROLE;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO $APP_ROLE;
+CREATE ROLE ${APP_ROLE}_usage;
+GRANT USAGE ON SCHEMA ledger TO ${APP_ROLE}_usage;
 SQL
 drop_app_role() {
 	psql_on postgres -c "DROP ROLE IF EXISTS $APP_ROLE" >/dev/null 2>&1 || true
+	psql_on postgres -c "DROP ROLE IF EXISTS ${APP_ROLE}_usage" >/dev/null 2>&1 || true
 }
 trap 'drop_databases; drop_app_role; rm -rf "$WORK"' EXIT
 
@@ -212,6 +216,14 @@ BEGIN
        OR EXISTS (SELECT FROM ledger.hot_entries WHERE book_id <> 1) THEN
         RAISE EXCEPTION 'a row made before the walk is not in book 1';
     END IF;
+    -- The role that could execute the functions keeps what it could do:
+    -- every privilege on book 1, and nothing else is granted.
+    IF (SELECT array_agg(book_id || ':' || grantee::text || ':' || privilege ORDER BY privilege)
+          FROM ledger.grants)
+       IS DISTINCT FROM ARRAY['1:$APP_ROLE:hold', '1:$APP_ROLE:manage', '1:$APP_ROLE:post', '1:$APP_ROLE:read'] THEN
+        RAISE EXCEPTION 'the walk granted %, not every privilege on book 1 to $APP_ROLE alone',
+            (SELECT array_agg(book_id || ':' || grantee::text || ':' || privilege) FROM ledger.grants);
+    END IF;
 END
 \$\$;
 SET ROLE $APP_ROLE;
@@ -238,10 +250,11 @@ END
 RESET ROLE;
 SQL
 psql_on "$WALKED" -o /dev/null <<SQL
+DELETE FROM ledger.grants WHERE grantee = '$APP_ROLE'::regrole;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ledger FROM $APP_ROLE;
 REVOKE ALL ON SCHEMA ledger FROM $APP_ROLE;
 SQL
-psql_on "$WALKED" -c "DROP OWNED BY $APP_ROLE" >/dev/null
+psql_on "$WALKED" -c "DROP OWNED BY $APP_ROLE" -c "DROP OWNED BY ${APP_ROLE}_usage" >/dev/null
 drop_app_role
 
 # ---------------------------------------------------------------------------
