@@ -41,8 +41,12 @@ drop_databases() {
 	done
 }
 
+# A role the source's grants name; it must exist where the dump is restored
+# (pg_dumpall --globals-only carries it between clusters).
+READER=ledger_dump_reader
 cleanup() {
 	drop_databases
+	psql_on postgres -c "DROP ROLE IF EXISTS $READER" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -53,7 +57,7 @@ fail() {
 }
 
 drop_databases
-psql_on postgres -c "CREATE DATABASE $SRC"
+psql_on postgres -c "DROP ROLE IF EXISTS $READER" -c "CREATE ROLE $READER" -c "CREATE DATABASE $SRC" >/dev/null
 
 # ---------------------------------------------------------------------------
 # The source ledger.  Deterministic: setseed, and amounts no call can refuse.
@@ -133,6 +137,10 @@ BEGIN
     id := ledger.create_book_account(ledger.create_book('tenant'), 'USD', 'USD:fund', 'debit', NULL);
     PERFORM ledger.transfer(id, ledger.create_book_account(ledger.book_id('tenant'), 'USD', 'USD:w:1'),
                             500, 'close-me', 'tenant deposit');
+    -- A grant on it, and one narrowed to an account.
+    PERFORM ledger.grant_privilege(ledger.book_id('tenant'), 'ledger_dump_reader', 'read');
+    PERFORM ledger.grant_privilege(ledger.book_id('tenant'), 'ledger_dump_reader', 'post',
+                                   debit_accounts => ARRAY[id]);
 END
 $$;
 
