@@ -2,20 +2,27 @@
 # test/stress/bank.sh - the Jepsen bank workload: money only moves, at every
 # isolation level, as seen by concurrent snapshot readers.
 #
-# One asset, a debit-normal funding account (unbounded), 8 hot and 10,000
-# cold credit-normal accounts (min_balance 0), all funded; four of the hot
-# accounts start in hot mode (ledger.set_account_hot), so their credits are
-# queued without the row lock and their debits apply the queue.  Then 32 pgbench
-# clients make random transfers, holds (some expiring within the run),
-# captures, releases and batches of 2-5 transfers among hot and cold
-# accounts, and switch the hot accounts' hot mode on and off.  Each transaction runs at READ COMMITTED, REPEATABLE READ or
+# One asset and four tenants, each a book with a debit-normal funding
+# account (unbounded), 2 hot and 2,500 cold credit-normal accounts
+# (min_balance 0), all funded; one hot account per book starts in hot mode
+# (ledger.set_account_hot), so its credits are queued without the row lock
+# and its debits apply the queue.  Then 32 pgbench clients make random
+# transfers, holds (some expiring within the run), captures, releases and
+# batches of 2-5 transfers (each within a book, a batch across books) among
+# hot and cold accounts, and switch the hot accounts' hot mode on and off.
+# Each call is made by the service that owns it, a role with only what it
+# needs: bank_payments (post on every book), bank_holds (hold), bank_ops
+# (manage: hot mode), bank_expiry (EXECUTE on expire_holds, no privilege);
+# now and then a service tries what it may not (a hold as payments, a
+# transfer as holds), which must fail with 42501, and payments tries a
+# transfer across books, which must fail with LG110.  Each transaction runs at READ COMMITTED, REPEATABLE READ or
 # SERIALIZABLE (pgbench script weights) and makes one call through
 # bank.step(), which catches only the rejections this load may raise (LG103,
 # LG104, LG202, LG203, LG204, LG205, LG109, 40001, 40P01), records every
 # outcome, and lets anything else abort the pgbench client.
 #
 # Meanwhile two reader clients, each transaction a REPEATABLE READ snapshot,
-# check about every 10 ms that:
+# check about every 10 ms that (as the owner, over every book, and per book):
 #  - sum(credits_posted) - sum(debits_posted) over all accounts, plus the
 #    postings still queued for hot accounts, is 0 (every transfer adds its
 #    amount once to each side);
@@ -24,6 +31,10 @@
 #    and no posting is queued for an account out of hot mode (a posting
 #    stranded when an account left hot mode would break both);
 #  - no account's available balance is below its min_balance;
+#  - as the reader role of a random book (read on that book only), in the
+#    same snapshot: the views show exactly that book's accounts and holds,
+#    never another book's row; its signed balances sum to 0; and balance()
+#    of another book's account is refused with 42501;
 # and record any anomaly in bank.anomalies.
 #
 # At the end: no anomaly, no deadlock (pg_stat_database.deadlocks unchanged,
@@ -53,40 +64,76 @@ cleanup() {
 	fi
 	if [ "${BANK_KEEP:-0}" != 1 ]; then
 		psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+		drop_roles
 	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+ROLES="bank_payments bank_holds bank_ops bank_expiry bank_reader_1 bank_reader_2 bank_reader_3 bank_reader_4"
+drop_roles() {
+	local r
+	for r in $ROLES; do
+		psql_admin -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1 || true
+	done
+}
+
 psql_admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+drop_roles
+for r in $ROLES; do psql_admin -c "CREATE ROLE $r"; done
 psql_admin -c "CREATE DATABASE $DB"
 
 psql_db -v seed="$SEED" -o /dev/null <<'SQL'
 CREATE EXTENSION ledger;
 SELECT pg_catalog.setseed((:seed % 1000000) / 1000000.0);
 SELECT ledger.create_asset('USD', 2);
-SELECT ledger.create_account('USD', 'fund', 'debit', NULL);
-SELECT ledger.create_account('USD', 'hot:' || i) FROM generate_series(1, 8) AS i;
-SELECT ledger.create_account('USD', 'cold:' || i) FROM generate_series(1, 10000) AS i;
--- Half the hot accounts in hot mode: their credits are queued unlocked.
-SELECT ledger.set_account_hot(id) FROM ledger.accounts
- WHERE name IN ('hot:1', 'hot:3', 'hot:5', 'hot:7');
+SELECT ledger.create_book('tenant:' || k) FROM generate_series(1, 4) AS k;
+SELECT ledger.create_book_account(b.id, 'USD', 'fund', 'debit', NULL)
+  FROM ledger.books AS b WHERE b.name LIKE 'tenant:%' ORDER BY b.id;
+SELECT cardinality(ledger.create_accounts(array_agg(
+           ROW(b.id, 'USD', n, 'credit', 0, NULL, NULL)::ledger.account_request ORDER BY b.id, i)))
+  FROM ledger.books AS b
+ CROSS JOIN LATERAL (SELECT i, CASE WHEN i <= 2 THEN 'hot:' || i ELSE 'cold:' || i - 2 END AS n
+                       FROM generate_series(1, 2502) AS i) AS x
+ WHERE b.name LIKE 'tenant:%';
+-- One hot account per book in hot mode: its credits are queued unlocked.
+SELECT ledger.set_account_hot(id) FROM ledger.accounts WHERE name = 'hot:1';
+
+-- The services, each with what it needs on every tenant's book; a reader
+-- per book.
+GRANT USAGE ON SCHEMA ledger TO bank_payments, bank_holds, bank_ops, bank_expiry,
+    bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO bank_payments, bank_holds, bank_ops,
+    bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4;
+GRANT EXECUTE ON FUNCTION ledger.expire_holds(integer) TO bank_expiry;
+GRANT SELECT ON ledger.account_balances, ledger.holds
+    TO bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4;
+SELECT ledger.grant_privilege(b.id, g.role::regrole, g.privilege)
+  FROM ledger.books AS b,
+       (VALUES ('bank_payments', 'post'), ('bank_holds', 'hold'), ('bank_ops', 'manage')) AS g (role, privilege)
+ WHERE b.name LIKE 'tenant:%';
+SELECT ledger.grant_privilege(b.id, ('bank_reader_' || split_part(b.name, ':', 2))::regrole, 'read')
+  FROM ledger.books AS b WHERE b.name LIKE 'tenant:%';
 
 CREATE SCHEMA bank;
--- The id ranges pgbench and bank.step() draw from.
+-- The id ranges pgbench and bank.step() draw from, per book (k 1 to 4).
 CREATE TABLE bank.ranges AS
-SELECT (SELECT id FROM ledger.accounts WHERE name = 'fund') AS fund,
-       (SELECT min(id) FROM ledger.accounts WHERE name LIKE 'hot:%') AS hot_lo,
-       (SELECT max(id) FROM ledger.accounts WHERE name LIKE 'hot:%') AS hot_hi,
-       (SELECT min(id) FROM ledger.accounts WHERE name LIKE 'cold:%') AS cold_lo,
-       (SELECT max(id) FROM ledger.accounts WHERE name LIKE 'cold:%') AS cold_hi;
+SELECT split_part(b.name, ':', 2)::int AS k, b.id AS book,
+       (SELECT id FROM ledger.accounts WHERE book_id = b.id AND name = 'fund') AS fund,
+       (SELECT min(id) FROM ledger.accounts WHERE book_id = b.id AND name LIKE 'hot:%') AS hot_lo,
+       (SELECT max(id) FROM ledger.accounts WHERE book_id = b.id AND name LIKE 'hot:%') AS hot_hi,
+       (SELECT min(id) FROM ledger.accounts WHERE book_id = b.id AND name LIKE 'cold:%') AS cold_lo,
+       (SELECT max(id) FROM ledger.accounts WHERE book_id = b.id AND name LIKE 'cold:%') AS cold_hi,
+       (SELECT count(*) FROM ledger.accounts WHERE book_id = b.id) AS accounts
+  FROM ledger.books AS b WHERE b.name LIKE 'tenant:%';
 
--- Opening balances, in one batch: 10,000.00 per hot account, 100.00 per cold one.
+-- Opening balances, in one batch over the four books: 10,000.00 per hot
+-- account, 100.00 per cold one.
 SELECT cardinality(ledger.transfer_batch(array_agg(
            ROW(r.fund, a.id,
                CASE WHEN a.name LIKE 'hot:%' THEN 1000000 ELSE 10000 END::ledger.amount,
                NULL, 'opening balance', NULL)::ledger.transfer_request ORDER BY a.id)))
-  FROM ledger.accounts AS a, bank.ranges AS r
+  FROM ledger.accounts AS a JOIN bank.ranges AS r ON r.book = a.book_id
  WHERE a.id <> r.fund;
 
 CREATE UNLOGGED TABLE bank.outcomes (
@@ -101,23 +148,32 @@ CREATE UNLOGGED TABLE bank.anomalies (
     detail  text
 );
 
--- An account: hot half the time, else cold.
-CREATE FUNCTION bank.pick() RETURNS bigint LANGUAGE sql AS $$
+-- An account of book k: hot half the time, else cold.
+CREATE FUNCTION bank.pick(p_k int) RETURNS bigint LANGUAGE sql AS $$
 SELECT CASE WHEN random() < 0.5
             THEN hot_lo + floor(random() * (hot_hi - hot_lo + 1))::bigint
             ELSE cold_lo + floor(random() * (cold_hi - cold_lo + 1))::bigint END
-  FROM bank.ranges
+  FROM bank.ranges WHERE k = p_k
 $$;
 
--- Two distinct accounts.
+-- Two distinct accounts of one book, the book drawn at random.
 CREATE FUNCTION bank.pair(OUT a bigint, OUT b bigint) LANGUAGE plpgsql AS $$
+DECLARE
+    k int := 1 + floor(random() * 4)::int;
 BEGIN
-    a := bank.pick();
+    a := bank.pick(k);
     LOOP
-        b := bank.pick();
+        b := bank.pick(k);
         EXIT WHEN b <> a;
     END LOOP;
 END
+$$;
+
+-- Make the following calls as a service; the services have no access to
+-- schema bank, so everything of it is read first, and the way back is
+-- set_config('role', 'none', true).
+CREATE FUNCTION bank.act_as(p_role text) RETURNS void LANGUAGE sql AS $$
+SELECT pg_catalog.set_config('role', p_role, true)
 $$;
 
 -- An amount up to 30.00, sometimes up to 3,000.00 (often too much for a cold account).
@@ -139,16 +195,21 @@ DECLARE
     v_hold bigint;
     v_amount ledger.amount;
     v_items ledger.transfer_request[];
+    v_other bigint;
     v_outcome text := 'ok';
 BEGIN
     BEGIN
         CASE p_kind
         WHEN 'transfer' THEN
             p := bank.pair();
-            PERFORM ledger.transfer(p.a, p.b, bank.amount());
+            v_amount := bank.amount();
+            PERFORM bank.act_as('bank_payments');
+            PERFORM ledger.transfer(p.a, p.b, v_amount);
         WHEN 'hold' THEN
             p := bank.pair();
-            PERFORM ledger.hold(p.a, p.b, bank.amount(),
+            v_amount := bank.amount();
+            PERFORM bank.act_as('bank_holds');
+            PERFORM ledger.hold(p.a, p.b, v_amount,
                                 CASE WHEN random() < 0.3
                                      THEN pg_catalog.clock_timestamp() + interval '300 ms' END);
         WHEN 'capture' THEN
@@ -157,6 +218,7 @@ BEGIN
                 v_outcome := 'no hold';
             ELSE
                 SELECT amount INTO v_amount FROM ledger.hold_records WHERE id = v_hold;
+                PERFORM bank.act_as('bank_holds');
                 PERFORM ledger.capture(v_hold,
                     CASE floor(random() * 4)::int
                     WHEN 0 THEN v_amount
@@ -169,6 +231,7 @@ BEGIN
             IF v_hold IS NULL THEN
                 v_outcome := 'no hold';
             ELSE
+                PERFORM bank.act_as('bank_holds');
                 PERFORM ledger.release(v_hold);
             END IF;
         WHEN 'batch' THEN
@@ -176,21 +239,41 @@ BEGIN
                 p := bank.pair();
                 v_items := v_items || ROW(p.a, p.b, bank.amount(), NULL, 'batch item', NULL)::ledger.transfer_request;
             END LOOP;
+            PERFORM bank.act_as('bank_payments');
             PERFORM ledger.transfer_batch(v_items);
         WHEN 'expire' THEN
+            PERFORM bank.act_as('bank_expiry');
             PERFORM ledger.expire_holds(100);
         WHEN 'toggle' THEN
             -- One of the busy accounts in or out of hot mode, under load.
-            PERFORM ledger.set_account_hot(r.hot_lo + floor(random() * (r.hot_hi - r.hot_lo + 1))::bigint,
-                                           random() < 0.5)
-               FROM bank.ranges AS r;
+            SELECT r.hot_lo + floor(random() * (r.hot_hi - r.hot_lo + 1))::bigint INTO v_other
+              FROM bank.ranges AS r ORDER BY random() LIMIT 1;
+            PERFORM bank.act_as('bank_ops');
+            PERFORM ledger.set_account_hot(v_other, random() < 0.5);
+        WHEN 'forbidden' THEN
+            -- What a service may not do: 42501 (or, across books, LG110).
+            p := bank.pair();
+            SELECT r.fund INTO v_other FROM bank.ranges AS r
+             WHERE r.book <> (SELECT book_id FROM ledger.accounts WHERE id = p.a) LIMIT 1;
+            CASE floor(random() * 3)::int
+            WHEN 0 THEN
+                PERFORM bank.act_as('bank_payments');
+                PERFORM ledger.hold(p.a, p.b, 1);
+            WHEN 1 THEN
+                PERFORM bank.act_as('bank_holds');
+                PERFORM ledger.transfer(p.a, p.b, 1);
+            ELSE
+                PERFORM bank.act_as('bank_payments');
+                PERFORM ledger.transfer(p.a, v_other, 1);
+            END CASE;
         END CASE;
     EXCEPTION
         WHEN SQLSTATE 'LG103' OR SQLSTATE 'LG104' OR SQLSTATE 'LG202' OR SQLSTATE 'LG203'
-          OR SQLSTATE 'LG204' OR SQLSTATE 'LG205' OR SQLSTATE 'LG109'
-          OR SQLSTATE '40001' OR SQLSTATE '40P01' THEN
+          OR SQLSTATE 'LG204' OR SQLSTATE 'LG205' OR SQLSTATE 'LG109' OR SQLSTATE 'LG110'
+          OR SQLSTATE '42501' OR SQLSTATE '40001' OR SQLSTATE '40P01' THEN
             v_outcome := SQLSTATE;
     END;
+    PERFORM pg_catalog.set_config('role', 'none', true);   -- bank.act_as is out of the service's reach
     INSERT INTO bank.outcomes VALUES (p_kind, pg_catalog.current_setting('transaction_isolation'), v_outcome);
 END
 $$;
@@ -201,6 +284,14 @@ DECLARE
     v_net numeric;
     v_n bigint;
     r record;
+    t bank.ranges;
+    v_other bigint;
+    v_seen bigint;
+    v_foreign bigint;
+    v_holds bigint;
+    v_foreign_holds bigint;
+    v_own_holds bigint;
+    v_refused text := 'no';
 BEGIN
     SELECT sum(credits_posted::numeric) - sum(debits_posted::numeric)
            + (SELECT coalesce(sum(CASE direction WHEN 'credit' THEN amount::numeric
@@ -208,7 +299,7 @@ BEGIN
                 FROM ledger.hot_entries),
            count(*)
       INTO v_net, v_n FROM ledger.accounts;
-    IF v_net <> 0 OR v_n <> 10009 THEN
+    IF v_net <> 0 OR v_n <> 10012 THEN
         INSERT INTO bank.anomalies (anomaly, detail)
         VALUES ('money created or destroyed', 'credits - debits = ' || v_net || ' over ' || v_n || ' accounts');
     END IF;
@@ -244,14 +335,52 @@ BEGIN
       JOIN ledger.accounts AS a ON a.id = b.account_id
      WHERE a.min_balance IS NOT NULL
        AND b.available::numeric < a.min_balance::numeric;
+    -- Money moves within each book: its credits and debits balance.
+    INSERT INTO bank.anomalies (anomaly, detail)
+    SELECT 'money crossed books', 'book ' || book_id || ': credits - debits = ' || net
+      FROM (SELECT a.book_id, sum(a.credits_posted::numeric) - sum(a.debits_posted::numeric)
+                   + coalesce((SELECT sum(CASE direction WHEN 'credit' THEN amount::numeric
+                                                         ELSE -amount::numeric END)
+                                 FROM ledger.hot_entries AS q WHERE q.book_id = a.book_id), 0) AS net
+              FROM ledger.accounts AS a GROUP BY a.book_id) AS x
+     WHERE net <> 0;
+
+    -- A tenant's reader, on the same snapshot: its book, all of it, and
+    -- nothing of another.
+    SELECT * INTO t FROM bank.ranges ORDER BY random() LIMIT 1;
+    SELECT o.fund INTO v_other FROM bank.ranges AS o WHERE o.k <> t.k ORDER BY random() LIMIT 1;
+    SELECT count(*) INTO v_own_holds FROM ledger.hold_records WHERE book_id = t.book;
+    PERFORM bank.act_as('bank_reader_' || t.k);
+    SELECT count(*), count(*) FILTER (WHERE b.book_id <> t.book),
+           sum(CASE WHEN b.account_id = t.fund THEN -b.posted::numeric ELSE b.posted::numeric END)
+      INTO v_seen, v_foreign, v_net
+      FROM ledger.account_balances AS b;
+    SELECT count(*), count(*) FILTER (WHERE h.book_id <> t.book) INTO v_holds, v_foreign_holds
+      FROM ledger.holds AS h;
+    BEGIN
+        PERFORM ledger.balance(v_other);
+    EXCEPTION WHEN insufficient_privilege THEN
+        v_refused := 'yes';
+    END;
+    PERFORM pg_catalog.set_config('role', 'none', true);   -- bank.act_as is out of the service's reach
+    IF v_seen <> t.accounts OR v_foreign <> 0 OR v_net <> 0
+       OR v_holds <> v_own_holds OR v_foreign_holds <> 0 OR v_refused <> 'yes' THEN
+        INSERT INTO bank.anomalies (anomaly, detail)
+        VALUES ('a reader saw other than its book',
+                format('bank_reader_%s: %s accounts of %s, %s of other books, balances sum to %s, '
+                       '%s holds of %s, %s of other books, balance() of account %s refused: %s',
+                       t.k, v_seen, t.accounts, v_foreign, v_net, v_holds, v_own_holds,
+                       v_foreign_holds, v_other, v_refused));
+    END IF;
     INSERT INTO bank.checks VALUES (pg_catalog.current_setting('transaction_isolation'),
                                     pg_catalog.clock_timestamp());
 END
 $$;
 SQL
 
-read -r FUND HOT_LO HOT_HI COLD_LO COLD_HI < <(psql_db -At -F ' ' -c "SELECT * FROM bank.ranges")
-echo "bank.sh: funding account $FUND, hot $HOT_LO-$HOT_HI, cold $COLD_LO-$COLD_HI"
+echo "bank.sh: books $(psql_db -At -c "SELECT string_agg(format('%s (fund %s, hot %s-%s, cold %s-%s)',
+                                          book, fund, hot_lo, hot_hi, cold_lo, cold_hi), ', ' ORDER BY k)
+                                 FROM bank.ranges")"
 
 cat >"$WORK/body.sql" <<'PGBENCH'
 \set k random(1, 100)
@@ -263,8 +392,10 @@ SELECT bank.step('hold');
 SELECT bank.step('capture');
 \elif :k <= 80
 SELECT bank.step('release');
-\elif :k <= 98
+\elif :k <= 97
 SELECT bank.step('batch');
+\elif :k <= 98
+SELECT bank.step('forbidden');
 \elif :k <= 99
 SELECT bank.step('toggle');
 \else
@@ -375,7 +506,8 @@ check "deadlocks reported to a call" "SELECT * FROM bank.outcomes WHERE outcome 
 check "40001 at READ COMMITTED" \
 	"SELECT * FROM bank.outcomes WHERE outcome = '40001' AND isolation = 'read committed'"
 check "outcome a kind cannot have" \
-	"SELECT * FROM bank.outcomes WHERE NOT (outcome IN ('ok', '40001')
+	"SELECT * FROM bank.outcomes WHERE NOT ((outcome IN ('ok', '40001') AND kind <> 'forbidden')
+	   OR (kind = 'forbidden' AND outcome IN ('42501', 'LG110', '40001'))
 	   OR (kind IN ('transfer', 'batch', 'hold') AND outcome IN ('LG103', 'LG104'))
 	   OR (kind IN ('capture', 'release') AND outcome IN ('LG202', 'LG203', 'LG204', 'no hold'))
 	   OR (kind = 'capture' AND outcome = 'LG205'))"
@@ -399,6 +531,9 @@ check "no calls made at some isolation level" \
 	"SELECT l FROM unnest(ARRAY['read committed', 'repeatable read', 'serializable']) AS l
 	  WHERE NOT EXISTS (SELECT FROM bank.outcomes WHERE isolation = l AND outcome = 'ok')"
 check "no reader checks" "SELECT WHERE (SELECT count(*) FROM bank.checks) < 10"
+check "no refusal seen" \
+	"SELECT WHERE NOT EXISTS (SELECT FROM bank.outcomes WHERE kind = 'forbidden' AND outcome = '42501')
+	           OR NOT EXISTS (SELECT FROM bank.outcomes WHERE kind = 'forbidden' AND outcome = 'LG110')"
 
 # Summary.
 processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/writers.log")
@@ -431,4 +566,4 @@ if [ "$failed" -ne 0 ]; then
 	echo "bank.sh: FAILED" >&2
 	exit 1
 fi
-echo "bank.sh: all checks passed: credits = debits in every reader snapshot and at the end; pending sums match reserved holds; no available balance below its minimum; no deadlock; no 40001 at READ COMMITTED; versions without gaps; ledger.verify() finds nothing"
+echo "bank.sh: all checks passed: credits = debits in every reader snapshot, in every book, and at the end; each tenant's reader saw its whole book and nothing of another; every service's own calls were allowed and the others refused; pending sums match reserved holds; no available balance below its minimum; no deadlock; no 40001 at READ COMMITTED; versions without gaps; ledger.verify() finds nothing"
