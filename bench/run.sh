@@ -14,7 +14,10 @@
 #
 # Workloads (each side, synchronous_commit on and off):
 #   uniform      one transfer per transaction between two random accounts
-#                of 10,000, at 1, 4 and 16 clients
+#                of 10,000, at 1, 4 and 16 clients; at 16 clients also as
+#                side "app": the same calls by a role that holds post on
+#                book 1 and nothing else, so that every call checks its
+#                grants, against the owner's (which holds every privilege)
 #   hot          16 clients, every transfer credits one account (the ledger
 #                side in its hot-account mode when the extension has one)
 #   batch N      one client, N transfers between random pairs per call:
@@ -159,6 +162,13 @@ EOF
 )
 want="$((ACCOUNTS + 2)) $((ACCOUNTS + 2))"
 [ "$check" = "$want" ] || { echo "bench: set-up went wrong: accounts '$check', want '$want'" >&2; exit 1; }
+# The application role of side "app": EXECUTE on transfer, post on book 1.
+psql_db >/dev/null <<EOF
+CREATE ROLE bench_app;
+GRANT USAGE ON SCHEMA ledger TO bench_app;
+GRANT EXECUTE ON FUNCTION ledger.transfer(bigint, bigint, ledger.amount, text, text, jsonb) TO bench_app;
+SELECT ledger.grant_privilege(1, 'bench_app', 'post');
+EOF
 "$PG_BIN/pgbench" -i -q -s "$PGBENCH_SCALE" "$DB" >"$WORK/pgbench-init.log" 2>&1 ||
 	{ cat "$WORK/pgbench-init.log" >&2; exit 1; }
 
@@ -217,19 +227,20 @@ run_no=0
 # run_one WORKLOAD SIDE SYNC CLIENTS REP
 run_one() {
 	local wl=$1 side=$2 sync=$3 clients=$4 rep=$5
-	local items=1 jobs=$(($4 < 2 ? $4 : 2)) prefix out lsn wal ntx tps ops lat
+	local items=1 jobs=$(($4 < 2 ? $4 : 2)) prefix out lsn wal ntx tps ops lat options=
 	local -a args=(-n -M prepared -c "$clients" -j "$jobs")
-	case $wl in
-		uniform | hot) args+=(-T "$TIME" -f "$WORK/scripts/$wl-$side.sql") ;;
-		batch1000) items=1000; args+=(-t "$BATCH_CALLS_1000" -f "$WORK/scripts/$wl-$side.sql") ;;
-		batch10000) items=10000; args+=(-t "$BATCH_CALLS_10000" -f "$WORK/scripts/$wl-$side.sql") ;;
-		pgbench-N) args+=(-T "$TIME" -b simple-update) ;;
+	case $wl-$side in
+		uniform-app) args+=(-T "$TIME" -f "$WORK/scripts/uniform-ledger.sql"); options="-c role=bench_app" ;;
+		uniform-* | hot-*) args+=(-T "$TIME" -f "$WORK/scripts/$wl-$side.sql") ;;
+		batch1000-*) items=1000; args+=(-t "$BATCH_CALLS_1000" -f "$WORK/scripts/$wl-$side.sql") ;;
+		batch10000-*) items=10000; args+=(-t "$BATCH_CALLS_10000" -f "$WORK/scripts/$wl-$side.sql") ;;
+		pgbench-N-*) args+=(-T "$TIME" -b simple-update) ;;
 	esac
 	run_no=$((run_no + 1))
 	prefix=$WORK/log/run$run_no
 	out=$WORK/log/output$run_no.txt
 	lsn=$(psql_db -c "SELECT pg_current_wal_insert_lsn()")
-	if ! PGOPTIONS="-c synchronous_commit=$sync" "$PG_BIN/pgbench" "${args[@]}" \
+	if ! PGOPTIONS="-c synchronous_commit=$sync $options" "$PG_BIN/pgbench" "${args[@]}" \
 		-l --log-prefix="$prefix" "$DB" >"$out" 2>&1 ||
 		grep -q -E 'aborted|failed transactions: [1-9]' "$out"; then
 		echo "bench: pgbench failed: $wl $side synchronous_commit=$sync clients=$clients" >&2
@@ -270,8 +281,8 @@ printf 'hot\t%s\n' "$CLIENTS_MAX" >>"$CONFIGS"
 printf 'batch1000\t1\nbatch10000\t1\n' >>"$CONFIGS"
 printf 'pgbench-N\t%s\n' "$CLIENTS_MAX" >>"$CONFIGS"
 n_configs=$(wc -l <"$CONFIGS")
-total_runs=$(((2 * n_configs - 1) * 2 * REPEAT))
-estimate=$(((2 * (n_configs - 2) - 1) * 2 * REPEAT * TIME))
+total_runs=$(((2 * n_configs - 1 + 1) * 2 * REPEAT))
+estimate=$(((2 * (n_configs - 2) - 1 + 1) * 2 * REPEAT * TIME))
 log "$total_runs runs; the timed ones alone take $((estimate / 60)) min $((estimate % 60)) s"
 
 # Brief warm-up of both sides, so that the first measured runs do not pay for
@@ -294,6 +305,10 @@ for rep in $(seq 1 "$REPEAT"); do
 			fi
 			for side in $sides; do
 				run_one "$wl" "$side" "$sync" "$clients" "$rep"
+				# side app right after the owner's run of the same calls
+				if [ "$wl-$clients-$side" = "uniform-$CLIENTS_MAX-ledger" ]; then
+					run_one "$wl" app "$sync" "$clients" "$rep"
+				fi
 			done
 		done <"$CONFIGS"
 	done
@@ -376,8 +391,8 @@ awk -F'\t' -v md="$WORK/table.md" -v tt="$WORK/targets.txt" -v tm="$WORK/targets
 		for (i = 1; i <= nconf; i++)
 			for (s = 0; s < 2; s++) {
 				sync = s ? "off" : "on"
-				for (d = 0; d < 3; d++) {
-					side = d == 0 ? "ledger" : d == 1 ? "baseline" : "pgbench"
+				for (d = 0; d < 4; d++) {
+					side = d == 0 ? "ledger" : d == 1 ? "app" : d == 2 ? "baseline" : "pgbench"
 					key = cwl[i] SUBSEP ccl[i] SUBSEP sync SUBSEP side
 					if (!(key in cnt)) continue
 					ops[key] = median(key, 6); p50[key] = median(key, 7)
@@ -388,12 +403,12 @@ awk -F'\t' -v md="$WORK/table.md" -v tt="$WORK/targets.txt" -v tm="$WORK/targets
 			for (s = 0; s < 2; s++) {
 				sync = s ? "off" : "on"
 				nkey = "pgbench-N" SUBSEP 16 SUBSEP sync SUBSEP "pgbench"
-				for (d = 0; d < 3; d++) {
-					side = d == 0 ? "ledger" : d == 1 ? "baseline" : "pgbench"
+				for (d = 0; d < 4; d++) {
+					side = d == 0 ? "ledger" : d == 1 ? "app" : d == 2 ? "baseline" : "pgbench"
 					key = cwl[i] SUBSEP ccl[i] SUBSEP sync SUBSEP side
 					if (!(key in ops)) continue
 					bkey = cwl[i] SUBSEP ccl[i] SUBSEP sync SUBSEP "baseline"
-					vb = side == "ledger" ? ratio(ops[key], ops[bkey]) : ""
+					vb = side == "ledger" || side == "app" ? ratio(ops[key], ops[bkey]) : ""
 					vn = side != "pgbench" ? ratio(ops[key], ops[nkey]) : ""
 					name = side == "pgbench" ? "pgbench" : side
 					printf "%-13s %7s %4s  %-8s  %11.0f %9.2f %9.2f %9.0f %9s %9s\n", label(cwl[i]), ccl[i],
@@ -428,6 +443,12 @@ awk -F'\t' -v md="$WORK/table.md" -v tt="$WORK/targets.txt" -v tm="$WORK/targets
 		t[++nt] = sprintf("(5) WAL per transfer, batch 10,000, sync on: ledger %.0f B <= baseline %.0f B",
 			wal[b "on" SUBSEP "ledger"], wal[b "on" SUBSEP "baseline"])
 		ok[nt] = wal[b "on" SUBSEP "ledger"] <= wal[b "on" SUBSEP "baseline"]
+		for (s = 0; s < 2; s++) {
+			sync = s ? "off" : "on"
+			t[++nt] = sprintf("(7) authority, uniform 16 clients, sync %s: an app role with post %.0f/s >= 0.97x the owner %.0f/s (%s)", sync,
+				ops[u sync SUBSEP "app"], ops[u sync SUBSEP "ledger"], ratio(ops[u sync SUBSEP "app"], ops[u sync SUBSEP "ledger"]))
+			ok[nt] = ops[u sync SUBSEP "app"] >= 0.97 * ops[u sync SUBSEP "ledger"]
+		}
 		for (i = 1; i <= nt; i++) {
 			printf "%s %s\n", verdict(ok[i]), t[i] > tt
 			printf "- **%s** %s\n", verdict(ok[i]), t[i] > tm
