@@ -2,8 +2,12 @@
 -- authority: privileges of roles on books, who the caller is, and what a
 -- refusal leaves behind (nothing).
 --
--- The roles are cluster-wide: made here, dropped at the end.
+-- The roles are cluster-wide: made here, dropped at the end.  The ledger
+-- starts empty, so the ids the messages name do not depend on the tests
+-- before this one.
 SET client_min_messages = warning;
+DROP EXTENSION ledger CASCADE;
+CREATE EXTENSION ledger;
 CREATE ROLE regress_ledger_owner_fn NOLOGIN;   -- owns an application's SECURITY DEFINER function
 CREATE ROLE regress_ledger_nobody NOLOGIN;     -- EXECUTE on the API, no privilege
 CREATE ROLE regress_ledger_reader NOLOGIN;     -- read on acme

@@ -75,8 +75,26 @@ typedef struct AuthorityEntry
 	CachedGrant *grants;
 } AuthorityEntry;
 
+/*
+ * A backend that reads many books (a report over the views) makes an entry
+ * for each; past this many the cache starts again, so it stays small.
+ */
+#define AUTHORITY_CACHE_MAX 10000
+
 static HTAB *authority_cache = NULL;
 static MemoryContext authority_context = NULL;
+
+/*
+ * Bumped whenever the cache is emptied.  Reading grants and memberships
+ * opens catalogs, which may deliver invalidations: a load is kept only if
+ * none arrived while it ran, so that it cannot put back what an
+ * invalidation took away.
+ */
+static uint64 authority_generation = 0;
+
+/* Whether the last role asked about holds the owner's privileges. */
+static Oid	owner_checked_role = InvalidOid;
+static bool owner_checked_result = false;
 static Oid	grants_relid = InvalidOid;
 static Oid	grants_indexid = InvalidOid;
 
@@ -86,6 +104,8 @@ forget_all(void)
 	if (authority_context != NULL)
 		MemoryContextReset(authority_context);
 	authority_cache = NULL;
+	owner_checked_role = InvalidOid;
+	authority_generation++;
 }
 
 static void
@@ -149,7 +169,7 @@ compare_int64(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* The ids of an int8[] column, sorted, in the cache's memory; -1: NULL. */
+/* The ids of an int8[] column, sorted, in the current memory context; -1: NULL. */
 static int
 copy_accounts(Datum d, bool isnull, int64 **out)
 {
@@ -165,7 +185,7 @@ copy_accounts(Datum d, bool isnull, int64 **out)
 	array = DatumGetArrayTypeP(d);
 	deconstruct_array(array, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
 					  TYPALIGN_DOUBLE, &elems, &nulls, &n);
-	*out = MemoryContextAlloc(authority_context, sizeof(int64) * Max(n, 1));
+	*out = palloc(sizeof(int64) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 		if (!nulls[i])
 			(*out)[kept++] = DatumGetInt64(elems[i]);
@@ -190,7 +210,10 @@ find_grants_table(void)
 				 errhint("Run ALTER EXTENSION ledger UPDATE, or install the library that matches the extension's version.")));
 }
 
-/* Read the grants of the book that apply to the role into entry. */
+/*
+ * Read the grants of the book that apply to the role into entry, in the
+ * current memory context.
+ */
 static void
 load_entry(AuthorityEntry *entry)
 {
@@ -201,12 +224,10 @@ load_entry(AuthorityEntry *entry)
 	HeapTuple	tuple;
 	int			allocated = 4;
 
-	entry->owner = has_privs_of_role(entry->key.role, LedgerOwnerOid());
+	entry->owner = false;
 	entry->held = entry->whole = entry->grantable = 0;
 	entry->ngrants = 0;
 	entry->grants = NULL;
-	if (entry->owner)
-		return;
 
 	find_grants_table();
 	rel = table_open(grants_relid, AccessShareLock);
@@ -226,8 +247,7 @@ load_entry(AuthorityEntry *entry)
 		if (isnull || !has_privs_of_role(entry->key.role, grantee))
 			continue;
 		if (entry->grants == NULL)
-			entry->grants = MemoryContextAlloc(authority_context,
-											   sizeof(CachedGrant) * allocated);
+			entry->grants = palloc(sizeof(CachedGrant) * allocated);
 		else if (entry->ngrants == allocated)
 		{
 			allocated *= 2;
@@ -253,14 +273,78 @@ load_entry(AuthorityEntry *entry)
 	table_close(rel, AccessShareLock);
 }
 
-/* The cached grants of the current user on a book. */
+/* Does the current user hold the ledger owner's privileges? */
+bool
+AuthorityIsOwner(void)
+{
+	Oid			role = GetUserId();
+
+	while (role != owner_checked_role)
+	{
+		uint64		generation = authority_generation;
+		bool		result = has_privs_of_role(role, LedgerOwnerOid());
+
+		if (generation == authority_generation)
+		{
+			owner_checked_result = result;
+			owner_checked_role = role;
+		}
+	}
+	return owner_checked_result;
+}
+
+/* A copy of a grant's accounts in the cache's memory. */
+static int64 *
+cache_accounts(const int64 *ids, int n)
+{
+	int64	   *copy;
+
+	if (n < 0)
+		return NULL;
+	copy = MemoryContextAlloc(authority_context, sizeof(int64) * Max(n, 1));
+	memcpy(copy, ids, sizeof(int64) * n);
+	return copy;
+}
+
+/*
+ * The cached grants of the current user on a book.  The owner needs none:
+ * it gets an entry that says so, the same for every book.
+ */
 static AuthorityEntry *
 lookup(int64 book)
 {
+	static AuthorityEntry owner_entry = {.owner = true};
 	AuthorityKey key;
+	AuthorityEntry loaded;
 	AuthorityEntry *entry;
 	bool		found;
 
+	if (AuthorityIsOwner())
+		return &owner_entry;
+	memset(&key, 0, sizeof(key));
+	key.role = GetUserId();
+	key.book = book;
+	if (authority_cache != NULL)
+	{
+		entry = hash_search(authority_cache, &key, HASH_FIND, NULL);
+		if (entry != NULL)
+			return entry;
+	}
+
+	/* Load until no invalidation arrives meanwhile; then nothing reads a catalog. */
+	for (;;)
+	{
+		uint64		generation = authority_generation;
+
+		memset(&loaded, 0, sizeof(loaded));
+		loaded.key = key;
+		load_entry(&loaded);
+		if (generation == authority_generation)
+			break;
+	}
+
+	if (authority_cache != NULL && hash_get_num_entries(authority_cache) >= AUTHORITY_CACHE_MAX)
+		forget_all();
 	if (authority_cache == NULL)
 	{
 		HASHCTL		ctl;
@@ -275,22 +359,19 @@ lookup(int64 book)
 		authority_cache = hash_create("ledger authority", 64, &ctl,
 									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	memset(&key, 0, sizeof(key));
-	key.role = GetUserId();
-	key.book = book;
 	entry = hash_search(authority_cache, &key, HASH_ENTER, &found);
-	if (!found)
+	*entry = loaded;
+	entry->grants = NULL;
+	if (loaded.ngrants > 0)
 	{
-		PG_TRY();
+		entry->grants = MemoryContextAlloc(authority_context,
+										   sizeof(CachedGrant) * loaded.ngrants);
+		for (int i = 0; i < loaded.ngrants; i++)
 		{
-			load_entry(entry);
+			entry->grants[i] = loaded.grants[i];
+			entry->grants[i].debit = cache_accounts(loaded.grants[i].debit, loaded.grants[i].ndebit);
+			entry->grants[i].credit = cache_accounts(loaded.grants[i].credit, loaded.grants[i].ncredit);
 		}
-		PG_CATCH();
-		{
-			hash_search(authority_cache, &key, HASH_REMOVE, NULL);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
 	}
 	return entry;
 }
@@ -299,13 +380,6 @@ static bool
 contains(const int64 *ids, int n, int64 id)
 {
 	return n < 0 || bsearch(&id, ids, n, sizeof(int64), compare_int64) != NULL;
-}
-
-/* Does the current user hold the ledger owner's privileges? */
-bool
-AuthorityIsOwner(void)
-{
-	return has_privs_of_role(GetUserId(), LedgerOwnerOid());
 }
 
 /* Does the current user hold the privilege on the book, on some accounts at least? */
