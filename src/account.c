@@ -210,6 +210,8 @@ ledger_account_id(PG_FUNCTION_ARGS)
 	CheckArgNotNull(fcinfo, shift, "name");
 	keyvalues[0] = shift ? PG_GETARG_DATUM(0) : Int64GetDatum(1);
 	keyvalues[1] = PG_GETARG_DATUM(shift);
+	/* First, so that a role learns nothing of the names of a book not its own. */
+	AuthorityCheckAny(DatumGetInt64(keyvalues[0]));
 	LedgerConnect();
 	if (!TableFetchByKey("accounts", key, keyvalues, 2, &column, 1, &id, &isnull))
 		ereport(ERROR,
@@ -220,7 +222,6 @@ ledger_account_id(PG_FUNCTION_ARGS)
 						(long long) DatumGetInt64(keyvalues[0])) :
 				 errmsg("account \"%s\" does not exist", TextDatumGetCString(keyvalues[1]))));
 	SPI_finish();
-	AuthorityCheckAny(DatumGetInt64(keyvalues[0]));
 	PG_RETURN_INT64(DatumGetInt64(id));
 }
 

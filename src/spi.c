@@ -8,6 +8,11 @@
  * again in the same session; a syscache callback notices that and the plans
  * are prepared anew.
  *
+ * Every statement runs as the extension's owner, which owns the tables,
+ * and only the statement: the API functions are SECURITY INVOKER, so that
+ * between statements the current user is the role that called them, whose
+ * privileges on books authority.c checks (LedgerBecomeOwner).
+ *
  * The ids the ledger hands out come from its sequences, and each is unique
  * by an index.  A sequence set back (setval() by a role with
  * pg_write_all_data, a restore of an old dump of it) would hand out ids
@@ -19,7 +24,6 @@
 #include "ledger.h"
 
 #include "catalog/namespace.h"
-#include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -28,6 +32,7 @@
 #include "catalog/pg_extension.h"
 #include "commands/sequence.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/inval.h"

@@ -440,7 +440,8 @@ trigger_fires(const Trigger *trigger)
  * Does rel have what only the executor honours, whatever the command: a
  * kind or access method other than a plain heap table, rules, row level
  * security, stored generated columns, or no grant of the privileges the
- * SQL statement would need?
+ * SQL statement would need?  The statement would run as the ledger's owner
+ * (spi.c), not as the caller, so those are the owner's privileges.
  */
 static bool
 relation_allows_direct(Relation rel, AclMode privileges)
@@ -452,7 +453,7 @@ relation_allows_direct(Relation rel, AclMode privileges)
 		rel->rd_rules == NULL &&
 		!rel->rd_rel->relrowsecurity &&
 		!(desc->constr != NULL && desc->constr->has_generated_stored) &&
-		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), privileges) == ACLCHECK_OK;
+		pg_class_aclcheck(RelationGetRelid(rel), LedgerOwnerOid(), privileges) == ACLCHECK_OK;
 }
 
 /*
