@@ -241,6 +241,19 @@ SELECT posted IS NOT NULL AS reads FROM public.regress_alice_owner;
 SELECT posted IS NOT NULL AS reads FROM public.regress_alice_invoker;
 RESET ROLE;
 
+-- An application role's transfer is written as the owner's is, directly,
+-- not through the SQL statements whose statement guard (guard_history)
+-- would run: the direct path is decided by the owner's privileges, as the
+-- statements would run as the owner.
+BEGIN;
+SET LOCAL track_functions = 'all';
+SET LOCAL ROLE regress_ledger_poster;
+SELECT ledger.transfer(:alice, :bob, 1) IS NOT NULL AS posted;
+RESET ROLE;
+SELECT coalesce(sum(calls), 0) AS statement_guard_calls
+  FROM pg_stat_xact_user_functions WHERE schemaname = 'ledger' AND funcname = 'guard_history';
+ROLLBACK;
+
 -- The ledger is consistent after all the refusals.
 SELECT * FROM ledger.verify();
 
