@@ -12,9 +12,11 @@ OBJS = \
 	src/table.o \
 	src/lock.o \
 	src/authority.o \
+	src/events.o \
 	src/rules.o \
 	src/posting.o \
 	src/guard.o \
+	src/consumer.o \
 	src/asset.o \
 	src/book.o \
 	src/grant.o \
@@ -37,7 +39,7 @@ REGRESS = amount asset account transfer guard hold history batch reverse hot rec
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/
-ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read hold-capture-release hold-capture-capture hold-capture-expire hold-vs-debit batch-vs-transfers hot-account hot-admin-snapshot create-accounts-race authority-revoke
+ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read hold-capture-release hold-capture-capture hold-capture-expire hold-vs-debit batch-vs-transfers hot-account hot-admin-snapshot create-accounts-race authority-revoke events-late-commit
 ISOLATION_OPTS = --inputdir=test --load-extension=ledger
 
 PG_CONFIG ?= pg_config

@@ -77,7 +77,7 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *name,
 	return NULL;				/* keep compiler quiet */
 }
 
-static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", "books", NULL};
+static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", "books", "events", "consumers", NULL};
 static const char *const accounts_table[] = {"accounts", NULL};
 static const char *const assets_table[] = {"assets", NULL};
 static const char *const holds_table[] = {"hold_records", NULL};
@@ -86,8 +86,10 @@ static const char *const holds_table[] = {"hold_records", NULL};
  * ledger_guard_history - statement trigger on the append-only tables.
  *
  * INSERT passes only from inside the ledger functions; UPDATE, DELETE and
- * TRUNCATE never pass, except the ledger functions' DELETE from a hot
- * account's queue (hot.c).
+ * TRUNCATE never pass, except from inside the ledger functions: a DELETE
+ * from a hot account's queue (hot.c) or of acknowledged events
+ * (consumer.c), an UPDATE of a book's events setting, and any change of a
+ * consumer.
  */
 PG_FUNCTION_INFO_V1(ledger_guard_history);
 Datum
@@ -99,17 +101,32 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && ledger_write_in_progress)
 		return PointerGetDatum(NULL);
 
-	/* A hot account's queue is emptied as its postings become entries. */
-	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && ledger_write_in_progress &&
-		strcmp(RelationGetRelationName(trigdata->tg_relation), "hot_entries") == 0)
-		return PointerGetDatum(NULL);
+	if (ledger_write_in_progress && !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+	{
+		const char *table = RelationGetRelationName(trigdata->tg_relation);
+
+		/* A hot account's queue is emptied as its postings become entries. */
+		if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
+			(strcmp(table, "hot_entries") == 0 || strcmp(table, "events") == 0))
+			return PointerGetDatum(NULL);
+		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && strcmp(table, "books") == 0)
+			return PointerGetDatum(NULL);
+		if (strcmp(table, "consumers") == 0)
+			return PointerGetDatum(NULL);
+	}
 
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "accounts") == 0)
 		reject_direct_write(trigdata,
 							"Accounts are never deleted; close one with ledger.close_account().");
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "books") == 0)
 		reject_direct_write(trigdata,
-							"Books are made by ledger.create_book() and never change.");
+							"Books are made by ledger.create_book(); only their events setting changes, by ledger.set_book_events().");
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "events") == 0)
+		reject_direct_write(trigdata,
+							"Events are appended by the ledger functions and removed by ledger.prune_events().");
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "consumers") == 0)
+		reject_direct_write(trigdata,
+							"Consumers are changed by ledger.create_consumer(), ledger.ack_events() and ledger.drop_consumer().");
 	reject_direct_write(trigdata,
 						"History is append-only: correct a transfer with a reversing transfer.");
 	return PointerGetDatum(NULL);	/* keep compiler quiet */

@@ -22,6 +22,7 @@ _PG_init(void)
 	LedgerRegisterCacheCallbacks();
 	LedgerRegisterHotCallbacks();
 	AuthorityRegisterCallbacks();
+	EventsRegisterCallbacks();
 	LedgerDefineExpiryGucs();
 	MarkGUCPrefixReserved("ledger");
 	if (process_shared_preload_libraries_in_progress)

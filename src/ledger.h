@@ -16,11 +16,12 @@
  *   4. rules.c schema.c table.c      an account's rules, in memory; the
  *                                    tables' columns and the DDL they allow;
  *                                    the one writer of the tables
- *   5. lock.c authority.c            row locks and hot locks; who may
- *                                    move which money
+ *   5. lock.c authority.c events.c   row locks and hot locks; who may
+ *                                    move which money; the events a change
+ *                                    publishes
  *   6. posting.c                     the posting pipeline
  *   7. asset.c book.c grant.c account.c transfer.c batch.c hold.c
- *      reverse.c hot.c history.c verify.c guard.c worker.c
+ *      reverse.c hot.c history.c verify.c guard.c consumer.c worker.c
  *                                    the SQL-callable functions, triggers
  *                                    and background worker
  *   8. ledger.c                      _PG_init
@@ -88,6 +89,9 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_BATCH_TOO_LARGE		MAKE_SQLSTATE('L','G','0','1','8')
 #define ERRCODE_LEDGER_UNKNOWN_BOOK			MAKE_SQLSTATE('L','G','0','1','9')
 #define ERRCODE_LEDGER_DUPLICATE_BOOK		MAKE_SQLSTATE('L','G','0','2','0')
+#define ERRCODE_LEDGER_DUPLICATE_CONSUMER	MAKE_SQLSTATE('L','G','0','2','1')
+#define ERRCODE_LEDGER_UNKNOWN_CONSUMER		MAKE_SQLSTATE('L','G','0','2','2')
+#define ERRCODE_LEDGER_UNKNOWN_EVENT		MAKE_SQLSTATE('L','G','0','2','3')
 
 #define ERRCODE_LEDGER_ASSET_MISMATCH		MAKE_SQLSTATE('L','G','1','0','1')
 #define ERRCODE_LEDGER_ACCOUNT_CLOSED		MAKE_SQLSTATE('L','G','1','0','2')
@@ -183,9 +187,9 @@ EntryIdOf(int64 transfer_id, LedgerSide side)
  * Prepared statements, kept for the life of the backend.  argtypes has one
  * letter per parameter: b bigint, B bigint[], i integer, t text, j jsonb,
  * a ledger.amount, A ledger.amount[], T timestamptz, o boolean, h bytea,
- * r regrole,
+ * r regrole, x xid8,
  * and for arrays: T timestamptz[] as "Z", t text[] as "X", h bytea[] as "H",
- * j jsonb[] as "J", o boolean[] as "O", i integer[] as "I".
+ * j jsonb[] as "J", o boolean[] as "O", i integer[] as "I", x xid8[] as "Y".
  */
 typedef struct LedgerStatement
 {
@@ -260,7 +264,8 @@ extern void LedgerRepairIds(void);
 typedef enum LedgerTable
 {
 	LEDGER_ASSETS, LEDGER_ACCOUNTS, LEDGER_TRANSFERS, LEDGER_ENTRIES,
-	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_BOOKS, LEDGER_GRANTS, LEDGER_NTABLES
+	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_BOOKS, LEDGER_GRANTS, LEDGER_EVENTS,
+	LEDGER_CONSUMERS, LEDGER_NTABLES
 } LedgerTable;
 
 /* The columns of ledger.assets that accounts depend on. */
@@ -349,6 +354,49 @@ extern void AuthorityCheck(int64 book, LedgerPrivilege privilege, int64 account)
 extern void AuthorityCheckAny(int64 book);
 extern void AuthorityCheckMovement(int64 book, LedgerPrivilege privilege,
 								   int64 debit, int64 credit);
+
+/* events.c: the kinds of event, in the order of their names. */
+typedef enum EventKind
+{
+	EVENT_TRANSFER_POSTED, EVENT_REVERSAL_POSTED, EVENT_HOLD_CREATED,
+	EVENT_HOLD_CAPTURED, EVENT_HOLD_RELEASED, EVENT_HOLD_EXPIRED,
+	EVENT_ACCOUNT_CREATED, EVENT_ACCOUNT_LIMITS_CHANGED, EVENT_ACCOUNT_CLOSED,
+	EVENT_ACCOUNT_REOPENED, EVENT_ACCOUNT_HOT_CHANGED, EVENT_NKINDS
+} EventKind;
+
+/* The channel consumers LISTEN on. */
+#define LEDGER_EVENTS_CHANNEL	"ledger_events"
+
+/* An event to append; ids of 0 and has_amount false are NULL columns. */
+typedef struct LedgerEvent
+{
+	EventKind	kind;
+	int64		book_id;
+	int64		account_id;
+	int64		debit_account_id;
+	int64		credit_account_id;
+	bool		has_amount;
+	Amount		amount;
+	int64		transfer_id;
+	int64		hold_id;
+	const char *idempotency_key;	/* NULL: none */
+	Datum		description;
+	bool		description_null;
+	Datum		metadata;
+	bool		metadata_null;
+	Datum		detail;
+	bool		detail_null;
+	TimestampTz created_at;
+} LedgerEvent;
+
+extern void EventsRegisterCallbacks(void);
+extern const char *EventKindName(EventKind kind);
+extern bool EventsEnabled(int64 book);
+extern Datum EventDetail(const char *json);
+extern void EventsWrite(const LedgerEvent *events, int n);
+extern void EventsWorkerAttach(void);
+extern uint64 EventsCommitted(void);
+extern void EventsNotify(void);
 
 /* rules.c */
 extern void ReportUnknownAccount(int64 id) pg_attribute_noreturn();

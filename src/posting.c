@@ -42,9 +42,11 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 
 /*
@@ -56,7 +58,7 @@
 
 static LedgerStatement lock_due_holds = LEDGER_STATEMENT(
 	"SELECT id, debit_account_id, credit_account_id, amount, status,"
-	" debit_reserved, credit_reserved FROM ledger.hold_records"
+	" debit_reserved, credit_reserved, book_id, description, metadata FROM ledger.hold_records"
 	" WHERE ((debit_account_id OPERATOR(pg_catalog.=) ANY ($1) AND debit_reserved)"
 	"     OR (credit_account_id OPERATOR(pg_catalog.=) ANY ($1) AND credit_reserved))"
 	"   AND expires_at OPERATOR(pg_catalog.<=) $2"
@@ -483,6 +485,9 @@ expire_holds(Run *r)
 				sizeof(hold->status));
 		hold->debit_reserved = DatumGetBool(LedgerGetColumn(h, 6, &isnull));
 		hold->credit_reserved = DatumGetBool(LedgerGetColumn(h, 7, &isnull));
+		hold->book_id = DatumGetInt64(LedgerGetColumn(h, 8, &isnull));
+		hold->description = LedgerGetColumn(h, 9, &hold->description_null);
+		hold->metadata = LedgerGetColumn(h, 10, &hold->metadata_null);
 	}
 
 	for (int h = r->nholds - nholds; h < r->nholds; h++)
@@ -858,6 +863,7 @@ lock_hold_row(Run *r, Movement *m)
 			sizeof(hold->status));
 	hold->debit_reserved = DatumGetBool(LedgerGetColumn(0, 6, &isnull));
 	hold->credit_reserved = DatumGetBool(LedgerGetColumn(0, 7, &isnull));
+	hold->book_id = m->book_id;
 	for (int x = 0; x < r->nexpired; x++)
 		if (r->expired_ids[x] == hold->id)
 			strlcpy(hold->status, "expired", sizeof(hold->status));
@@ -1036,6 +1042,7 @@ plan_account_change(Run *r, int i)
 			/* The limits are in place since step 1 (set_new_limits). */
 			CheckLimitsIncludeBalance(account);
 			r->changed[a] = true;
+			m->created = true;
 			break;
 		case CHANGE_CLOSE:
 			if (account->debits_pending != 0 || account->credits_pending != 0)
@@ -1052,6 +1059,7 @@ plan_account_change(Run *r, int i)
 			{
 				account->closed = m->account->change == CHANGE_CLOSE;
 				r->changed[a] = true;
+				m->created = true;
 			}
 			break;
 		case CHANGE_HOT:
@@ -1060,6 +1068,7 @@ plan_account_change(Run *r, int i)
 				account->hot = m->account->hot;
 				r->changed[a] = true;
 				r->hot_changed = true;
+				m->created = true;
 			}
 			break;
 	}
@@ -1755,6 +1764,205 @@ write_accounts(Run *r)
 		CacheInvalidateRelcacheByRelid(get_relname_relid("accounts", LedgerNamespaceOid()));
 }
 
+/* An amount as a JSON string (amounts exceed what JSON numbers keep). */
+static void
+json_amount(StringInfo buf, const char *key, bool has, Amount amount)
+{
+	appendStringInfo(buf, "%s\"%s\": ", buf->len > 1 ? ", " : "", key);
+	if (has)
+		appendStringInfo(buf, "\"%s\"", AmountToCString(amount));
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/* The detail of an account's event: what it now is. */
+static Datum
+account_detail(const Movement *m, const LedgerAccount *account)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	switch (m->kind == MOVE_CREATE_ACCOUNT ? CHANGE_LIMITS : m->account->change)
+	{
+		case CHANGE_LIMITS:
+			if (m->kind == MOVE_CREATE_ACCOUNT)
+			{
+				appendStringInfoString(&buf, "\"asset\": ");
+				escape_json(&buf, TextDatumGetCString(m->account->asset));
+				appendStringInfoString(&buf, ", \"name\": ");
+				if (m->account->name_null)
+					appendStringInfoString(&buf, "null");
+				else
+					escape_json(&buf, TextDatumGetCString(m->account->name));
+				appendStringInfo(&buf, ", \"normal_balance\": \"%s\"",
+								 m->account->credit_normal ? "credit" : "debit");
+			}
+			json_amount(&buf, "min_balance", m->account->has_min, m->account->min_balance);
+			json_amount(&buf, "max_balance", m->account->has_max, m->account->max_balance);
+			break;
+		case CHANGE_HOT:
+			appendStringInfo(&buf, "\"hot\": %s", account->hot ? "true" : "false");
+			break;
+		case CHANGE_CLOSE:
+		case CHANGE_REOPEN:
+			appendStringInfo(&buf, "\"closed\": %s", account->closed ? "true" : "false");
+			break;
+	}
+	appendStringInfoChar(&buf, '}');
+	return EventDetail(buf.data);
+}
+
+/*
+ * write_events - one event per change the run made in a book that
+ * publishes them, in item order, then the holds that expired; a replay
+ * changes nothing and publishes nothing.
+ */
+static void
+write_events(Run *r)
+{
+	Posting    *p = r->p;
+	LedgerEvent *events = NULL;
+	int			nevents = 0;
+	int			cap = 0;
+	int64		last_book = 0;
+	bool		last_enabled = false;
+
+#define PUBLISHES(book) \
+	((book) == last_book ? last_enabled : \
+	 (last_book = (book), last_enabled = EventsEnabled(book)))
+
+	for (int i = 0; i < p->nitems; i++)
+	{
+		Movement   *m = &p->items[i];
+		LedgerEvent *e;
+		int64		book;
+
+		if (!m->created)
+			continue;
+		book = m->kind == MOVE_ACCOUNT ?
+			r->accounts[account_index(r, m->req.debit_account_id)].book_id : m->book_id;
+		if (!PUBLISHES(book))
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		e = PLAN_PUSH(events, nevents, cap, LedgerEvent);
+		memset(e, 0, sizeof(LedgerEvent));
+		e->book_id = book;
+		e->description_null = e->metadata_null = e->detail_null = true;
+		e->created_at = r->now;
+		if (moves_money(m))
+		{
+			e->debit_account_id = m->req.debit_account_id;
+			e->credit_account_id = m->req.credit_account_id;
+			e->has_amount = true;
+			e->amount = m->req.amount;
+			e->idempotency_key = m->req.idempotency_key;
+			e->description = m->req.description;
+			e->description_null = m->req.description_null;
+			e->metadata = m->req.metadata;
+			e->metadata_null = m->req.metadata_null;
+		}
+		switch (m->kind)
+		{
+			case MOVE_TRANSFER:
+			case MOVE_REVERSAL:
+				e->kind = m->kind == MOVE_TRANSFER ? EVENT_TRANSFER_POSTED : EVENT_REVERSAL_POSTED;
+				e->transfer_id = m->id;
+				e->created_at = m->created_at;
+				if (m->kind == MOVE_REVERSAL)
+				{
+					e->detail = EventDetail(psprintf("{\"reverses_transfer_id\": %lld}",
+													 (long long) m->req.reverses_transfer_id));
+					e->detail_null = false;
+				}
+				break;
+			case MOVE_HOLD:
+				e->kind = EVENT_HOLD_CREATED;
+				e->hold_id = m->id;
+				if (m->has_expiry)
+				{
+					char		buf[MAXDATELEN + 1];
+
+					e->detail = EventDetail(psprintf("{\"expires_at\": \"%s\"}",
+													 JsonEncodeDateTime(buf, TimestampTzGetDatum(m->expires_at),
+																		TIMESTAMPTZOID, NULL)));
+					e->detail_null = false;
+				}
+				break;
+			case MOVE_CAPTURE:
+				e->kind = EVENT_HOLD_CAPTURED;
+				e->hold_id = m->req.hold_id;
+				e->transfer_id = m->id;
+				e->created_at = m->created_at;
+				e->detail = EventDetail(psprintf("{\"hold_amount\": \"%s\"}",
+												 AmountToCString(m->hold->amount)));
+				e->detail_null = false;
+				break;
+			case MOVE_RELEASE:
+				e->kind = EVENT_HOLD_RELEASED;
+				e->hold_id = m->req.hold_id;
+				e->amount = m->hold->amount;
+				e->idempotency_key = NULL;
+				e->description = m->hold->description;
+				e->description_null = m->hold->description_null;
+				e->metadata = m->hold->metadata;
+				e->metadata_null = m->hold->metadata_null;
+				break;
+			case MOVE_ACCOUNT:
+			case MOVE_CREATE_ACCOUNT:
+				{
+					LedgerAccount *account = m->kind == MOVE_ACCOUNT ?
+						&r->accounts[account_index(r, m->req.debit_account_id)] : NULL;
+
+					e->account_id = m->kind == MOVE_ACCOUNT ? m->req.debit_account_id : m->id;
+					if (m->kind == MOVE_CREATE_ACCOUNT)
+					{
+						e->kind = EVENT_ACCOUNT_CREATED;
+						e->metadata = m->req.metadata;
+						e->metadata_null = m->req.metadata_null;
+						e->created_at = GetCurrentTransactionStartTimestamp();
+					}
+					else
+						e->kind = m->account->change == CHANGE_LIMITS ? EVENT_ACCOUNT_LIMITS_CHANGED :
+							m->account->change == CHANGE_CLOSE ? EVENT_ACCOUNT_CLOSED :
+							m->account->change == CHANGE_REOPEN ? EVENT_ACCOUNT_REOPENED :
+							EVENT_ACCOUNT_HOT_CHANGED;
+					e->detail = account_detail(m, account);
+					e->detail_null = false;
+				}
+				break;
+		}
+	}
+
+	/* Holds whose expiry this run recorded. */
+	for (int h = 0; h < r->nholds; h++)
+	{
+		PlanHold   *plan = &r->holds[h];
+		LedgerEvent *e;
+
+		if (!plan->resolved || plan->movement >= 0 ||
+			strcmp(plan->hold.status, "expired") != 0 || !PUBLISHES(plan->hold.book_id))
+			continue;
+		e = PLAN_PUSH(events, nevents, cap, LedgerEvent);
+		memset(e, 0, sizeof(LedgerEvent));
+		e->kind = EVENT_HOLD_EXPIRED;
+		e->book_id = plan->hold.book_id;
+		e->debit_account_id = plan->hold.debit_account_id;
+		e->credit_account_id = plan->hold.credit_account_id;
+		e->has_amount = true;
+		e->amount = plan->hold.amount;
+		e->hold_id = plan->hold.id;
+		e->description = plan->hold.description;
+		e->description_null = plan->hold.description_null;
+		e->metadata = plan->hold.metadata;
+		e->metadata_null = plan->hold.metadata_null;
+		e->detail_null = true;
+		e->created_at = plan->resolved_at;
+	}
+#undef PUBLISHES
+	EventsWrite(events, nevents);
+}
+
 /* ---------------------------------------------------------------------------
  * The pipeline.
  * ---------------------------------------------------------------------------
@@ -1849,6 +2057,7 @@ PostingRun(Posting *p)
 	write_entries(&r);
 	write_hold_changes(&r);
 	write_accounts(&r);
+	write_events(&r);
 
 	/* Every so many postings, a hot account's queue is applied. */
 	for (int q = 0; q < r.nqueued; q++)

@@ -45,6 +45,7 @@ typedef struct HoldRow
 	bool		description_null;
 	Datum		metadata;
 	bool		metadata_null;
+	int64		book_id;
 } HoldRow;
 
 /* A change of an account, or a new one: what the call asks for. */

@@ -88,13 +88,27 @@ static const ColumnSpec hot_entries_spec[] = {
 };
 
 static const ColumnSpec books_spec[] = {
-	{"id", 'b'}, {"name", 't'}, {"metadata", 'j'}, {"created_at", 'T'}
+	{"id", 'b'}, {"name", 't'}, {"metadata", 'j'}, {"created_at", 'T'},
+	{"events", 'o'}
 };
 
 static const ColumnSpec grants_spec[] = {
 	{"book_id", 'b'}, {"grantee", 'r'}, {"privilege", 't'},
 	{"debit_accounts", 'B'}, {"credit_accounts", 'B'}, {"grant_option", 'o'},
 	{"granted_by", 'r'}, {"granted_at", 'T'}
+};
+
+static const ColumnSpec events_spec[] = {
+	{"id", 'b'}, {"xid", 'x'}, {"book_id", 'b'}, {"kind", 't'},
+	{"account_id", 'b'}, {"debit_account_id", 'b'}, {"credit_account_id", 'b'},
+	{"amount", 'a'}, {"transfer_id", 'b'}, {"hold_id", 'b'},
+	{"idempotency_key", 't'}, {"description", 't'}, {"metadata", 'j'},
+	{"detail", 'j'}, {"created_at", 'T'}
+};
+
+static const ColumnSpec consumers_spec[] = {
+	{"id", 'b'}, {"name", 't'}, {"owner", 'r'}, {"books", 'B'}, {"position_xid", 'x'},
+	{"position_id", 'b'}, {"created_at", 'T'}, {"acked_at", 'T'}
 };
 
 /*
@@ -109,6 +123,8 @@ static const char *const holds_indexes[] = {"hold_records_pkey", "hold_records_b
 static const char *const hot_entries_indexes[] = {"hot_entries_pkey", NULL};
 static const char *const books_indexes[] = {"books_pkey", "books_name_key", NULL};
 static const char *const grants_indexes[] = {"grants_pkey", NULL};
+static const char *const events_indexes[] = {"events_pkey", NULL};
+static const char *const consumers_indexes[] = {"consumers_pkey", "consumers_name_key", NULL};
 
 typedef struct TableSpec
 {
@@ -128,7 +144,9 @@ static const TableSpec table_specs[LEDGER_NTABLES] = {
 	{"hold_records", holds_spec, lengthof(holds_spec), holds_indexes, "hold_records_id_seq"},
 	{"hot_entries", hot_entries_spec, lengthof(hot_entries_spec), hot_entries_indexes, "hot_entries_id_seq"},
 	{"books", books_spec, lengthof(books_spec), books_indexes, "books_id_seq"},
-	{"grants", grants_spec, lengthof(grants_spec), grants_indexes, NULL}
+	{"grants", grants_spec, lengthof(grants_spec), grants_indexes, NULL},
+	{"events", events_spec, lengthof(events_spec), events_indexes, "events_id_seq"},
+	{"consumers", consumers_spec, lengthof(consumers_spec), consumers_indexes, "consumers_id_seq"}
 };
 
 StaticAssertDecl(lengthof(accounts_spec) == ACCOUNTS_NCOLUMNS,
@@ -168,6 +186,8 @@ spec_type(char letter)
 			return INT8ARRAYOID;
 		case 'r':
 			return REGROLEOID;
+		case 'x':
+			return XID8OID;
 		case 'i':
 			return INT4OID;
 		case 't':

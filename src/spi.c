@@ -266,6 +266,10 @@ arg_type_oid(char letter)
 			return INT4ARRAYOID;
 		case 'r':
 			return REGROLEOID;
+		case 'x':
+			return XID8OID;
+		case 'Y':
+			return XID8ARRAYOID;
 	}
 	elog(ERROR, "unknown statement argument type '%c'", letter);
 	return InvalidOid;			/* keep compiler quiet */

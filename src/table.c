@@ -2108,6 +2108,8 @@ type_letter(Oid type, bool array)
 			return array ? 'Z' : 'T';
 		case BYTEAOID:
 			return array ? 'H' : 'h';
+		case XID8OID:
+			return array ? 'Y' : 'x';
 	}
 	elog(ERROR, "no statement parameter for type %u", type);
 	return '\0';				/* keep compiler quiet */

@@ -1,5 +1,6 @@
 /*
- * worker.c - the background worker that expires holds on its own.
+ * worker.c - the background worker that expires holds on its own, and
+ * wakes the consumers of events.
  *
  * Lazy expiry already stops an expired hold from counting against an
  * account the next time the account is locked; the worker makes the
@@ -12,6 +13,12 @@
  * (ledger.apply_hot_entries), so that their statements stay current even
  * when nothing else locks them.
  *
+ * It also sends the NOTIFY ledger_events of the transactions in its
+ * database that commit events (events.c): a committing transaction sets
+ * the worker's latch, and the worker notifies once for every commit since
+ * its last NOTIFY, at most once every NOTIFY_MIN_INTERVAL_MS, so that the
+ * writers never wait for each other's NOTIFY.
+ *
  * An error ends the worker; the postmaster starts it again after
  * EXPIRY_WORKER_RESTART_SECONDS, which is all the recovery a retry of
  * expire_holds() needs.
@@ -19,6 +26,7 @@
 #include "ledger.h"
 
 #include "access/xact.h"
+#include "commands/async.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -32,6 +40,7 @@
 
 #define EXPIRY_WORKER_RESTART_SECONDS 10
 #define EXPIRY_BATCH 1000
+#define NOTIFY_MIN_INTERVAL_MS 5
 
 static char *expiry_database = NULL;
 static int	expiry_interval_ms = 1000;
@@ -133,6 +142,19 @@ expire_batch(void)
 	return expired;
 }
 
+/* One transaction: NOTIFY ledger_events. */
+static void
+notify_consumers(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	EventsNotify();
+	CommitTransactionCommand();
+#if PG_VERSION_NUM < 150000
+	ProcessCompletedNotifies();
+#endif
+}
+
 /*
  * ledger_expiry_worker_main - entry point of the background worker.
  */
@@ -140,6 +162,8 @@ void
 ledger_expiry_worker_main(Datum main_arg)
 {
 	bool		reported_missing = false;
+	uint64		notified;
+	TimestampTz next_expiry;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -150,10 +174,18 @@ ledger_expiry_worker_main(Datum main_arg)
 			(errmsg("ledger hold expiry worker started in database \"%s\"",
 					expiry_database)));
 
+	EventsWorkerAttach();
+	notified = EventsCommitted();
+	next_expiry = GetCurrentTimestamp();
+
 	for (;;)
 	{
 		int			expired;
+		uint64		committed;
+		TimestampTz now;
+		long		wait_ms;
 
+		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
@@ -161,20 +193,38 @@ ledger_expiry_worker_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		do
+		committed = EventsCommitted();
+		if (committed != notified)
 		{
-			expired = expire_batch();
-			CHECK_FOR_INTERRUPTS();
-		} while (expired > 0);
+			notified = committed;
+			notify_consumers();
+			/* Commits meanwhile share the next NOTIFY. */
+			(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 NOTIFY_MIN_INTERVAL_MS, PG_WAIT_EXTENSION);
+		}
 
-		if (expired < 0 && !reported_missing)
-			ereport(LOG,
-					(errmsg("ledger hold expiry worker is waiting for CREATE EXTENSION ledger in database \"%s\"",
-							expiry_database)));
-		reported_missing = expired < 0;
+		now = GetCurrentTimestamp();
+		if (now >= next_expiry)
+		{
+			do
+			{
+				expired = expire_batch();
+				CHECK_FOR_INTERRUPTS();
+			} while (expired > 0);
 
+			if (expired < 0 && !reported_missing)
+				ereport(LOG,
+						(errmsg("ledger hold expiry worker is waiting for CREATE EXTENSION ledger in database \"%s\"",
+								expiry_database)));
+			reported_missing = expired < 0;
+			now = GetCurrentTimestamp();
+			next_expiry = TimestampTzPlusMilliseconds(now, expiry_interval_ms);
+		}
+
+		if (EventsCommitted() != notified)
+			continue;
+		wait_ms = (long) ((next_expiry - now + 999) / 1000);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 expiry_interval_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
 	}
 }

@@ -1,0 +1,609 @@
+/*
+ * consumer.c - reading the events: books that publish, consumers, their
+ * positions, and pruning.
+ *
+ * A consumer reads ledger.events in the order of (xid, id) and remembers
+ * the last event it acknowledged.  The trap of every outbox is that ids are
+ * drawn before commit: a transaction that drew id 10 may commit after one
+ * that drew id 11, and a reader that had moved past 11 never sees 10.  Here
+ * an event is handed out only when its transaction, and every transaction
+ * with a smaller id, has ended: its xid is below the xmin of the reading
+ * statement's snapshot.  Every transaction still running then, and every
+ * one that starts later, has an xid at or above that xmin, so none can add
+ * an event before one already handed out; rolled-back transactions' events
+ * are never visible.  The order is the same for every consumer.  The price
+ * is latency: a long transaction that holds an xid (any writer, not only
+ * the ledger's) holds back the events of later transactions until it ends.
+ *
+ * Delivery is at least once: ledger.next_events returns the events after
+ * the position, and again until ledger.ack_events moves the position past
+ * them; the position is a row in ledger.consumers, so it survives crashes
+ * with the transaction that acknowledged it.  A consumer reads the books it
+ * was created for, each of which its role must still be allowed to read at
+ * every call; only the ledger's owner has consumers of every book.
+ * Pruning removes what every consumer has passed: a stopped consumer holds
+ * back pruning, never the writers.
+ */
+#include "ledger.h"
+
+#include "table.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/xid8.h"
+
+/* Most events one call of ledger.next_events returns. */
+#define NEXT_EVENTS_MAX		10000
+
+/* Events pruned per statement, so that memory stays bounded. */
+#define PRUNE_CHUNK			10000
+
+/* The reading statement's fence: every transaction below it has ended. */
+#define FENCE_SQL "pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())"
+
+static LedgerStatement lock_book = LEDGER_STATEMENT(
+	"SELECT events FROM ledger.books WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE", "b");
+
+static LedgerStatement book_exists = LEDGER_STATEMENT(
+	"SELECT 1 FROM ledger.books WHERE id OPERATOR(pg_catalog.=) $1", "b");
+
+static LedgerStatement current_fence = LEDGER_STATEMENT(
+	"SELECT " FENCE_SQL, "");
+
+static LedgerStatement read_consumer = LEDGER_STATEMENT(
+	"SELECT id, owner, books, position_xid, position_id FROM ledger.consumers"
+	" WHERE name OPERATOR(pg_catalog.=) $1", "t");
+
+static LedgerStatement lock_consumer = LEDGER_STATEMENT(
+	"SELECT id, owner, books, position_xid, position_id FROM ledger.consumers"
+	" WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE", "t");
+
+static LedgerStatement next_events = LEDGER_STATEMENT(
+	"SELECT e.* FROM ledger.events AS e"
+	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)"
+	"   AND e.xid OPERATOR(pg_catalog.<) " FENCE_SQL
+	"   AND ($3 IS NULL OR e.book_id OPERATOR(pg_catalog.=) ANY ($3))"
+	" ORDER BY e.xid, e.id LIMIT $4", "xbBi");
+
+static LedgerStatement find_deliverable = LEDGER_STATEMENT(
+	"SELECT e.xid FROM ledger.events AS e"
+	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)"
+	"   AND e.xid OPERATOR(pg_catalog.<) " FENCE_SQL
+	"   AND ($3 IS NULL OR e.book_id OPERATOR(pg_catalog.=) ANY ($3))"
+	"   AND e.id OPERATOR(pg_catalog.=) $4"
+	" ORDER BY e.xid, e.id LIMIT 1", "xbBb");
+
+static LedgerStatement find_beyond = LEDGER_STATEMENT(
+	"SELECT e.book_id FROM ledger.events AS e"
+	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)"
+	"   AND e.id OPERATOR(pg_catalog.=) $3 LIMIT 1", "xbb");
+
+static LedgerStatement oldest_position = LEDGER_STATEMENT(
+	"SELECT position_xid, position_id FROM ledger.consumers"
+	" ORDER BY position_xid, position_id LIMIT 1", "");
+
+static LedgerStatement prunable = LEDGER_STATEMENT(
+	"SELECT xid, id FROM ledger.events"
+	" WHERE (xid, id) OPERATOR(pg_catalog.<=) ($1, $2)"
+	" ORDER BY xid, id LIMIT " CppAsString2(PRUNE_CHUNK), "xb");
+
+/* A consumer as read. */
+typedef struct Consumer
+{
+	int64		id;
+	Oid			owner;
+	ArrayType  *books;			/* NULL: every book */
+	FullTransactionId position_xid;
+	int64		position_id;
+} Consumer;
+
+static char *
+consumer_name_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+	int			len;
+
+	CheckArgNotNull(fcinfo, argno, "consumer");
+	name = TextDatumGetCString(PG_GETARG_DATUM(argno));
+	len = pg_mbstrlen(name);
+	if (len < 1 || len > LEDGER_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_NAME),
+				 errmsg("consumer name must be 1 to %d characters long", LEDGER_NAME_MAX)));
+	return name;
+}
+
+/*
+ * get_consumer - read the consumer (locked, for a change of its position)
+ * and refuse (42501) a role that is not its owner's or the ledger owner's,
+ * or that may no longer read one of its books.  Caller is connected to SPI.
+ */
+static void
+get_consumer(const char *name, bool lock, Consumer *c)
+{
+	Datum		arg = CStringGetTextDatum(name);
+	Datum		value;
+	bool		isnull;
+
+	LedgerExecute(lock ? &lock_consumer : &read_consumer, &arg, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_UNKNOWN_CONSUMER),
+				 errmsg("consumer \"%s\" does not exist", name),
+				 errhint("Create it with ledger.create_consumer().")));
+	c->id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+	c->owner = DatumGetObjectId(LedgerGetColumn(0, 2, &isnull));
+	value = LedgerGetColumn(0, 3, &isnull);
+	c->books = isnull ? NULL : DatumGetArrayTypePCopy(value);
+	c->position_xid = DatumGetFullTransactionId(LedgerGetColumn(0, 4, &isnull));
+	c->position_id = DatumGetInt64(LedgerGetColumn(0, 5, &isnull));
+
+	if (!AuthorityIsOwner() && !has_privs_of_role(GetUserId(), c->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not use consumer \"%s\"",
+						GetUserNameFromId(GetUserId(), false), name),
+				 errdetail("The consumer belongs to role \"%s\".",
+						   GetUserNameFromId(c->owner, true))));
+	if (c->books == NULL)
+	{
+		if (!AuthorityIsOwner())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" may not read consumer \"%s\", which reads every book",
+							GetUserNameFromId(GetUserId(), false), name)));
+	}
+	else
+	{
+		Datum	   *books;
+		int			nbooks;
+
+		deconstruct_array(c->books, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+						  TYPALIGN_DOUBLE, &books, NULL, &nbooks);
+		for (int b = 0; b < nbooks; b++)
+			AuthorityCheck(DatumGetInt64(books[b]), LEDGER_READ, 0);
+	}
+}
+
+/* The fence of a new statement: no transaction below it is still running. */
+static FullTransactionId
+fence(void)
+{
+	bool		isnull;
+
+	LedgerExecute(&current_fence, NULL, NULL, 1);
+	return DatumGetFullTransactionId(LedgerGetColumn(0, 1, &isnull));
+}
+
+/* Move the locked consumer to (xid, id). */
+static void
+set_position(const Consumer *c, FullTransactionId xid, int64 id)
+{
+	TableColumn columns[] = {
+		{"position_xid", XID8OID}, {"position_id", INT8OID}, {"acked_at", TIMESTAMPTZOID}
+	};
+	Datum		values[3];
+	bool		nulls[3] = {false};
+	TableWrite *w;
+
+	values[0] = FullTransactionIdGetDatum(xid);
+	values[1] = Int64GetDatum(id);
+	values[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	w = TableWriteBegin("consumers", TABLE_UPDATE, columns, 3);
+	if (!TableWriteUpdate(w, c->id, NULL, values, nulls))
+		elog(ERROR, "consumer %lld vanished while locked", (long long) c->id);
+	(void) TableWriteEnd(w);
+}
+
+/*
+ * ledger_set_book_events - turn a book's events on or off (manage); returns
+ * whether they were on.  Takes effect for the transactions that start
+ * after it commits.
+ */
+PG_FUNCTION_INFO_V1(ledger_set_book_events);
+Datum
+ledger_set_book_events(PG_FUNCTION_ARGS)
+{
+	int64		book;
+	bool		enabled;
+	bool		was;
+	bool		isnull;
+	Datum		arg;
+
+	CheckArgNotNull(fcinfo, 0, "book_id");
+	CheckArgNotNull(fcinfo, 1, "enabled");
+	book = PG_GETARG_INT64(0);
+	enabled = PG_GETARG_BOOL(1);
+	arg = Int64GetDatum(book);
+
+	LedgerConnect();
+	LedgerExecute(&lock_book, &arg, NULL, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_UNKNOWN_BOOK),
+				 errmsg("book %lld does not exist", (long long) book)));
+	was = DatumGetBool(LedgerGetColumn(0, 1, &isnull));
+	AuthorityCheck(book, LEDGER_MANAGE, 0);
+	if (was != enabled)
+	{
+		TableColumn column = {"events", BOOLOID};
+		Datum		value = BoolGetDatum(enabled);
+		bool		null = false;
+		TableWrite *w = TableWriteBegin("books", TABLE_UPDATE, &column, 1);
+
+		if (!TableWriteUpdate(w, book, NULL, &value, &null))
+			elog(ERROR, "book %lld vanished while locked", (long long) book);
+		(void) TableWriteEnd(w);
+		/* Every backend forgets what it knew of the books at our commit. */
+		CacheInvalidateRelcacheByRelid(get_relname_relid("books", LedgerNamespaceOid()));
+	}
+	SPI_finish();
+	PG_RETURN_BOOL(was);
+}
+
+/* qsort comparator for book ids. */
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * ledger_create_consumer - a consumer of the given books' events (manage
+ * on each), or of every book (the ledger's owner only), starting with the
+ * transactions that had not ended when it was created.
+ */
+PG_FUNCTION_INFO_V1(ledger_create_consumer);
+Datum
+ledger_create_consumer(PG_FUNCTION_ARGS)
+{
+	char	   *name = consumer_name_arg(fcinfo, 0);
+	TableColumn columns[] = {
+		{"name", TEXTOID}, {"owner", REGROLEOID}, {"books", INT8ARRAYOID},
+		{"position_xid", XID8OID}, {"position_id", INT8OID}
+	};
+	Datum		values[lengthof(columns)];
+	bool		nulls[lengthof(columns)] = {false};
+	TableWrite *w;
+	bool		created;
+
+	LedgerConnect();
+	if (PG_ARGISNULL(1))
+	{
+		if (!AuthorityIsOwner())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" may not create a consumer of every book",
+							GetUserNameFromId(GetUserId(), false)),
+					 errhint("Name the books, each of which the role manages.")));
+		nulls[2] = true;
+		values[2] = (Datum) 0;
+	}
+	else
+	{
+		ArrayType  *array = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			n;
+		int64	   *books;
+		int			nbooks = 0;
+
+		if (ARR_NDIM(array) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
+					 errmsg("books must be a one-dimensional array")));
+		deconstruct_array(array, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &elems, &elemnulls, &n);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
+					 errmsg("books must name at least one book"),
+					 errhint("Pass NULL for every book.")));
+		books = palloc(sizeof(int64) * n);
+		for (int i = 0; i < n; i++)
+		{
+			if (elemnulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_LEDGER_NULL_ARGUMENT),
+						 errmsg("books must not contain NULL")));
+			books[i] = DatumGetInt64(elems[i]);
+		}
+		qsort(books, n, sizeof(int64), compare_int64);
+		for (int i = 0; i < n; i++)
+		{
+			Datum		arg = Int64GetDatum(books[i]);
+
+			if (nbooks > 0 && books[nbooks - 1] == books[i])
+				continue;
+			LedgerExecute(&book_exists, &arg, NULL, 1);
+			if (SPI_processed == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_LEDGER_UNKNOWN_BOOK),
+						 errmsg("book %lld does not exist", (long long) books[i])));
+			AuthorityCheck(books[i], LEDGER_MANAGE, 0);
+			books[nbooks++] = books[i];
+		}
+		for (int i = 0; i < nbooks; i++)
+			elems[i] = Int64GetDatum(books[i]);
+		values[2] = PointerGetDatum(construct_array(elems, nbooks, INT8OID, sizeof(int64),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	}
+	values[0] = CStringGetTextDatum(name);
+	values[1] = ObjectIdGetDatum(GetUserId());
+	values[3] = FullTransactionIdGetDatum(fence());
+	values[4] = Int64GetDatum(0);
+	w = TableWriteBegin("consumers", TABLE_INSERT, columns, lengthof(columns));
+	created = TableWriteRowUnlessKey(w, (const int[]) {0}, 1, values, nulls);
+	(void) TableWriteEnd(w);
+	if (!created)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_DUPLICATE_CONSUMER),
+				 errmsg("consumer \"%s\" already exists", name)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * ledger_drop_consumer - remove a consumer (its owner's role or the
+ * ledger's owner); returns whether it existed.  What only it held back
+ * can then be pruned.
+ */
+PG_FUNCTION_INFO_V1(ledger_drop_consumer);
+Datum
+ledger_drop_consumer(PG_FUNCTION_ARGS)
+{
+	char	   *name = consumer_name_arg(fcinfo, 0);
+	Datum		arg = CStringGetTextDatum(name);
+	TableColumn key = {"id", INT8OID};
+	bool		isnull;
+	int64		id;
+	Oid			owner;
+	Datum		value;
+	bool		null = false;
+	TableWrite *w;
+
+	LedgerConnect();
+	LedgerExecute(&lock_consumer, &arg, NULL, 1);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(false);
+	}
+	id = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
+	owner = DatumGetObjectId(LedgerGetColumn(0, 2, &isnull));
+	if (!AuthorityIsOwner() && !has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not drop consumer \"%s\"",
+						GetUserNameFromId(GetUserId(), false), name),
+				 errdetail("The consumer belongs to role \"%s\".",
+						   GetUserNameFromId(owner, true))));
+	value = Int64GetDatum(id);
+	w = TableWriteBegin("consumers", TABLE_DELETE, &key, 1);
+	TableWriteRow(w, &value, &null);
+	if (TableWriteEnd(w) != 1)
+		elog(ERROR, "consumer \"%s\" vanished while locked", name);
+	SPI_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/* The events read by the first call of next_events, handed out one a call. */
+typedef struct NextEventsState
+{
+	HeapTuple  *rows;
+	int			nrows;
+	int			next;
+} NextEventsState;
+
+/*
+ * ledger_next_events - up to max events after the consumer's position, in
+ * order; the same ones again until they are acknowledged.
+ */
+PG_FUNCTION_INFO_V1(ledger_next_events);
+Datum
+ledger_next_events(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	NextEventsState *state;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		char	   *name = consumer_name_arg(fcinfo, 0);
+		MemoryContext oldcontext;
+		TupleDesc	desc;
+		Consumer	c;
+		int32		max;
+		Datum		args[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
+
+		CheckArgNotNull(fcinfo, 1, "max");
+		max = PG_GETARG_INT32(1);
+		if (max < 1 || max > NEXT_EVENTS_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
+					 errmsg("max must be between 1 and %d", NEXT_EVENTS_MAX)));
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		funcctx->tuple_desc = BlessTupleDesc(desc);
+		state = palloc0(sizeof(NextEventsState));
+		funcctx->user_fctx = state;
+		MemoryContextSwitchTo(oldcontext);
+
+		LedgerConnect();
+		get_consumer(name, false, &c);
+		args[0] = FullTransactionIdGetDatum(c.position_xid);
+		args[1] = Int64GetDatum(c.position_id);
+		args[2] = PointerGetDatum(c.books);
+		nulls[2] = c.books == NULL ? 'n' : ' ';
+		args[3] = Int32GetDatum(max);
+		LedgerExecute(&next_events, args, nulls, 0);
+
+		/* The columns of SELECT * are the row type's live attributes, in order. */
+		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		state->nrows = (int) SPI_processed;
+		state->rows = palloc(sizeof(HeapTuple) * Max(state->nrows, 1));
+		for (int r = 0; r < state->nrows; r++)
+		{
+			Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+			bool	   *isnull = palloc(sizeof(bool) * desc->natts);
+			int			col = 0;
+
+			for (int a = 0; a < desc->natts; a++)
+			{
+				if (TupleDescAttr(desc, a)->attisdropped)
+				{
+					values[a] = (Datum) 0;
+					isnull[a] = true;
+					continue;
+				}
+				values[a] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+										  ++col, &isnull[a]);
+			}
+			state->rows[r] = heap_form_tuple(funcctx->tuple_desc, values, isnull);
+			pfree(values);
+			pfree(isnull);
+		}
+		MemoryContextSwitchTo(oldcontext);
+		SPI_finish();
+	}
+
+	funcctx = SRF_PERCALL_SETUP();
+	state = (NextEventsState *) funcctx->user_fctx;
+	if (state->next < state->nrows)
+		SRF_RETURN_NEXT(funcctx, HeapTupleGetDatum(state->rows[state->next++]));
+	SRF_RETURN_DONE(funcctx);
+}
+
+/*
+ * ledger_ack_events - move the consumer past the event up_to, which
+ * next_events could hand it (LG023 otherwise); returns false, changing
+ * nothing, when the consumer is already past it.  Concurrent calls for one
+ * consumer queue on its row.
+ */
+PG_FUNCTION_INFO_V1(ledger_ack_events);
+Datum
+ledger_ack_events(PG_FUNCTION_ARGS)
+{
+	char	   *name = consumer_name_arg(fcinfo, 0);
+	Consumer	c;
+	int64		up_to;
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+	FullTransactionId xid;
+
+	CheckArgNotNull(fcinfo, 1, "up_to");
+	up_to = PG_GETARG_INT64(1);
+
+	LedgerConnect();
+	get_consumer(name, true, &c);
+	args[0] = FullTransactionIdGetDatum(c.position_xid);
+	args[1] = Int64GetDatum(c.position_id);
+	args[2] = PointerGetDatum(c.books);
+	nulls[2] = c.books == NULL ? 'n' : ' ';
+	args[3] = Int64GetDatum(up_to);
+	LedgerExecute(&find_deliverable, args, nulls, 1);
+	if (SPI_processed == 0)
+	{
+		/* Not ahead of the position and deliverable: behind it, or wrong. */
+		args[2] = Int64GetDatum(up_to);
+		LedgerExecute(&find_beyond, args, NULL, 1);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_UNKNOWN_EVENT),
+					 errmsg("consumer \"%s\" cannot acknowledge event %lld",
+							name, (long long) up_to),
+					 errdetail("The event is of a book the consumer does not read, or of a transaction that has not ended or that a running one precedes."),
+					 errhint("Acknowledge only events that ledger.next_events() returned.")));
+		SPI_finish();
+		PG_RETURN_BOOL(false);
+	}
+	xid = DatumGetFullTransactionId(LedgerGetColumn(0, 1, &isnull));
+	set_position(&c, xid, up_to);
+	SPI_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * ledger_prune_events - delete the events every consumer has passed (with
+ * no consumer, every event whose transaction has ended); returns how many.
+ */
+PG_FUNCTION_INFO_V1(ledger_prune_events);
+Datum
+ledger_prune_events(PG_FUNCTION_ARGS)
+{
+	TableColumn key[] = {{"xid", XID8OID}, {"id", INT8OID}};
+	FullTransactionId bound_xid;
+	int64		bound_id;
+	int64		pruned = 0;
+	bool		isnull;
+
+	LedgerConnect();
+	LedgerExecute(&oldest_position, NULL, NULL, 1);
+	if (SPI_processed > 0)
+	{
+		bound_xid = DatumGetFullTransactionId(LedgerGetColumn(0, 1, &isnull));
+		bound_id = DatumGetInt64(LedgerGetColumn(0, 2, &isnull));
+	}
+	else
+	{
+		/* Below the fence, with any id: (fence - 1, max). */
+		FullTransactionId f = fence();
+
+		bound_xid = FullTransactionIdFromU64(U64FromFullTransactionId(f) - 1);
+		bound_id = PG_INT64_MAX;
+	}
+
+	for (;;)
+	{
+		Datum		args[2];
+		int			n;
+		TableWrite *w;
+		Datum	   *xids;
+		Datum	   *ids;
+
+		CHECK_FOR_INTERRUPTS();
+		args[0] = FullTransactionIdGetDatum(bound_xid);
+		args[1] = Int64GetDatum(bound_id);
+		LedgerExecute(&prunable, args, NULL, 0);
+		n = (int) SPI_processed;
+		if (n == 0)
+			break;
+		xids = palloc(sizeof(Datum) * n);
+		ids = palloc(sizeof(Datum) * n);
+		for (int r = 0; r < n; r++)
+		{
+			xids[r] = LedgerGetColumn(r, 1, &isnull);
+			ids[r] = LedgerGetColumn(r, 2, &isnull);
+		}
+		w = TableWriteBegin("events", TABLE_DELETE, key, 2);
+		for (int r = 0; r < n; r++)
+		{
+			Datum		values[2] = {xids[r], ids[r]};
+			bool		nulls[2] = {false, false};
+
+			TableWriteRow(w, values, nulls);
+		}
+		pruned += TableWriteEnd(w);
+		pfree(xids);
+		pfree(ids);
+		if (n < PRUNE_CHUNK)
+			break;
+	}
+	SPI_finish();
+	PG_RETURN_INT64(pruned);
+}
