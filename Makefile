@@ -35,7 +35,7 @@ DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline books authority
+REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline books authority events
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/

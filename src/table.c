@@ -1184,6 +1184,7 @@ form_row(TableInsert *ins, const Datum *values, const bool *nulls)
 	MemoryContext oldcxt;
 	TupleTableSlot *slot = ins->slots[ins->nslots];
 	HeapTuple	tuple;
+	LedgerSavedUser saved;
 
 	if (slot == NULL)
 	{
@@ -1194,6 +1195,8 @@ form_row(TableInsert *ins, const Datum *values, const bool *nulls)
 	}
 	oldcxt = MemoryContextSwitchTo(ins->chunk_cxt);
 
+	/* Defaults are evaluated as the owner, as the SQL statements run. */
+	LedgerBecomeOwner(&saved);
 	for (int a = 0; a < ins->natts; a++)
 	{
 		ins->nulls[a] = true;
@@ -1201,6 +1204,7 @@ form_row(TableInsert *ins, const Datum *values, const bool *nulls)
 		if (ins->defaults[a] != NULL)
 			ins->values[a] = ExecEvalExpr(ins->defaults[a], econtext, &ins->nulls[a]);
 	}
+	LedgerRestoreUser(&saved);
 	for (int c = 0; c < ins->ncolumns; c++)
 	{
 		ins->values[ins->attnums[c] - 1] = values[c];

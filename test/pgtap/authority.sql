@@ -34,6 +34,10 @@ SELECT ledger.transfer(:b_bank, :b1, 100000) AS t_b \gset
 SELECT ledger.hold(:a1, :a2, 300) AS h_a \gset
 SELECT ledger.hold(:b1, :b_bank, 300) AS h_b \gset
 SELECT ledger.close_account(:a4);
+-- Book A publishes events, so every cell that moves money writes one too,
+-- as the role that calls; the owner has a consumer of book A.
+SELECT ledger.set_book_events(:a, true);
+SELECT ledger.create_consumer('tap_owner', ARRAY[:a]::bigint[]);
 
 -- ---------------------------------------------------------------------------
 -- Roles: what each holds on book A
@@ -134,6 +138,14 @@ INSERT INTO calls VALUES
     ('create_asset', 'execute', NULL, NULL, 'SELECT ledger.create_asset(''TAPEUR'', 2)'),
     ('expire_holds', 'execute', NULL, NULL, 'SELECT ledger.expire_holds()'),
     ('apply_hot_entries', 'execute', NULL, NULL, 'SELECT ledger.apply_hot_entries()'),
+    ('set_book_events', 'manage', NULL, NULL, format('SELECT ledger.set_book_events(%s, false)', :a)),
+    ('create_consumer', 'manage', NULL, NULL, format('SELECT ledger.create_consumer(%L, ARRAY[%s]::bigint[])', 'tap_c', :a)),
+    ('create_consumer of book B', 'never', NULL, NULL, format('SELECT ledger.create_consumer(%L, ARRAY[%s]::bigint[])', 'tap_c', :b)),
+    ('create_consumer of every book', 'owner', NULL, NULL, 'SELECT ledger.create_consumer(''tap_c'')'),
+    ('next_events of the owner''s consumer', 'owner', NULL, NULL, 'SELECT * FROM ledger.next_events(''tap_owner'', 10)'),
+    ('ack_events of the owner''s consumer', 'owner', NULL, NULL, 'SELECT ledger.ack_events(''tap_owner'', 1)'),
+    ('drop_consumer of the owner''s consumer', 'owner', NULL, NULL, 'SELECT ledger.drop_consumer(''tap_owner'')'),
+    ('prune_events', 'execute', NULL, NULL, 'SELECT ledger.prune_events()'),
     ('verify of the whole ledger', 'owner', NULL, NULL, 'SELECT * FROM ledger.verify()'),
     ('create_account in book 1', 'owner', NULL, NULL, 'SELECT ledger.create_account(''TAPUSD'')'),
     -- book B, reached from book A's privileges

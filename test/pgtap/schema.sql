@@ -7,7 +7,7 @@
 -- neither touch the tables nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(132);
+SELECT plan(137);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -94,8 +94,21 @@ SELECT columns_are('ledger', 'hot_entries',
                    ARRAY['id', 'account_id', 'transfer_id', 'direction', 'amount', 'created_at',
                          'book_id'],
                    'ledger.hot_entries has exactly its documented columns');
-SELECT columns_are('ledger', 'books', ARRAY['id', 'name', 'metadata', 'created_at'],
+SELECT columns_are('ledger', 'books', ARRAY['id', 'name', 'metadata', 'created_at', 'events'],
                    'ledger.books has exactly its documented columns');
+SELECT columns_are('ledger', 'events',
+                   ARRAY['id', 'xid', 'book_id', 'kind', 'account_id', 'debit_account_id',
+                         'credit_account_id', 'amount', 'transfer_id', 'hold_id',
+                         'idempotency_key', 'description', 'metadata', 'detail', 'created_at'],
+                   'ledger.events has exactly its documented columns');
+SELECT col_type_is('ledger', 'events', 'xid', 'xid8', 'events.xid is xid8');
+SELECT col_type_is('ledger', 'events', 'amount', 'ledger.amount', 'events.amount is ledger.amount');
+SELECT col_is_pk('ledger', 'events', ARRAY['xid', 'id'],
+                 'events are keyed, and read, in the order of their transaction id and id');
+SELECT columns_are('ledger', 'consumers',
+                   ARRAY['id', 'name', 'owner', 'books', 'position_xid', 'position_id',
+                         'created_at', 'acked_at'],
+                   'ledger.consumers has exactly its documented columns');
 SELECT has_table('ledger', 'grants', 'table ledger.grants exists');
 SELECT columns_are('ledger', 'grants',
                    ARRAY['book_id', 'grantee', 'privilege', 'debit_accounts', 'credit_accounts',
@@ -115,7 +128,7 @@ SELECT is_empty(
         FROM pg_catalog.pg_class c
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = 'ledger' AND c.relkind = 'r' AND c.relname <> 'books'
-         AND c.relname <> 'assets'
+         AND c.relname <> 'assets' AND c.relname <> 'consumers'
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                           WHERE a.attrelid = c.oid AND a.attname = 'book_id'
                             AND a.atttypid = 'pg_catalog.int8'::pg_catalog.regtype
