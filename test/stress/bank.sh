@@ -37,6 +37,16 @@
 #    of another book's account is refused with 42501;
 # and record any anomaly in bank.anomalies.
 #
+# Tenants 1-3 publish events (tenant 4 does not).  Two consumers read all
+# the time, each acknowledging what it read in the transaction that stores
+# it (bank.received, keyed by consumer and event): "payouts", as
+# bank_consumer (manage and read on tenants 1 and 2), 100 events at a time;
+# "audit", as the owner, every book, 1,000 at a time, pruning now and then.
+# At the end, once drained, each consumer has received, exactly once and
+# in increasing (xid, id) order, one event for each transfer, hold,
+# capture, release and expiry of its books that committed during the run,
+# none of tenant 4, none of a rolled-back call.
+#
 # At the end: no anomaly, no deadlock (pg_stat_database.deadlocks unchanged,
 # no 40P01), no 40001 at READ COMMITTED, every account's versions 1..n
 # without a gap, the conservation law once more, and ledger.verify() empty.
@@ -53,15 +63,18 @@ SEED=${BANK_SEED:-$((RANDOM * 32768 + RANDOM))}
 echo "bank.sh: seed $SEED (replay the choices with BANK_SEED=$SEED)"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger_bank.XXXXXX")
 READERS_PID=
+PAYOUTS_PID=
+AUDIT_PID=
 
 psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 psql_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 cleanup() {
-	if [ -n "$READERS_PID" ]; then
-		kill "$READERS_PID" 2>/dev/null || true
-		wait "$READERS_PID" 2>/dev/null || true
-	fi
+	local pid
+	for pid in $READERS_PID $PAYOUTS_PID $AUDIT_PID; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	if [ "${BANK_KEEP:-0}" != 1 ]; then
 		psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 		drop_roles
@@ -70,7 +83,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ROLES="bank_payments bank_holds bank_ops bank_expiry bank_reader_1 bank_reader_2 bank_reader_3 bank_reader_4"
+ROLES="bank_payments bank_holds bank_ops bank_expiry bank_reader_1 bank_reader_2 bank_reader_3 bank_reader_4 bank_consumer"
 drop_roles() {
 	local r
 	for r in $ROLES; do
@@ -102,9 +115,9 @@ SELECT ledger.set_account_hot(id) FROM ledger.accounts WHERE name = 'hot:1';
 -- The services, each with what it needs on every tenant's book; a reader
 -- per book.
 GRANT USAGE ON SCHEMA ledger TO bank_payments, bank_holds, bank_ops, bank_expiry,
-    bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4;
+    bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4, bank_consumer;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO bank_payments, bank_holds, bank_ops,
-    bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4;
+    bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4, bank_consumer;
 GRANT EXECUTE ON FUNCTION ledger.expire_holds(integer) TO bank_expiry;
 GRANT SELECT ON ledger.account_balances, ledger.holds
     TO bank_reader_1, bank_reader_2, bank_reader_3, bank_reader_4;
@@ -114,6 +127,9 @@ SELECT ledger.grant_privilege(b.id, g.role::regrole, g.privilege)
  WHERE b.name LIKE 'tenant:%';
 SELECT ledger.grant_privilege(b.id, ('bank_reader_' || split_part(b.name, ':', 2))::regrole, 'read')
   FROM ledger.books AS b WHERE b.name LIKE 'tenant:%';
+SELECT ledger.grant_privilege(b.id, 'bank_consumer', p)
+  FROM ledger.books AS b, unnest(ARRAY['read', 'manage']) AS p
+ WHERE b.name IN ('tenant:1', 'tenant:2');
 
 CREATE SCHEMA bank;
 -- The id ranges pgbench and bank.step() draw from, per book (k 1 to 4).
@@ -135,6 +151,60 @@ SELECT cardinality(ledger.transfer_batch(array_agg(
                NULL, 'opening balance', NULL)::ledger.transfer_request ORDER BY a.id)))
   FROM ledger.accounts AS a JOIN bank.ranges AS r ON r.book = a.book_id
  WHERE a.id <> r.fund;
+
+-- Events from here on, in three of the books; the consumers start now.
+CREATE TABLE bank.start AS SELECT (SELECT max(id) FROM ledger.transfers) AS last_transfer;
+SELECT ledger.set_book_events(id, true) FROM ledger.books
+ WHERE name IN ('tenant:1', 'tenant:2', 'tenant:3');
+SELECT array_agg(id ORDER BY id) AS payout_books FROM ledger.books
+ WHERE name IN ('tenant:1', 'tenant:2') \gset
+SET ROLE bank_consumer;
+SELECT ledger.create_consumer('payouts', :'payout_books');
+RESET ROLE;
+SELECT ledger.create_consumer('audit');
+
+-- What each consumer received, in the transaction that acknowledged it.
+CREATE TABLE bank.received (
+    consumer    text NOT NULL,
+    xid         xid8 NOT NULL,
+    id          bigint NOT NULL,
+    kind        text NOT NULL,
+    book_id     bigint NOT NULL,
+    transfer_id bigint,
+    hold_id     bigint,
+    PRIMARY KEY (consumer, xid, id)
+);
+GRANT USAGE ON SCHEMA bank TO bank_consumer;
+GRANT SELECT, INSERT ON bank.received TO bank_consumer;
+
+-- consume - store the consumer's next events and acknowledge the last;
+-- refuses an event at or before one already received.
+CREATE FUNCTION bank.consume(p_consumer text, p_max int) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    e record;
+    last_xid xid8;
+    last_id bigint;
+    n int := 0;
+BEGIN
+    SELECT r.xid, r.id INTO last_xid, last_id FROM bank.received AS r
+     WHERE r.consumer = p_consumer ORDER BY r.xid DESC, r.id DESC LIMIT 1;
+    FOR e IN SELECT * FROM ledger.next_events(p_consumer, p_max) LOOP
+        IF last_xid IS NOT NULL AND (e.xid, e.id) <= (last_xid, last_id) THEN
+            RAISE EXCEPTION 'consumer % received event (%, %) after (%, %)',
+                p_consumer, e.xid, e.id, last_xid, last_id;
+        END IF;
+        INSERT INTO bank.received
+        VALUES (p_consumer, e.xid, e.id, e.kind, e.book_id, e.transfer_id, e.hold_id);
+        last_xid := e.xid;
+        last_id := e.id;
+        n := n + 1;
+    END LOOP;
+    IF n > 0 AND NOT ledger.ack_events(p_consumer, last_id) THEN
+        RAISE EXCEPTION 'consumer % could not acknowledge event %', p_consumer, last_id;
+    END IF;
+    RETURN n;
+END $$;
+GRANT EXECUTE ON FUNCTION bank.consume(text, int) TO bank_consumer;
 
 CREATE UNLOGGED TABLE bank.outcomes (
     kind      text NOT NULL,
@@ -417,6 +487,22 @@ COMMIT;
 \sleep 10 ms
 PGBENCH
 
+cat >"$WORK/payouts.sql" <<'PGBENCH'
+BEGIN;
+SET LOCAL ROLE bank_consumer;
+SELECT bank.consume('payouts', 100);
+COMMIT;
+\sleep 5 ms
+PGBENCH
+cat >"$WORK/audit.sql" <<'PGBENCH'
+SELECT bank.consume('audit', 1000);
+\set p random(1, 20)
+\if :p = 1
+SELECT ledger.prune_events();
+\endif
+\sleep 5 ms
+PGBENCH
+
 deadlocks() {
 	psql_db -At -c "SELECT deadlocks FROM pg_catalog.pg_stat_database WHERE datname = current_database()"
 }
@@ -426,6 +512,12 @@ deadlocks_before=$(deadlocks)
 "$PG_BIN/pgbench" -n -c 2 -j 1 -T $((SECONDS_TO_RUN + 2)) -f "$WORK/reader.sql" \
 	"$DB" >"$WORK/readers.log" 2>&1 &
 READERS_PID=$!
+"$PG_BIN/pgbench" -n -c 1 -j 1 -T $((SECONDS_TO_RUN + 2)) -f "$WORK/payouts.sql" \
+	"$DB" >"$WORK/payouts.log" 2>&1 &
+PAYOUTS_PID=$!
+"$PG_BIN/pgbench" -n -c 1 -j 1 -T $((SECONDS_TO_RUN + 2)) -f "$WORK/audit.sql" \
+	"$DB" >"$WORK/audit.log" 2>&1 &
+AUDIT_PID=$!
 sleep 1
 
 started=$(date +%s)
@@ -442,6 +534,11 @@ elapsed=$(($(date +%s) - started))
 readers_ok=1
 wait "$READERS_PID" || readers_ok=0
 READERS_PID=
+consumers_ok=1
+wait "$PAYOUTS_PID" || consumers_ok=0
+wait "$AUDIT_PID" || consumers_ok=0
+PAYOUTS_PID=
+AUDIT_PID=
 
 failed=0
 if [ "$writers_ok" -ne 1 ] || grep -qiE 'aborted|error' "$WORK/writers.log"; then
@@ -454,6 +551,20 @@ if [ "$readers_ok" -ne 1 ] || grep -qiE 'aborted|error|failed transactions: [1-9
 	echo "FAIL: the readers' pgbench reported an error" >&2
 	failed=1
 fi
+
+for c in payouts audit; do
+	if [ "$consumers_ok" -ne 1 ] || grep -qiE 'aborted|error|failed transactions: [1-9]' "$WORK/$c.log"; then
+		cat "$WORK/$c.log" >&2
+		echo "FAIL: the consumer $c reported an error" >&2
+		failed=1
+	fi
+done
+# Drain: every writer has ended, so every event is deliverable.
+psql_db -c "SET ROLE bank_consumer" \
+	-c "DO \$\$ BEGIN WHILE bank.consume('payouts', 1000) > 0 LOOP END LOOP; END \$\$" ||
+	{ echo "FAIL: draining payouts" >&2; failed=1; }
+psql_db -c "DO \$\$ BEGIN WHILE bank.consume('audit', 1000) > 0 LOOP END LOOP; END \$\$" ||
+	{ echo "FAIL: draining audit" >&2; failed=1; }
 
 # Failed (not aborted) writer transactions, per script: only serialization
 # failures at COMMIT, only at SERIALIZABLE.
@@ -530,6 +641,37 @@ check "ledger.verify()" "SELECT * FROM ledger.verify()"
 check "no calls made at some isolation level" \
 	"SELECT l FROM unnest(ARRAY['read committed', 'repeatable read', 'serializable']) AS l
 	  WHERE NOT EXISTS (SELECT FROM bank.outcomes WHERE isolation = l AND outcome = 'ok')"
+# The events each consumer must have received: one per change of its books
+# since the start, from the tables that hold the changes.
+expected_events="SELECT c.consumer, x.kind, x.book_id, x.transfer_id, x.hold_id
+	   FROM (VALUES ('payouts'), ('audit')) AS c (consumer)
+	   CROSS JOIN LATERAL (
+	         SELECT CASE WHEN t.hold_id IS NOT NULL THEN 'hold_captured'
+	                     WHEN t.reverses_transfer_id IS NOT NULL THEN 'reversal_posted'
+	                     ELSE 'transfer_posted' END AS kind,
+	                t.book_id, t.id AS transfer_id, t.hold_id
+	           FROM ledger.transfers AS t WHERE t.id > (SELECT last_transfer FROM bank.start)
+	         UNION ALL
+	         SELECT 'hold_created', h.book_id, NULL, h.id FROM ledger.hold_records AS h
+	         UNION ALL
+	         SELECT 'hold_' || h.status, h.book_id, NULL, h.id FROM ledger.hold_records AS h
+	          WHERE h.status IN ('released', 'expired')) AS x
+	  WHERE x.book_id IN (SELECT id FROM ledger.books WHERE events)
+	    AND (c.consumer = 'audit' OR x.book_id IN (SELECT id FROM ledger.books
+	                                                WHERE name IN ('tenant:1', 'tenant:2')))"
+received_events="SELECT consumer, kind, book_id, transfer_id, hold_id FROM bank.received
+	  WHERE kind NOT LIKE 'account%'"
+check "an event expected and not received (or received fewer times)" \
+	"$expected_events EXCEPT ALL $received_events"
+check "an event received and not expected (rolled back, of another book, or twice)" \
+	"$received_events EXCEPT ALL $expected_events"
+check "an account event other than a hot mode change" \
+	"SELECT * FROM bank.received WHERE kind LIKE 'account%' AND kind <> 'account_hot_changed'"
+check "an event of a book that does not publish" \
+	"SELECT * FROM bank.received AS r JOIN ledger.books AS b ON b.id = r.book_id WHERE NOT b.events"
+check "no events received" \
+	"SELECT c FROM unnest(ARRAY['payouts', 'audit']) AS c
+	  WHERE (SELECT count(*) FROM bank.received WHERE consumer = c) < 100"
 check "no reader checks" "SELECT WHERE (SELECT count(*) FROM bank.checks) < 10"
 check "no refusal seen" \
 	"SELECT WHERE NOT EXISTS (SELECT FROM bank.outcomes WHERE kind = 'forbidden' AND outcome = '42501')
@@ -552,6 +694,9 @@ SELECT 'reader checks: ' || count(*) || ' snapshots over '
        || round(extract(epoch FROM max(at) - min(at))::numeric, 1) || 's, anomalies: '
        || (SELECT count(*) FROM bank.anomalies)
   FROM bank.checks;
+SELECT 'events: ' || (SELECT count(*) FROM bank.received WHERE consumer = 'payouts')
+       || ' received by payouts, ' || (SELECT count(*) FROM bank.received WHERE consumer = 'audit')
+       || ' by audit, ' || (SELECT count(*) FROM ledger.events) || ' left after pruning';
 SELECT 'ledger: ' || (SELECT count(*) FROM ledger.transfers) || ' transfers, '
        || (SELECT count(*) FROM ledger.entries) || ' entries ('
        || (SELECT n_tup_ins FROM pg_catalog.pg_stat_user_tables
@@ -566,4 +711,4 @@ if [ "$failed" -ne 0 ]; then
 	echo "bank.sh: FAILED" >&2
 	exit 1
 fi
-echo "bank.sh: all checks passed: credits = debits in every reader snapshot, in every book, and at the end; each tenant's reader saw its whole book and nothing of another; every service's own calls were allowed and the others refused; pending sums match reserved holds; no available balance below its minimum; no deadlock; no 40001 at READ COMMITTED; versions without gaps; ledger.verify() finds nothing"
+echo "bank.sh: all checks passed: credits = debits in every reader snapshot, in every book, and at the end; each tenant's reader saw its whole book and nothing of another; every service's own calls were allowed and the others refused; pending sums match reserved holds; no available balance below its minimum; each consumer received every committed event of its books once, in order, and nothing else; no deadlock; no 40001 at READ COMMITTED; versions without gaps; ledger.verify() finds nothing"
