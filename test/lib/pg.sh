@@ -13,7 +13,7 @@ export PG_CONFIG=$PG_BIN/pg_config
 
 # Everything the demo, the tests and the benchmarks use, as Debian packages.
 LEDGER_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
-postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
+postgresql-$PG_MAJOR-pgtap postgresql-$PG_MAJOR-wal2json libtap-parser-sourcehandler-pgtap-perl \
 build-essential ${LEDGER_EXTRA_PACKAGES:-}"
 
 log() { printf '==> %s\n' "$*" >&2; }

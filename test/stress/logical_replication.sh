@@ -24,6 +24,13 @@
 #    once set from the publisher's (sequences are not replicated: a
 #    subscriber that is to take writes needs them set, as documented in
 #    docs/operations.md).
+# Book 1 publishes events, and besides the subscription pg_recvlogical
+# streams ledger.events with Debian's wal2json from a slot of its own,
+# while some transactions of the load roll back.  The stream must hold
+# every event of the publisher's table exactly once and nothing else (no
+# event of a rolled-back transaction), each transaction's events together
+# between its begin and its commit, the commits in increasing LSN order,
+# and a transaction's events in id order.
 #
 # Environment: LOGICAL_SECONDS (default 8) how long the load runs.
 # The extension must be installed (make install, or test/run.sh).
@@ -36,7 +43,7 @@ unset LEDGER_PGDATA PGHOST PGPORT PGDATABASE PGOPTIONS
 
 DB=ledger_cdc
 SECONDS_TO_RUN=${LOGICAL_SECONDS:-8}
-TABLES="assets accounts transfers entries hold_records hot_entries"
+TABLES="assets accounts transfers entries hold_records hot_entries books events consumers"
 PUBLISHER=
 SUBSCRIBER=
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger_cdc.XXXXXX")
@@ -55,6 +62,10 @@ stop_at() {
 }
 
 cleanup() {
+	if [ -n "${RECVLOGICAL_PID:-}" ]; then
+		kill "$RECVLOGICAL_PID" 2>/dev/null || true
+		wait "$RECVLOGICAL_PID" 2>/dev/null || true
+	fi
 	stop_at "$SUBSCRIBER"
 	stop_at "$PUBLISHER"
 	rm -rf "$WORK"
@@ -67,9 +78,15 @@ psql_at() {
 	PGHOST=$host psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"
 }
 
+# This server's builds may name the output plugins a slot may use.
+plugins=()
+if "$PG_BIN/postgres" --describe-config 2>/dev/null | grep '^output_plugin_libraries' >/dev/null; then
+	plugins=("output_plugin_libraries = 'pgoutput, test_decoding, wal2json'")
+fi
 ledger_start_server cdc-publisher "wal_level = logical" "max_wal_senders = 10" \
-	"max_replication_slots = 10"
+	"max_replication_slots = 10" "${plugins[@]}"
 PUBLISHER=$LEDGER_PGDATA
+RECVLOGICAL_PID=
 ledger_start_server cdc-subscriber "max_logical_replication_workers = 8" \
 	"max_sync_workers_per_subscription = 4"
 SUBSCRIBER=$LEDGER_PGDATA
@@ -89,6 +106,8 @@ SELECT ledger.create_account('USD', 'wallet:' || i) FROM generate_series(1, 50) 
 SELECT ledger.set_account_hot(ledger.account_id('hot:' || i)) FROM generate_series(1, 2) AS i;
 SELECT count(ledger.transfer(1, id, 1000000, NULL, 'opening balance'))
   FROM ledger.accounts WHERE name LIKE 'wallet:%' OR name LIKE 'hot:%';
+SELECT ledger.set_book_events(1, true);
+SELECT ledger.create_consumer('cdc');
 
 -- The load's calls.  No table of its own: every table of this database is
 -- published, and the subscriber has only the ledger's.
@@ -157,10 +176,21 @@ psql_at "$SUBSCRIBER" -c "SET session_replication_role = replica" \
 psql_at "$SUBSCRIBER" -c "SET client_min_messages = warning" -c \
 	"CREATE SUBSCRIPTION cdc CONNECTION 'host=$PUBLISHER port=5432 user=postgres dbname=$DB' PUBLICATION cdc"
 
+# The stream of ledger.events, from before the load.
+psql_at "$PUBLISHER" -o /dev/null -c \
+	"SELECT pg_catalog.pg_create_logical_replication_slot('events_json', 'wal2json')"
+PGHOST=$PUBLISHER "$PG_BIN/pg_recvlogical" -d "$DB" --slot events_json --start \
+	-o format-version=2 -o include-lsn=1 -o include-xids=1 -o add-tables=ledger.events \
+	-o include-types=0 -f "$WORK/events.json" 2>"$WORK/recvlogical.log" &
+RECVLOGICAL_PID=$!
+
 echo 'SELECT cdc.step();' >"$WORK/step.sql"
+# A transaction that writes events and rolls back.
+printf 'BEGIN;\nSELECT cdc.step();\nSELECT ledger.transfer(cdc.wallet(), cdc.hot(), 1, NULL, %s);\nROLLBACK;\n' \
+	"'rolled back'" >"$WORK/rollback.sql"
 log "load on the publisher for ${SECONDS_TO_RUN}s"
-if ! PGHOST=$PUBLISHER "$PG_BIN/pgbench" -n -c 8 -j 2 -T "$SECONDS_TO_RUN" -f "$WORK/step.sql" \
-	"$DB" >"$WORK/pgbench.log" 2>&1 || grep -qiE 'aborted|error' "$WORK/pgbench.log"; then
+if ! PGHOST=$PUBLISHER "$PG_BIN/pgbench" -n -c 8 -j 2 -T "$SECONDS_TO_RUN" -f "$WORK/step.sql@9" \
+	-f "$WORK/rollback.sql@1" "$DB" >"$WORK/pgbench.log" 2>&1 || grep -qiE 'aborted|error' "$WORK/pgbench.log"; then
 	cat "$WORK/pgbench.log" >&2
 	fail "a client of the load saw an error"
 fi
@@ -179,6 +209,70 @@ for _ in $(seq 1 600); do
 	sleep 0.1
 done
 [ "$caught_up" = t ] || fail "the subscriber did not confirm the publisher's WAL up to $target"
+
+# The stream, up to the same point: pg_recvlogical confirms what it wrote.
+for _ in $(seq 1 600); do
+	streamed=$(psql_at "$PUBLISHER" -At -c \
+		"SELECT coalesce(bool_and(confirmed_flush_lsn >= '$target'), false)
+		   FROM pg_catalog.pg_replication_slots WHERE slot_name = 'events_json'")
+	[ "$streamed" = t ] && break
+	sleep 0.1
+done
+[ "$streamed" = t ] || fail "pg_recvlogical did not confirm the publisher's WAL up to $target"
+kill -INT "$RECVLOGICAL_PID" 2>/dev/null || true
+wait "$RECVLOGICAL_PID" 2>/dev/null || true
+RECVLOGICAL_PID=
+# One JSON document per line; loaded as text, without COPY's escapes.
+psql_at "$PUBLISHER" -c "CREATE TABLE public.stream (n bigserial, line text)" \
+	-c "\\copy public.stream (line) FROM '$WORK/events.json' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+stream_check() {
+	local name=$1 query=$2 rows
+	rows=$(psql_at "$PUBLISHER" -At -c "SELECT count(*) FROM ($query) AS q") ||
+		{ fail "the stream check \"$name\" could not run"; return; }
+	if [ "$rows" -ne 0 ]; then
+		fail "$name: $rows rows"
+		psql_at "$PUBLISHER" -c "SELECT * FROM ($query) AS q LIMIT 10" >&2
+	fi
+}
+psql_at "$PUBLISHER" -o /dev/null <<'SQL'
+CREATE TABLE public.streamed AS
+SELECT s.n, j->>'action' AS action, (j->>'xid')::bigint AS xid, (j->>'lsn')::pg_lsn AS lsn,
+       (SELECT (c->>'value')::bigint FROM jsonb_array_elements(j->'columns') AS c
+         WHERE c->>'name' = 'id') AS id,
+       (SELECT c->>'value' FROM jsonb_array_elements(j->'columns') AS c
+         WHERE c->>'name' = 'description') AS description
+  FROM public.stream AS s, LATERAL (SELECT s.line::jsonb AS j) AS l;
+-- Each insertion with the transaction it is in: the last begin before it.
+CREATE TABLE public.streamed_events AS
+SELECT e.n, e.id, e.description,
+       (SELECT b.n FROM public.streamed AS b WHERE b.action = 'B' AND b.n < e.n
+         ORDER BY b.n DESC LIMIT 1) AS begin_n
+  FROM public.streamed AS e WHERE e.action = 'I';
+SQL
+stream_check "an event of the table not streamed, or streamed twice" \
+	"SELECT id FROM ledger.events EXCEPT ALL SELECT id FROM public.streamed_events"
+stream_check "an event streamed that the table does not hold (rolled back?)" \
+	"SELECT id FROM public.streamed_events EXCEPT ALL SELECT id FROM ledger.events"
+stream_check "an event of a rolled-back transaction" \
+	"SELECT * FROM public.streamed_events WHERE description = 'rolled back'"
+stream_check "an event outside its transaction's begin and commit" \
+	"SELECT e.* FROM public.streamed_events AS e
+	  WHERE e.begin_n IS NULL
+	     OR EXISTS (SELECT FROM public.streamed AS c WHERE c.action = 'C'
+	                   AND c.n > e.begin_n AND c.n < e.n)"
+stream_check "commits out of LSN order" \
+	"SELECT * FROM (SELECT lsn, lag(lsn) OVER (ORDER BY n) AS before
+	                  FROM public.streamed WHERE action = 'C') AS c WHERE lsn <= before"
+stream_check "a transaction's events out of id order" \
+	"SELECT * FROM (SELECT id, begin_n, lag(id) OVER (PARTITION BY begin_n ORDER BY n) AS before
+	                  FROM public.streamed_events) AS e WHERE id <= before"
+stream_check "no events streamed" "SELECT WHERE (SELECT count(*) FROM public.streamed_events) < 100"
+stream_check "no rolled-back transaction in the load" \
+	"SELECT WHERE (SELECT count(*) FROM ledger.transfers) = 0"
+streamed_events=$(psql_at "$PUBLISHER" -At -c "SELECT count(*) FROM public.streamed_events")
+streamed_xacts=$(psql_at "$PUBLISHER" -At -c "SELECT count(*) FROM public.streamed WHERE action = 'C'")
+psql_at "$PUBLISHER" -c "DROP TABLE public.stream, public.streamed, public.streamed_events" \
+	-c "SELECT pg_catalog.pg_drop_replication_slot('events_json')" >/dev/null
 
 psql_at "$SUBSCRIBER" -c "ALTER SUBSCRIPTION cdc DISABLE"
 
@@ -230,8 +324,9 @@ rows=$(psql_at "$SUBSCRIBER" -At -c \
 	        || (SELECT count(*) FROM ledger.hot_entries) || ' postings still queued'")
 echo "logical_replication.sh: $calls calls in ${SECONDS_TO_RUN}s; rows inserted/updated/deleted on the publisher: $written"
 echo "logical_replication.sh: the subscriber holds $rows"
+echo "logical_replication.sh: wal2json streamed $streamed_events events in $streamed_xacts transactions"
 if [ "$FAILED" -ne 0 ]; then
 	echo "logical_replication.sh: FAILED" >&2
 	exit 1
 fi
-echo "logical_replication.sh: all checks passed: every call of the load succeeded under a publication FOR ALL TABLES; the subscriber's ledger tables equal the publisher's; ledger.verify() finds nothing on either"
+echo "logical_replication.sh: all checks passed: every call of the load succeeded under a publication FOR ALL TABLES; the subscriber's ledger tables equal the publisher's; wal2json streamed every committed event once, by transaction, in commit order, none of a rolled-back one; ledger.verify() finds nothing on either"
