@@ -17,6 +17,7 @@ OBJS = \
 	src/posting.o \
 	src/guard.o \
 	src/consumer.o \
+	src/monitor.o \
 	src/asset.o \
 	src/book.o \
 	src/grant.o \

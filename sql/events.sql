@@ -237,6 +237,88 @@ SELECT ledger.drop_consumer('all'), ledger.drop_consumer('acme only');
 SELECT ledger.prune_events();
 SELECT count(*) FROM ledger.events;
 
+-- ===========================================================================
+-- Balance monitors: an event when a call makes the condition true.
+-- ===========================================================================
+SELECT ledger.create_account('USD', 'carol');                                -- 6
+SELECT ledger.transfer(1, 6, 1000);
+SELECT ledger.create_monitor(6, 'posted', '<', 500, 'carol low') AS low,
+       ledger.create_monitor(6, 'available', '<=', 200) AS low_available,
+       ledger.create_monitor(6, 'posted', '>=', 2000, 'carol rich') AS rich;
+CREATE TEMP VIEW fired AS
+SELECT account_id AS account, amount AS balance, transfer_id AS transfer,
+       detail->>'name' AS name, detail->>'balance' AS kind, detail->>'op' AS op,
+       detail->>'threshold' AS threshold
+  FROM ledger.events WHERE kind = 'monitor_fired' ORDER BY xid, id;
+SELECT ledger.transfer(6, 1, 400);            -- 600: nothing crosses
+SELECT count(*) FROM fired;
+SELECT ledger.transfer(6, 1, 101);            -- 499: carol low
+SELECT * FROM fired;
+SELECT ledger.transfer(6, 1, 99);             -- 400: still low, no new event
+SELECT count(*) FROM fired;
+-- A hold lowers the available balance, not the posted one.
+SELECT ledger.hold(6, 1, 250) AS carol_hold \gset
+SELECT * FROM fired OFFSET 1;
+SELECT ledger.release(:carol_hold);            -- available 400 again
+SELECT ledger.transfer(1, 6, 200);            -- 600: not low any more
+SELECT ledger.transfer(6, 1, 150);            -- 450: low again, a second edge
+SELECT name, balance FROM fired OFFSET 2;
+-- A batch is one call: its end state is compared with its start.
+SELECT ledger.transfer_batch(ARRAY[
+    ROW(1, 6, 2000, NULL, NULL, NULL),        -- 2450 on the way
+    ROW(6, 1, 2000, NULL, NULL, NULL)]::ledger.transfer_request[]);   -- 450
+SELECT count(*) FROM fired;
+SELECT ledger.transfer_batch(ARRAY[
+    ROW(1, 6, 1000, NULL, NULL, NULL),
+    ROW(1, 6, 600, NULL, NULL, NULL)]::ledger.transfer_request[]);    -- 2050
+SELECT name, balance, transfer IS NULL AS no_single_transfer FROM fired OFFSET 3;
+-- A hot account's queued credit counts when the queue is applied.
+SELECT ledger.create_monitor(2, 'posted', '>', 100000, 'alice big');
+SELECT ledger.set_account_hot(2, true);
+SELECT ledger.transfer(1, 2, 200000);
+SELECT count(*) FROM fired WHERE name = 'alice big';
+SELECT ledger.apply_hot_entries(2);
+SELECT name, account FROM fired WHERE name = 'alice big';
+SELECT ledger.set_account_hot(2, false);
+-- An expiry is a movement too: the released reservation raises carol's
+-- available balance back.
+SELECT ledger.create_monitor(6, 'available', '>=', 2000, 'carol available again');
+SELECT ledger.hold(6, 1, 100, pg_catalog.now() + interval '100 milliseconds');
+SELECT pg_sleep(0.2);
+SELECT ledger.expire_holds();
+SELECT name, balance FROM fired WHERE name = 'carol available again';
+-- Arguments, and authority: creating or dropping needs manage.
+SELECT ledger.create_monitor(6, 'pending', '<', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.create_monitor(6, 'posted', '=', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.create_monitor(999, 'posted', '<', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.create_monitor(6, 'posted', '<', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE regress_events_other;
+SELECT ledger.create_monitor(5, 'posted', '<', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.drop_monitor(1);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT ledger.drop_monitor(1), ledger.drop_monitor(1);
+SELECT ledger.transfer(1, 6, 10000);          -- 12050: rich was true already, no event
+SELECT ledger.transfer(6, 1, 11600);          -- 450: carol low is dropped, no event
+SELECT count(*) FROM fired WHERE name = 'carol low';
+-- In a book that does not publish, a monitor writes nothing.
+SELECT ledger.create_monitor(5, 'posted', '>', 900, 'acme wallet');   -- it holds 900
+SELECT ledger.set_book_events(2, false);
+SELECT ledger.transfer(4, 5, 1);
+SELECT count(*) FROM fired WHERE name = 'acme wallet';
+SELECT ledger.set_book_events(2, true);
+SELECT ledger.transfer(5, 4, 2);              -- 899
+SELECT ledger.transfer(4, 5, 2);              -- 901: fires, now that the book publishes
+SELECT name, balance FROM fired WHERE name = 'acme wallet';
+DELETE FROM ledger.monitors;
+\echo :LAST_ERROR_SQLSTATE
+SELECT ledger.prune_events() >= 0 AS pruned;
+
 -- Off again: nothing more is written.
 SELECT ledger.set_book_events(1, false);
 SELECT ledger.transfer(1, 2, 1);

@@ -30,7 +30,7 @@ CREATE TABLE ledger.events (
                            'transfer_posted', 'reversal_posted',
                            'hold_created', 'hold_captured', 'hold_released', 'hold_expired',
                            'account_created', 'account_limits_changed', 'account_closed',
-                           'account_reopened', 'account_hot_changed'])),
+                           'account_reopened', 'account_hot_changed', 'monitor_fired'])),
     account_id         bigint,
     debit_account_id   bigint,
     credit_account_id  bigint,
@@ -137,3 +137,60 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.prune_events() IS
     'remove the events every consumer has acknowledged; returns how many';
 REVOKE ALL ON FUNCTION ledger.prune_events() FROM PUBLIC;
+
+-- ===========================================================================
+-- balance monitors: an event when a balance crosses a threshold
+-- ===========================================================================
+
+CREATE SEQUENCE ledger.monitors_id_seq;
+-- A condition on an account's balance, checked by every call that writes
+-- the account: when the call makes it true (it was false before the call),
+-- the call writes a monitor_fired event in the account's book.
+CREATE TABLE ledger.monitors (
+    id          bigint PRIMARY KEY
+                DEFAULT pg_catalog.nextval('ledger.monitors_id_seq'::pg_catalog.regclass),
+    account_id  bigint NOT NULL,
+    book_id     bigint NOT NULL,
+    name        text,
+    balance     text NOT NULL
+                CHECK (balance OPERATOR(pg_catalog.=) ANY (ARRAY['posted', 'available'])),
+    op          text NOT NULL
+                CHECK (op OPERATOR(pg_catalog.=) ANY (ARRAY['<', '<=', '>=', '>'])),
+    threshold   ledger.amount NOT NULL,
+    created_by  regrole NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX monitors_account_id_idx ON ledger.monitors (account_id);
+ALTER SEQUENCE ledger.monitors_id_seq OWNED BY ledger.monitors.id;
+COMMENT ON TABLE ledger.monitors IS 'balance monitors; written by ledger.create_monitor and ledger.drop_monitor';
+COMMENT ON SEQUENCE ledger.monitors_id_seq IS 'monitor ids';
+SELECT pg_catalog.pg_extension_config_dump('ledger.monitors', '');
+SELECT pg_catalog.pg_extension_config_dump('ledger.monitors_id_seq', '');
+
+CREATE TRIGGER monitors_guard
+    BEFORE INSERT OR UPDATE OR DELETE ON ledger.monitors
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history();
+CREATE TRIGGER monitors_guard_truncate
+    BEFORE TRUNCATE ON ledger.monitors
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.guard_history();
+
+CREATE FUNCTION ledger.create_monitor(account_id bigint,
+                                      balance text,
+                                      op text,
+                                      threshold ledger.amount,
+                                      name text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ledger_create_monitor'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.create_monitor(bigint, text, text, ledger.amount, text) IS
+    'watch an account''s posted or available balance against a threshold; returns the monitor''s id';
+REVOKE ALL ON FUNCTION ledger.create_monitor(bigint, text, text, ledger.amount, text) FROM PUBLIC;
+
+CREATE FUNCTION ledger.drop_monitor(monitor_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ledger_drop_monitor'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION ledger.drop_monitor(bigint) IS 'remove a monitor; returns whether it existed';
+REVOKE ALL ON FUNCTION ledger.drop_monitor(bigint) FROM PUBLIC;

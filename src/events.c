@@ -13,6 +13,10 @@
  * of ledger.books commits (set_book_events sends the invalidation), so a
  * book that does not publish costs a hash lookup per run.
  *
+ * Balance monitors (ledger.monitors) are read here too, per account, when
+ * a run first locks the account, and kept per backend until a change of
+ * the table commits; while no monitor exists at all, a run asks nothing.
+ *
  * Waking consumers.  A NOTIFY in the writing transaction would serialise
  * the commits of every writer (PostgreSQL takes one lock over the commit of
  * every notifying transaction, WAL flush included: in bench, a quarter of
@@ -40,6 +44,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -47,7 +52,7 @@
 static const char *const event_kind_names[EVENT_NKINDS] = {
 	"transfer_posted", "reversal_posted", "hold_created", "hold_captured",
 	"hold_released", "hold_expired", "account_created", "account_limits_changed",
-	"account_closed", "account_reopened", "account_hot_changed"
+	"account_closed", "account_reopened", "account_hot_changed", "monitor_fired"
 };
 
 /* What the worker and the writers share. */
@@ -77,6 +82,27 @@ static HTAB *book_events = NULL;
 static uint64 book_events_generation = 0;
 static Oid	books_relid = InvalidOid;
 
+/* The monitors of an account, as last read. */
+typedef struct AccountMonitors
+{
+	int64		account;
+	int			n;
+	LedgerMonitor *monitors;
+} AccountMonitors;
+
+static HTAB *account_monitors = NULL;
+static MemoryContext monitors_context = NULL;
+static uint64 monitors_generation = 0;
+static Oid	monitors_relid = InvalidOid;
+static int	monitors_anywhere = -1;	/* -1 unknown, 0 none, 1 some */
+
+static LedgerStatement any_monitor = LEDGER_STATEMENT(
+	"SELECT 1 FROM ledger.monitors LIMIT 1", "");
+
+static LedgerStatement monitors_of = LEDGER_STATEMENT(
+	"SELECT id, balance, op, threshold, name FROM ledger.monitors"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1 ORDER BY id", "b");
+
 /* This transaction wrote events and leaves the NOTIFY to the worker. */
 static bool wake_worker_at_commit = false;
 
@@ -92,6 +118,20 @@ books_relcache_callback(Datum arg, Oid relid)
 			book_events = NULL;
 		}
 		book_events_generation++;
+	}
+}
+
+static void
+monitors_relcache_callback(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == monitors_relid)
+	{
+		monitors_relid = InvalidOid;
+		if (monitors_context != NULL)
+			MemoryContextReset(monitors_context);
+		account_monitors = NULL;
+		monitors_anywhere = -1;
+		monitors_generation++;
 	}
 }
 
@@ -158,6 +198,7 @@ void
 EventsRegisterCallbacks(void)
 {
 	CacheRegisterRelcacheCallback(books_relcache_callback, (Datum) 0);
+	CacheRegisterRelcacheCallback(monitors_relcache_callback, (Datum) 0);
 	RegisterXactCallback(events_xact_callback, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -287,6 +328,146 @@ EventsEnabled(int64 book)
 		entry->enabled = enabled;
 		return enabled;
 	}
+}
+
+static const char *const monitor_op_names[] = {"<", "<=", ">=", ">"};
+
+const char *
+MonitorOpName(MonitorOp op)
+{
+	return monitor_op_names[op];
+}
+
+/*
+ * MonitorsAnywhere - does any monitor exist?  Caller is connected to SPI.
+ */
+bool
+MonitorsAnywhere(void)
+{
+	while (monitors_anywhere < 0)
+	{
+		uint64		generation = monitors_generation;
+		bool		some;
+
+		if (!OidIsValid(monitors_relid))
+			monitors_relid = get_relname_relid("monitors", LedgerNamespaceOid());
+		LedgerExecute(&any_monitor, NULL, NULL, 1);
+		some = SPI_processed > 0;
+		if (generation == monitors_generation)
+			monitors_anywhere = some ? 1 : 0;
+	}
+	return monitors_anywhere == 1;
+}
+
+/*
+ * MonitorsOf - the monitors on an account, in id order; returns how many.
+ * Caller is connected to SPI.
+ */
+int
+MonitorsOf(int64 account, const LedgerMonitor **monitors)
+{
+	AccountMonitors *entry;
+	bool		found;
+
+	*monitors = NULL;
+	if (!MonitorsAnywhere())
+		return 0;
+	if (account_monitors != NULL &&
+		(entry = hash_search(account_monitors, &account, HASH_FIND, NULL)) != NULL)
+	{
+		*monitors = entry->monitors;
+		return entry->n;
+	}
+
+	for (;;)
+	{
+		uint64		generation = monitors_generation;
+		Datum		arg = Int64GetDatum(account);
+		int			n;
+		LedgerMonitor *list;
+		MemoryContext oldcxt;
+
+		LedgerExecute(&monitors_of, &arg, NULL, 0);
+		if (generation != monitors_generation)
+			continue;			/* an invalidation arrived meanwhile */
+		if (monitors_context == NULL)
+			monitors_context = AllocSetContextCreate(CacheMemoryContext, "ledger monitors",
+													 ALLOCSET_SMALL_SIZES);
+		if (account_monitors == NULL)
+		{
+			HASHCTL		ctl;
+
+			ctl.keysize = sizeof(int64);
+			ctl.entrysize = sizeof(AccountMonitors);
+			ctl.hcxt = monitors_context;
+			account_monitors = hash_create("ledger account monitors", 256, &ctl,
+										   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		}
+		n = (int) SPI_processed;
+		oldcxt = MemoryContextSwitchTo(monitors_context);
+		list = n > 0 ? palloc(sizeof(LedgerMonitor) * n) : NULL;
+		for (int r = 0; r < n; r++)
+		{
+			bool		isnull;
+			char	   *op;
+			Datum		name;
+
+			list[r].id = DatumGetInt64(LedgerGetColumn(r, 1, &isnull));
+			list[r].available =
+				strcmp(TextDatumGetCString(LedgerGetColumn(r, 2, &isnull)), "available") == 0;
+			op = TextDatumGetCString(LedgerGetColumn(r, 3, &isnull));
+			list[r].op = strcmp(op, "<") == 0 ? MONITOR_LT : strcmp(op, "<=") == 0 ? MONITOR_LE :
+				strcmp(op, ">=") == 0 ? MONITOR_GE : MONITOR_GT;
+			list[r].threshold = DatumGetAmount(LedgerGetColumn(r, 4, &isnull));
+			name = LedgerGetColumn(r, 5, &isnull);
+			list[r].name = isnull ? NULL : TextDatumGetCString(name);
+		}
+		MemoryContextSwitchTo(oldcxt);
+		entry = hash_search(account_monitors, &account, HASH_ENTER, &found);
+		entry->n = n;
+		entry->monitors = list;
+		*monitors = list;
+		return n;
+	}
+}
+
+/* MonitorHolds - is the monitor's condition true of the account now? */
+bool
+MonitorHolds(const LedgerMonitor *monitor, const LedgerAccount *account)
+{
+	Amount		balance = monitor->available ? AccountAvailableBalance(account) :
+		AccountPostedBalance(account);
+
+	switch (monitor->op)
+	{
+		case MONITOR_LT:
+			return balance < monitor->threshold;
+		case MONITOR_LE:
+			return balance <= monitor->threshold;
+		case MONITOR_GE:
+			return balance >= monitor->threshold;
+		case MONITOR_GT:
+			return balance > monitor->threshold;
+	}
+	return false;				/* keep compiler quiet */
+}
+
+/* MonitorDetail - a monitor_fired event's detail: the monitor. */
+Datum
+MonitorDetail(const LedgerMonitor *monitor)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"monitor_id\": " INT64_FORMAT ", \"name\": ", monitor->id);
+	if (monitor->name == NULL)
+		appendStringInfoString(&buf, "null");
+	else
+		escape_json(&buf, monitor->name);
+	appendStringInfo(&buf, ", \"balance\": \"%s\", \"op\": \"%s\", \"threshold\": \"%s\"}",
+					 monitor->available ? "available" : "posted", monitor_op_names[monitor->op],
+					 AmountToCString(monitor->threshold));
+	return EventDetail(buf.data);
 }
 
 /* Columns of ledger.events the pipeline writes; id and xid are defaults. */

@@ -77,7 +77,7 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *name,
 	return NULL;				/* keep compiler quiet */
 }
 
-static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", "books", "events", "consumers", NULL};
+static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", "books", "events", "consumers", "monitors", NULL};
 static const char *const accounts_table[] = {"accounts", NULL};
 static const char *const assets_table[] = {"assets", NULL};
 static const char *const holds_table[] = {"hold_records", NULL};
@@ -111,7 +111,7 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && strcmp(table, "books") == 0)
 			return PointerGetDatum(NULL);
-		if (strcmp(table, "consumers") == 0)
+		if (strcmp(table, "consumers") == 0 || strcmp(table, "monitors") == 0)
 			return PointerGetDatum(NULL);
 	}
 
@@ -124,6 +124,9 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "events") == 0)
 		reject_direct_write(trigdata,
 							"Events are appended by the ledger functions and removed by ledger.prune_events().");
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "monitors") == 0)
+		reject_direct_write(trigdata,
+							"Monitors are changed by ledger.create_monitor() and ledger.drop_monitor().");
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "consumers") == 0)
 		reject_direct_write(trigdata,
 							"Consumers are changed by ledger.create_consumer(), ledger.ack_events() and ledger.drop_consumer().");

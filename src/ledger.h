@@ -21,7 +21,8 @@
  *                                    publishes
  *   6. posting.c                     the posting pipeline
  *   7. asset.c book.c grant.c account.c transfer.c batch.c hold.c
- *      reverse.c hot.c history.c verify.c guard.c consumer.c worker.c
+ *      reverse.c hot.c history.c verify.c guard.c consumer.c monitor.c
+ *      worker.c
  *                                    the SQL-callable functions, triggers
  *                                    and background worker
  *   8. ledger.c                      _PG_init
@@ -265,7 +266,7 @@ typedef enum LedgerTable
 {
 	LEDGER_ASSETS, LEDGER_ACCOUNTS, LEDGER_TRANSFERS, LEDGER_ENTRIES,
 	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_BOOKS, LEDGER_GRANTS, LEDGER_EVENTS,
-	LEDGER_CONSUMERS, LEDGER_NTABLES
+	LEDGER_CONSUMERS, LEDGER_MONITORS, LEDGER_NTABLES
 } LedgerTable;
 
 /* The columns of ledger.assets that accounts depend on. */
@@ -361,7 +362,7 @@ typedef enum EventKind
 	EVENT_TRANSFER_POSTED, EVENT_REVERSAL_POSTED, EVENT_HOLD_CREATED,
 	EVENT_HOLD_CAPTURED, EVENT_HOLD_RELEASED, EVENT_HOLD_EXPIRED,
 	EVENT_ACCOUNT_CREATED, EVENT_ACCOUNT_LIMITS_CHANGED, EVENT_ACCOUNT_CLOSED,
-	EVENT_ACCOUNT_REOPENED, EVENT_ACCOUNT_HOT_CHANGED, EVENT_NKINDS
+	EVENT_ACCOUNT_REOPENED, EVENT_ACCOUNT_HOT_CHANGED, EVENT_MONITOR_FIRED, EVENT_NKINDS
 } EventKind;
 
 /* The channel consumers LISTEN on. */
@@ -395,6 +396,27 @@ extern bool EventsEnabled(int64 book);
 extern Datum EventDetail(const char *json);
 extern void EventsWrite(const LedgerEvent *events, int n);
 extern void EventsWorkerAttach(void);
+
+/* A balance monitor, as the pipeline checks it. */
+typedef enum MonitorOp
+{
+	MONITOR_LT, MONITOR_LE, MONITOR_GE, MONITOR_GT
+} MonitorOp;
+
+typedef struct LedgerMonitor
+{
+	int64		id;
+	bool		available;		/* the available balance, else the posted */
+	MonitorOp	op;
+	Amount		threshold;
+	char	   *name;			/* NULL: none */
+} LedgerMonitor;
+
+extern bool MonitorsAnywhere(void);
+extern int	MonitorsOf(int64 account, const LedgerMonitor **monitors);
+extern bool MonitorHolds(const LedgerMonitor *monitor, const LedgerAccount *account);
+extern Datum MonitorDetail(const LedgerMonitor *monitor);
+extern const char *MonitorOpName(MonitorOp op);
 extern uint64 EventsCommitted(void);
 extern void EventsNotify(void);
 

@@ -171,6 +171,10 @@ typedef struct Run
 								 * SKIP LOCKED */
 	int			nextra;
 	int			extracap;
+	LedgerAccount *as_locked;	/* the accounts as locked, if monitors exist */
+	LedgerAccount *extra_as_locked;
+	int			nextra_as_locked;
+	int			extra_as_lockedcap;
 	int64	   *expired_ids;	/* holds step 2 released, for a capture or
 								 * release of one of them */
 	int			nexpired;
@@ -524,6 +528,9 @@ expire_holds(Run *r)
 					r->nextra--;
 					account = NULL;
 				}
+				else if (r->as_locked != NULL)
+					*PLAN_PUSH(r->extra_as_locked, r->nextra_as_locked,
+							   r->extra_as_lockedcap, LedgerAccount) = *account;
 			}
 			if (account != NULL)
 				release_side(hold, account, side);
@@ -1959,6 +1966,40 @@ write_events(Run *r)
 		e->detail_null = true;
 		e->created_at = plan->resolved_at;
 	}
+	/* Monitors whose condition the run made true. */
+	for (int a = 0; r->as_locked != NULL && a < r->naccounts + r->nextra; a++)
+	{
+		bool		extra = a >= r->naccounts;
+		LedgerAccount *account = extra ? &r->extra[a - r->naccounts] : &r->accounts[a];
+		LedgerAccount *before = extra ? &r->extra_as_locked[a - r->naccounts] : &r->as_locked[a];
+		const LedgerMonitor *monitors;
+		int			n;
+
+		if (!extra && (!r->locked[a] || !r->changed[a]))
+			continue;
+		n = MonitorsOf(account->id, &monitors);
+		for (int k = 0; k < n; k++)
+		{
+			LedgerEvent *e;
+
+			if (MonitorHolds(&monitors[k], before) || !MonitorHolds(&monitors[k], account) ||
+				!PUBLISHES(account->book_id))
+				continue;
+			e = PLAN_PUSH(events, nevents, cap, LedgerEvent);
+			memset(e, 0, sizeof(LedgerEvent));
+			e->kind = EVENT_MONITOR_FIRED;
+			e->book_id = account->book_id;
+			e->account_id = account->id;
+			e->has_amount = true;
+			e->amount = monitors[k].available ? AccountAvailableBalance(account) :
+				AccountPostedBalance(account);
+			if (p->nitems == 1 && p->items[0].posts)
+				e->transfer_id = p->items[0].id;
+			e->description_null = e->metadata_null = true;
+			e->detail = MonitorDetail(&monitors[k]);
+			e->created_at = r->now;
+		}
+	}
 #undef PUBLISHES
 	EventsWrite(events, nevents);
 }
@@ -2007,6 +2048,12 @@ PostingRun(Posting *p)
 	/* 1. lock */
 	if (!lock_accounts(&r))
 		return;
+	if (MonitorsAnywhere())
+	{
+		/* Monitors compare each account as locked with what the run writes. */
+		r.as_locked = palloc(sizeof(LedgerAccount) * Max(r.naccounts, 1));
+		memcpy(r.as_locked, r.accounts, sizeof(LedgerAccount) * r.naccounts);
+	}
 	new_limits = set_new_limits(&r);
 
 	/*

@@ -111,6 +111,12 @@ static const ColumnSpec consumers_spec[] = {
 	{"position_id", 'b'}, {"created_at", 'T'}, {"acked_at", 'T'}
 };
 
+static const ColumnSpec monitors_spec[] = {
+	{"id", 'b'}, {"account_id", 'b'}, {"book_id", 'b'}, {"name", 't'},
+	{"balance", 't'}, {"op", 't'}, {"threshold", 'a'}, {"created_by", 'r'},
+	{"created_at", 'T'}
+};
+
 /*
  * The unique indexes the library names (arbiters, lookups by key, the
  * primary keys it probes) or whose uniqueness a rule of money rests on.
@@ -125,6 +131,7 @@ static const char *const books_indexes[] = {"books_pkey", "books_name_key", NULL
 static const char *const grants_indexes[] = {"grants_pkey", NULL};
 static const char *const events_indexes[] = {"events_pkey", NULL};
 static const char *const consumers_indexes[] = {"consumers_pkey", "consumers_name_key", NULL};
+static const char *const monitors_indexes[] = {"monitors_pkey", NULL};
 
 typedef struct TableSpec
 {
@@ -146,7 +153,8 @@ static const TableSpec table_specs[LEDGER_NTABLES] = {
 	{"books", books_spec, lengthof(books_spec), books_indexes, "books_id_seq"},
 	{"grants", grants_spec, lengthof(grants_spec), grants_indexes, NULL},
 	{"events", events_spec, lengthof(events_spec), events_indexes, "events_id_seq"},
-	{"consumers", consumers_spec, lengthof(consumers_spec), consumers_indexes, "consumers_id_seq"}
+	{"consumers", consumers_spec, lengthof(consumers_spec), consumers_indexes, "consumers_id_seq"},
+	{"monitors", monitors_spec, lengthof(monitors_spec), monitors_indexes, "monitors_id_seq"}
 };
 
 StaticAssertDecl(lengthof(accounts_spec) == ACCOUNTS_NCOLUMNS,

@@ -59,7 +59,8 @@ static const LedgerIdKey id_keys[] = {
 	{"entries", "entries_id_key", "transfers_id_seq", 2},	/* EntryIdOf */
 	{"hold_records", "hold_records_pkey", "hold_records_id_seq", 1},
 	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq", 1},
-	{"books", "books_pkey", "books_id_seq", 1}
+	{"books", "books_pkey", "books_id_seq", 1},
+	{"monitors", "monitors_pkey", "monitors_id_seq", 1}
 };
 
 /*

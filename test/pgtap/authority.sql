@@ -38,6 +38,7 @@ SELECT ledger.close_account(:a4);
 -- as the role that calls; the owner has a consumer of book A.
 SELECT ledger.set_book_events(:a, true);
 SELECT ledger.create_consumer('tap_owner', ARRAY[:a]::bigint[]);
+SELECT ledger.create_monitor(:a1, 'posted', '<', 0) AS m_a \gset
 
 -- ---------------------------------------------------------------------------
 -- Roles: what each holds on book A
@@ -146,6 +147,8 @@ INSERT INTO calls VALUES
     ('ack_events of the owner''s consumer', 'owner', NULL, NULL, 'SELECT ledger.ack_events(''tap_owner'', 1)'),
     ('drop_consumer of the owner''s consumer', 'owner', NULL, NULL, 'SELECT ledger.drop_consumer(''tap_owner'')'),
     ('prune_events', 'execute', NULL, NULL, 'SELECT ledger.prune_events()'),
+    ('create_monitor', 'manage', NULL, NULL, format('SELECT ledger.create_monitor(%s, %L, %L, 0)', :a1, 'available', '<')),
+    ('drop_monitor', 'manage', NULL, NULL, format('SELECT ledger.drop_monitor(%s)', :m_a)),
     ('verify of the whole ledger', 'owner', NULL, NULL, 'SELECT * FROM ledger.verify()'),
     ('create_account in book 1', 'owner', NULL, NULL, 'SELECT ledger.create_account(''TAPUSD'')'),
     -- book B, reached from book A's privileges

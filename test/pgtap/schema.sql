@@ -7,7 +7,7 @@
 -- neither touch the tables nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(137);
+SELECT plan(138);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -109,6 +109,10 @@ SELECT columns_are('ledger', 'consumers',
                    ARRAY['id', 'name', 'owner', 'books', 'position_xid', 'position_id',
                          'created_at', 'acked_at'],
                    'ledger.consumers has exactly its documented columns');
+SELECT columns_are('ledger', 'monitors',
+                   ARRAY['id', 'account_id', 'book_id', 'name', 'balance', 'op', 'threshold',
+                         'created_by', 'created_at'],
+                   'ledger.monitors has exactly its documented columns');
 SELECT has_table('ledger', 'grants', 'table ledger.grants exists');
 SELECT columns_are('ledger', 'grants',
                    ARRAY['book_id', 'grantee', 'privilege', 'debit_accounts', 'credit_accounts',
