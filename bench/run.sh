@@ -17,11 +17,16 @@
 #                of 10,000, at 1, 4 and 16 clients; at 16 clients also as
 #                side "app": the same calls by a role that holds post on
 #                book 1 and nothing else, so that every call checks its
-#                grants, against the owner's (which holds every privilege)
+#                grants, against the owner's (which holds every privilege);
+#                and as side "events": the owner's calls with book 1
+#                publishing events (ledger.set_book_events), the library
+#                preloaded so that its worker sends the NOTIFY; the events
+#                are pruned after each such run
 #   hot          16 clients, every transfer credits one account (the ledger
 #                side in its hot-account mode when the extension has one)
 #   batch N      one client, N transfers between random pairs per call:
-#                ledger.transfer_batch vs baseline.transfer_batch
+#                ledger.transfer_batch vs baseline.transfer_batch; batch
+#                10,000 also as side "events"
 #   pgbench -N   pgbench's simple-update at 16 clients: one commit per
 #                transaction, the ceiling for single transfers
 #   memory       last, once: bench/memory.sh in the same server and database,
@@ -123,7 +128,10 @@ if [ "$BUILD" -eq 1 ]; then
 	ledger_build_install
 fi
 commit=$(bench_commit)
-ledger_start_server bench "${BENCH_SERVER_SETTINGS[@]}"
+# Preloaded, with the worker in the bench's database: how a ledger that
+# publishes events runs (docs/operations.md).
+ledger_start_server bench "${BENCH_SERVER_SETTINGS[@]}" "shared_preload_libraries = 'ledger'" \
+	"ledger.expiry_database = '$DB'"
 
 # ---------------------------------------------------------------------------
 # Set-up: both ledgers with the same accounts and balances, and pgbench's
@@ -231,6 +239,8 @@ run_one() {
 	local -a args=(-n -M prepared -c "$clients" -j "$jobs")
 	case $wl-$side in
 		uniform-app) args+=(-T "$TIME" -f "$WORK/scripts/uniform-ledger.sql"); options="-c role=bench_app" ;;
+		uniform-events) args+=(-T "$TIME" -f "$WORK/scripts/uniform-ledger.sql") ;;
+		batch10000-events) items=10000; args+=(-t "$BATCH_CALLS_10000" -f "$WORK/scripts/batch10000-ledger.sql") ;;
 		uniform-* | hot-*) args+=(-T "$TIME" -f "$WORK/scripts/$wl-$side.sql") ;;
 		batch1000-*) items=1000; args+=(-t "$BATCH_CALLS_1000" -f "$WORK/scripts/$wl-$side.sql") ;;
 		batch10000-*) items=10000; args+=(-t "$BATCH_CALLS_10000" -f "$WORK/scripts/$wl-$side.sql") ;;
@@ -239,6 +249,7 @@ run_one() {
 	run_no=$((run_no + 1))
 	prefix=$WORK/log/run$run_no
 	out=$WORK/log/output$run_no.txt
+	[ "$side" = events ] && psql_db -c "SELECT ledger.set_book_events(1, true)" >/dev/null
 	lsn=$(psql_db -c "SELECT pg_current_wal_insert_lsn()")
 	if ! PGOPTIONS="-c synchronous_commit=$sync $options" "$PG_BIN/pgbench" "${args[@]}" \
 		-l --log-prefix="$prefix" "$DB" >"$out" 2>&1 ||
@@ -248,6 +259,9 @@ run_one() {
 		exit 1
 	fi
 	wal=$(psql_db -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn')")
+	if [ "$side" = events ]; then
+		psql_db -c "SELECT ledger.set_book_events(1, false)" -c "SELECT ledger.prune_events()" >/dev/null
+	fi
 	ntx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$out")
 	[ -n "$ntx" ] && [ -n "$tps" ] && [ "$ntx" -gt 0 ] ||
@@ -281,8 +295,8 @@ printf 'hot\t%s\n' "$CLIENTS_MAX" >>"$CONFIGS"
 printf 'batch1000\t1\nbatch10000\t1\n' >>"$CONFIGS"
 printf 'pgbench-N\t%s\n' "$CLIENTS_MAX" >>"$CONFIGS"
 n_configs=$(wc -l <"$CONFIGS")
-total_runs=$(((2 * n_configs - 1 + 1) * 2 * REPEAT))
-estimate=$(((2 * (n_configs - 2) - 1 + 1) * 2 * REPEAT * TIME))
+total_runs=$(((2 * n_configs - 1 + 3) * 2 * REPEAT))
+estimate=$(((2 * (n_configs - 2) + 1) * 2 * REPEAT * TIME))
 log "$total_runs runs; the timed ones alone take $((estimate / 60)) min $((estimate % 60)) s"
 
 # Brief warm-up of both sides, so that the first measured runs do not pay for
@@ -305,9 +319,13 @@ for rep in $(seq 1 "$REPEAT"); do
 			fi
 			for side in $sides; do
 				run_one "$wl" "$side" "$sync" "$clients" "$rep"
-				# side app right after the owner's run of the same calls
+				# sides app and events right after the owner's run of the same calls
 				if [ "$wl-$clients-$side" = "uniform-$CLIENTS_MAX-ledger" ]; then
 					run_one "$wl" app "$sync" "$clients" "$rep"
+					run_one "$wl" events "$sync" "$clients" "$rep"
+				fi
+				if [ "$wl-$side" = "batch10000-ledger" ]; then
+					run_one "$wl" events "$sync" "$clients" "$rep"
 				fi
 			done
 		done <"$CONFIGS"
@@ -391,8 +409,8 @@ awk -F'\t' -v md="$WORK/table.md" -v tt="$WORK/targets.txt" -v tm="$WORK/targets
 		for (i = 1; i <= nconf; i++)
 			for (s = 0; s < 2; s++) {
 				sync = s ? "off" : "on"
-				for (d = 0; d < 4; d++) {
-					side = d == 0 ? "ledger" : d == 1 ? "app" : d == 2 ? "baseline" : "pgbench"
+				for (d = 0; d < 5; d++) {
+					side = d == 0 ? "ledger" : d == 1 ? "app" : d == 2 ? "events" : d == 3 ? "baseline" : "pgbench"
 					key = cwl[i] SUBSEP ccl[i] SUBSEP sync SUBSEP side
 					if (!(key in cnt)) continue
 					ops[key] = median(key, 6); p50[key] = median(key, 7)
@@ -403,12 +421,12 @@ awk -F'\t' -v md="$WORK/table.md" -v tt="$WORK/targets.txt" -v tm="$WORK/targets
 			for (s = 0; s < 2; s++) {
 				sync = s ? "off" : "on"
 				nkey = "pgbench-N" SUBSEP 16 SUBSEP sync SUBSEP "pgbench"
-				for (d = 0; d < 4; d++) {
-					side = d == 0 ? "ledger" : d == 1 ? "app" : d == 2 ? "baseline" : "pgbench"
+				for (d = 0; d < 5; d++) {
+					side = d == 0 ? "ledger" : d == 1 ? "app" : d == 2 ? "events" : d == 3 ? "baseline" : "pgbench"
 					key = cwl[i] SUBSEP ccl[i] SUBSEP sync SUBSEP side
 					if (!(key in ops)) continue
 					bkey = cwl[i] SUBSEP ccl[i] SUBSEP sync SUBSEP "baseline"
-					vb = side == "ledger" || side == "app" ? ratio(ops[key], ops[bkey]) : ""
+					vb = side == "ledger" || side == "app" || side == "events" ? ratio(ops[key], ops[bkey]) : ""
 					vn = side != "pgbench" ? ratio(ops[key], ops[nkey]) : ""
 					name = side == "pgbench" ? "pgbench" : side
 					printf "%-13s %7s %4s  %-8s  %11.0f %9.2f %9.2f %9.0f %9s %9s\n", label(cwl[i]), ccl[i],
@@ -449,6 +467,21 @@ awk -F'\t' -v md="$WORK/table.md" -v tt="$WORK/targets.txt" -v tm="$WORK/targets
 				ops[u sync SUBSEP "app"], ops[u sync SUBSEP "ledger"], ratio(ops[u sync SUBSEP "app"], ops[u sync SUBSEP "ledger"]))
 			ok[nt] = ops[u sync SUBSEP "app"] >= 0.97 * ops[u sync SUBSEP "ledger"]
 		}
+		for (s = 0; s < 2; s++) {
+			sync = s ? "off" : "on"
+			t[++nt] = sprintf("(8) events, uniform 16 clients, sync %s: book publishing %.0f/s >= 0.9x not %.0f/s (%s)", sync,
+				ops[u sync SUBSEP "events"], ops[u sync SUBSEP "ledger"], ratio(ops[u sync SUBSEP "events"], ops[u sync SUBSEP "ledger"]))
+			ok[nt] = ops[u sync SUBSEP "events"] >= 0.9 * ops[u sync SUBSEP "ledger"]
+		}
+		t[++nt] = sprintf("(8) events, batch 10,000, sync on: publishing %.0f/s >= 0.9x not %.0f/s (%s)",
+			ops[b "on" SUBSEP "events"], ops[b "on" SUBSEP "ledger"], ratio(ops[b "on" SUBSEP "events"], ops[b "on" SUBSEP "ledger"]))
+		ok[nt] = ops[b "on" SUBSEP "events"] >= 0.9 * ops[b "on" SUBSEP "ledger"]
+		t[++nt] = sprintf("(8) events, WAL per transfer, uniform 16 clients, sync on: %.0f B <= 1.25x %.0f B (%s)",
+			wal[u "on" SUBSEP "events"], wal[u "on" SUBSEP "ledger"], ratio(wal[u "on" SUBSEP "events"], wal[u "on" SUBSEP "ledger"]))
+		ok[nt] = wal[u "on" SUBSEP "events"] <= 1.25 * wal[u "on" SUBSEP "ledger"]
+		t[++nt] = sprintf("(8) events, WAL per transfer, batch 10,000, sync on: %.0f B <= 1.25x %.0f B (%s)",
+			wal[b "on" SUBSEP "events"], wal[b "on" SUBSEP "ledger"], ratio(wal[b "on" SUBSEP "events"], wal[b "on" SUBSEP "ledger"]))
+		ok[nt] = wal[b "on" SUBSEP "events"] <= 1.25 * wal[b "on" SUBSEP "ledger"]
 		for (i = 1; i <= nt; i++) {
 			printf "%s %s\n", verdict(ok[i]), t[i] > tt
 			printf "- **%s** %s\n", verdict(ok[i]), t[i] > tm

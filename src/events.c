@@ -62,6 +62,7 @@ typedef struct EventsShared
 	Oid			database;		/* the worker's, or InvalidOid */
 	Latch	   *latch;			/* the worker's */
 	pg_atomic_uint64 committed; /* transactions that committed events */
+	pg_atomic_uint32 idle;		/* the worker sleeps until its latch is set */
 } EventsShared;
 
 static EventsShared *events_shared = NULL;
@@ -138,16 +139,27 @@ monitors_relcache_callback(Datum arg, Oid relid)
 static void
 events_xact_callback(XactEvent event, void *arg)
 {
+	/*
+	 * Count the commit; wake the worker only if it sleeps.  While commits
+	 * keep coming it is not sleeping but pausing between two NOTIFYs, and
+	 * finds the count changed without a signal from each writer.  The add
+	 * is a full barrier, as is the worker's between marking itself idle
+	 * and reading the count (EventsWorkerIdle): one of the two sees the
+	 * other's write.
+	 */
 	if (event == XACT_EVENT_COMMIT && wake_worker_at_commit && events_shared != NULL)
 	{
-		Latch	   *latch;
-
 		pg_atomic_fetch_add_u64(&events_shared->committed, 1);
-		SpinLockAcquire(&events_shared->mutex);
-		latch = events_shared->latch;
-		SpinLockRelease(&events_shared->mutex);
-		if (latch != NULL)
-			SetLatch(latch);
+		if (pg_atomic_read_u32(&events_shared->idle) != 0)
+		{
+			Latch	   *latch;
+
+			SpinLockAcquire(&events_shared->mutex);
+			latch = events_shared->latch;
+			SpinLockRelease(&events_shared->mutex);
+			if (latch != NULL)
+				SetLatch(latch);
+		}
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
@@ -186,6 +198,7 @@ events_shmem_startup(void)
 		events_shared->database = InvalidOid;
 		events_shared->latch = NULL;
 		pg_atomic_init_u64(&events_shared->committed, 0);
+		pg_atomic_init_u32(&events_shared->idle, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -259,6 +272,21 @@ uint64
 EventsCommitted(void)
 {
 	return events_shared == NULL ? 0 : pg_atomic_read_u64(&events_shared->committed);
+}
+
+/*
+ * EventsWorkerIdle - the worker is about to sleep on its latch (idle), or
+ * has woken; returns the count of commits as read after marking itself
+ * idle, so that a commit counted before the mark is not slept through.
+ */
+uint64
+EventsWorkerIdle(bool idle)
+{
+	if (events_shared == NULL)
+		return 0;
+	pg_atomic_write_u32(&events_shared->idle, idle ? 1 : 0);
+	pg_memory_barrier();
+	return pg_atomic_read_u64(&events_shared->committed);
 }
 
 /* EventsNotify - in the worker's transaction: wake every listener. */

@@ -418,6 +418,7 @@ extern bool MonitorHolds(const LedgerMonitor *monitor, const LedgerAccount *acco
 extern Datum MonitorDetail(const LedgerMonitor *monitor);
 extern const char *MonitorOpName(MonitorOp op);
 extern uint64 EventsCommitted(void);
+extern uint64 EventsWorkerIdle(bool idle);
 extern void EventsNotify(void);
 
 /* rules.c */

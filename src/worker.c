@@ -14,10 +14,13 @@
  * when nothing else locks them.
  *
  * It also sends the NOTIFY ledger_events of the transactions in its
- * database that commit events (events.c): a committing transaction sets
- * the worker's latch, and the worker notifies once for every commit since
- * its last NOTIFY, at most once every NOTIFY_MIN_INTERVAL_MS, so that the
- * writers never wait for each other's NOTIFY.
+ * database that commit events (events.c): the worker notifies once for
+ * every commit since its last NOTIFY, at most once every
+ * NOTIFY_MIN_INTERVAL_MS, so that the writers never wait for each other's
+ * NOTIFY.  A committing transaction counts itself, and sets the worker's
+ * latch only when the worker sleeps; while commits keep coming, the worker
+ * pauses between NOTIFYs and finds them counted, so that no writer pays
+ * for a signal.
  *
  * An error ends the worker; the postmaster starts it again after
  * EXPIRY_WORKER_RESTART_SECONDS, which is all the recovery a retry of
@@ -142,12 +145,17 @@ expire_batch(void)
 	return expired;
 }
 
-/* One transaction: NOTIFY ledger_events. */
+/*
+ * One transaction: NOTIFY ledger_events.  A wake-up needs no durability, so
+ * its commit does not wait for the WAL flush.
+ */
 static void
 notify_consumers(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	EventsNotify();
 	CommitTransactionCommand();
 #if PG_VERSION_NUM < 150000
@@ -221,10 +229,15 @@ ledger_expiry_worker_main(Datum main_arg)
 			next_expiry = TimestampTzPlusMilliseconds(now, expiry_interval_ms);
 		}
 
-		if (EventsCommitted() != notified)
+		/* Asleep: a committing writer sets the latch. */
+		if (EventsWorkerIdle(true) != notified)
+		{
+			(void) EventsWorkerIdle(false);
 			continue;
+		}
 		wait_ms = (long) ((next_expiry - now + 999) / 1000);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Max(wait_ms, 1), PG_WAIT_EXTENSION);
+		(void) EventsWorkerIdle(false);
 	}
 }
