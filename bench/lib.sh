@@ -36,10 +36,11 @@ bench_commit() {
 	echo "$commit"
 }
 
-# bench_begin NAME - what every single-build benchmark starts with: a work
-# directory WORK (removed at exit, with the server), the build and install
-# unless BUILD is 0, commit and started for the report, and a server NAME
-# with BENCH_SERVER_SETTINGS holding an empty database $DB.
+# bench_begin NAME [SETTING...] - what every single-build benchmark starts
+# with: a work directory WORK (removed at exit, with the server), the build
+# and install unless BUILD is 0, commit and started for the report, and a
+# server NAME with BENCH_SERVER_SETTINGS (and the SETTINGs) holding an
+# empty database $DB.
 bench_begin() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/ledger-$1.XXXXXX")
 	chmod 777 "$WORK"
@@ -51,7 +52,7 @@ bench_begin() {
 	fi
 	commit=$(bench_commit)
 	started=$(date -u '+%Y-%m-%d %H:%M UTC')
-	ledger_start_server "$1" "${BENCH_SERVER_SETTINGS[@]}"
+	ledger_start_server "$1" "${BENCH_SERVER_SETTINGS[@]}" "${@:2}"
 	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
 }
 
