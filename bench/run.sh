@@ -21,7 +21,8 @@
 #                and as side "events": the owner's calls with book 1
 #                publishing events (ledger.set_book_events), the library
 #                preloaded so that its worker sends the NOTIFY; the events
-#                are pruned after each such run
+#                are pruned and vacuumed after each such run; the owner's,
+#                app's and events' runs take turns going first
 #   hot          16 clients, every transfer credits one account (the ledger
 #                side in its hot-account mode when the extension has one)
 #   batch N      one client, N transfers between random pairs per call:
@@ -260,7 +261,9 @@ run_one() {
 	fi
 	wal=$(psql_db -c "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$lsn')")
 	if [ "$side" = events ]; then
-		psql_db -c "SELECT ledger.set_book_events(1, false)" -c "SELECT ledger.prune_events()" >/dev/null
+		# Pruned and vacuumed, so that no autovacuum of it falls in a later run.
+		psql_db -c "SELECT ledger.set_book_events(1, false)" -c "SELECT ledger.prune_events()" \
+			-c "VACUUM ledger.events" >/dev/null
 	fi
 	ntx=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
 	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$out")
@@ -318,15 +321,18 @@ for rep in $(seq 1 "$REPEAT"); do
 				continue
 			fi
 			for side in $sides; do
-				run_one "$wl" "$side" "$sync" "$clients" "$rep"
-				# sides app and events right after the owner's run of the same calls
+				# sides app and events beside the owner's run of the same
+				# calls, before it in every other repetition
+				group=$side
 				if [ "$wl-$clients-$side" = "uniform-$CLIENTS_MAX-ledger" ]; then
-					run_one "$wl" app "$sync" "$clients" "$rep"
-					run_one "$wl" events "$sync" "$clients" "$rep"
+					group="ledger app events"
+				elif [ "$wl-$side" = "batch10000-ledger" ]; then
+					group="ledger events"
 				fi
-				if [ "$wl-$side" = "batch10000-ledger" ]; then
-					run_one "$wl" events "$sync" "$clients" "$rep"
-				fi
+				[ $((rep % 2)) -eq 1 ] || group=$(echo "$group" | tr ' ' '\n' | tac | tr '\n' ' ')
+				for s in $group; do
+					run_one "$wl" "$s" "$sync" "$clients" "$rep"
+				done
 			done
 		done <"$CONFIGS"
 	done

@@ -350,3 +350,31 @@ SELECT coalesce(o.reference, b.reference) AS reference,
   FROM ours AS o
   FULL JOIN theirs AS b ON b.reference = o.reference AND b.amount = o.amount
  ORDER BY status, reference;
+
+--
+-- (i) Webhooks and a low-balance alert from events
+--
+
+-- Book 1 publishes events from now on; "webhooks" reads them.
+SELECT ledger.set_book_events(1, true);
+SELECT ledger.create_consumer('webhooks', ARRAY[1]::bigint[]);
+SELECT ledger.create_account('USD', 'wallet:dora') AS dora;
+SELECT ledger.create_monitor(ledger.account_id('wallet:dora'), 'available', '<',
+                             ledger.parse_amount('20.00', 2), 'dora low') AS monitor;
+SELECT ledger.transfer(ledger.account_id('bank:usd'), ledger.account_id('wallet:dora'),
+                       ledger.parse_amount('50.00', 2), 'deposit:pay_1004') AS deposit;
+SELECT ledger.transfer(ledger.account_id('wallet:dora'), ledger.account_id('merchant:coffee'),
+                       ledger.parse_amount('35.00', 2), 'coffee:order_88',
+                       'two espressos and a cake') AS coffee;
+
+SELECT id, kind, debit_account_id AS debit, credit_account_id AS credit,
+       ledger.format_amount(amount, 2) AS amount, transfer_id, idempotency_key,
+       detail ->> 'name' AS monitor
+  FROM ledger.next_events('webhooks', 100);
+
+BEGIN;
+-- ... record the webhooks sent, in the application's own table ...
+SELECT ledger.ack_events('webhooks', 4);
+COMMIT;
+SELECT count(*) FROM ledger.next_events('webhooks', 100);
+SELECT ledger.prune_events();

@@ -66,19 +66,21 @@ static LedgerStatement lock_consumer = LEDGER_STATEMENT(
 	"SELECT id, owner, books, position_xid, position_id FROM ledger.consumers"
 	" WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE", "t");
 
-static LedgerStatement next_events = LEDGER_STATEMENT(
-	"SELECT e.* FROM ledger.events AS e"
-	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)"
-	"   AND e.xid OPERATOR(pg_catalog.<) " FENCE_SQL
+/*
+ * The events a consumer at position ($1, $2) reading books $3 (NULL:
+ * every book) may be handed now, in order.
+ */
+#define DELIVERABLE_SQL \
+	" FROM ledger.events AS e" \
+	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)" \
+	"   AND e.xid OPERATOR(pg_catalog.<) " FENCE_SQL \
 	"   AND ($3 IS NULL OR e.book_id OPERATOR(pg_catalog.=) ANY ($3))"
-	" ORDER BY e.xid, e.id LIMIT $4", "xbBi");
+
+static LedgerStatement next_events = LEDGER_STATEMENT(
+	"SELECT e.*" DELIVERABLE_SQL " ORDER BY e.xid, e.id LIMIT $4", "xbBi");
 
 static LedgerStatement find_deliverable = LEDGER_STATEMENT(
-	"SELECT e.xid FROM ledger.events AS e"
-	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)"
-	"   AND e.xid OPERATOR(pg_catalog.<) " FENCE_SQL
-	"   AND ($3 IS NULL OR e.book_id OPERATOR(pg_catalog.=) ANY ($3))"
-	"   AND e.id OPERATOR(pg_catalog.=) $4"
+	"SELECT e.xid" DELIVERABLE_SQL " AND e.id OPERATOR(pg_catalog.=) $4"
 	" ORDER BY e.xid, e.id LIMIT 1", "xbBb");
 
 static LedgerStatement find_beyond = LEDGER_STATEMENT(
@@ -261,8 +263,8 @@ compare_int64(const void *a, const void *b)
 
 /*
  * ledger_create_consumer - a consumer of the given books' events (manage
- * on each), or of every book (the ledger's owner only), starting with the
- * transactions that had not ended when it was created.
+ * on each), or of every book (the ledger's owner only), placed just before
+ * the first transaction that had not ended when it was created.
  */
 PG_FUNCTION_INFO_V1(ledger_create_consumer);
 Datum

@@ -35,6 +35,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -48,6 +49,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/xid8.h"
 
 static const char *const event_kind_names[EVENT_NKINDS] = {
 	"transfer_posted", "reversal_posted", "hold_created", "hold_captured",
@@ -103,6 +105,10 @@ static LedgerStatement any_monitor = LEDGER_STATEMENT(
 static LedgerStatement monitors_of = LEDGER_STATEMENT(
 	"SELECT id, balance, op, threshold, name FROM ledger.monitors"
 	" WHERE account_id OPERATOR(pg_catalog.=) $1 ORDER BY id", "b");
+
+/* ledger.events_id_seq, as last looked up in the schema of that OID. */
+static Oid	events_seq_oid = InvalidOid;
+static Oid	events_seq_namespace = InvalidOid;
 
 /* This transaction wrote events and leaves the NOTIFY to the worker. */
 static bool wake_worker_at_commit = false;
@@ -498,10 +504,10 @@ MonitorDetail(const LedgerMonitor *monitor)
 	return EventDetail(buf.data);
 }
 
-/* Columns of ledger.events the pipeline writes; id and xid are defaults. */
+/* Columns of ledger.events the pipeline writes. */
 enum
 {
-	EV_BOOK, EV_KIND, EV_ACCOUNT, EV_DEBIT, EV_CREDIT, EV_AMOUNT, EV_TRANSFER,
+	EV_ID, EV_XID, EV_BOOK, EV_KIND, EV_ACCOUNT, EV_DEBIT, EV_CREDIT, EV_AMOUNT, EV_TRANSFER,
 	EV_HOLD, EV_KEY, EV_DESCRIPTION, EV_METADATA, EV_DETAIL, EV_CREATED_AT,
 	EV_NCOLUMNS
 };
@@ -514,7 +520,7 @@ void
 EventsWrite(const LedgerEvent *events, int n)
 {
 	TableColumn columns[EV_NCOLUMNS] = {
-		{"book_id", INT8OID}, {"kind", TEXTOID}, {"account_id", INT8OID},
+		{"id", INT8OID}, {"xid", XID8OID}, {"book_id", INT8OID}, {"kind", TEXTOID}, {"account_id", INT8OID},
 		{"debit_account_id", INT8OID}, {"credit_account_id", INT8OID},
 		{"amount", LedgerAmountTypeOid()}, {"transfer_id", INT8OID},
 		{"hold_id", INT8OID}, {"idempotency_key", TEXTOID},
@@ -522,10 +528,21 @@ EventsWrite(const LedgerEvent *events, int n)
 		{"created_at", TIMESTAMPTZOID}
 	};
 	Datum		kinds[EVENT_NKINDS] = {0};
+	Datum		xid;
+	Oid			ns = LedgerNamespaceOid();
 	TableWrite *w;
 
 	if (n == 0)
 		return;
+	/* The sequence as nextval() would find it, kept while the schema is. */
+	if (events_seq_namespace != ns || !OidIsValid(events_seq_oid))
+	{
+		events_seq_oid = get_relname_relid("events_id_seq", ns);
+		events_seq_namespace = ns;
+		if (!OidIsValid(events_seq_oid))
+			elog(ERROR, "sequence ledger.events_id_seq does not exist");
+	}
+	xid = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	w = TableWriteBegin("events", TABLE_INSERT, columns, EV_NCOLUMNS);
 	for (int i = 0; i < n; i++)
 	{
@@ -536,6 +553,8 @@ EventsWrite(const LedgerEvent *events, int n)
 		CHECK_FOR_INTERRUPTS();
 		if (kinds[e->kind] == (Datum) 0)
 			kinds[e->kind] = CStringGetTextDatum(event_kind_names[e->kind]);
+		values[EV_ID] = Int64GetDatum(nextval_internal(events_seq_oid, false));
+		values[EV_XID] = xid;
 		values[EV_BOOK] = Int64GetDatum(e->book_id);
 		values[EV_KIND] = kinds[e->kind];
 		values[EV_ACCOUNT] = Int64GetDatum(e->account_id);

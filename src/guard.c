@@ -105,7 +105,10 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 	{
 		const char *table = RelationGetRelationName(trigdata->tg_relation);
 
-		/* A hot account's queue is emptied as its postings become entries. */
+		/*
+		 * A hot account's queue is emptied as its postings become entries;
+		 * events go once every consumer has passed them.
+		 */
 		if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
 			(strcmp(table, "hot_entries") == 0 || strcmp(table, "events") == 0))
 			return PointerGetDatum(NULL);

@@ -1820,18 +1820,150 @@ account_detail(const Movement *m, const LedgerAccount *account)
 	return EventDetail(buf.data);
 }
 
+/* The events of a run, as they are planned. */
+typedef struct EventList
+{
+	LedgerEvent *events;
+	int			n;
+	int			cap;
+} EventList;
+
+/* A new event of the run: its kind, book and time, every other column NULL. */
+static LedgerEvent *
+push_event(EventList *list, EventKind kind, int64 book, TimestampTz at)
+{
+	LedgerEvent *e = PLAN_PUSH(list->events, list->n, list->cap, LedgerEvent);
+
+	memset(e, 0, sizeof(LedgerEvent));
+	e->kind = kind;
+	e->book_id = book;
+	e->description_null = e->metadata_null = e->detail_null = true;
+	e->created_at = at;
+	return e;
+}
+
+/* A hold's columns in its event: accounts, amount, description, metadata. */
+static void
+hold_columns(LedgerEvent *e, const HoldRow *hold)
+{
+	e->debit_account_id = hold->debit_account_id;
+	e->credit_account_id = hold->credit_account_id;
+	e->has_amount = true;
+	e->amount = hold->amount;
+	e->hold_id = hold->id;
+	e->description = hold->description;
+	e->description_null = hold->description_null;
+	e->metadata = hold->metadata;
+	e->metadata_null = hold->metadata_null;
+}
+
+/* The kind of event a movement's item publishes. */
+static EventKind
+movement_event_kind(const Movement *m)
+{
+	switch (m->kind)
+	{
+		case MOVE_TRANSFER:
+			return EVENT_TRANSFER_POSTED;
+		case MOVE_REVERSAL:
+			return EVENT_REVERSAL_POSTED;
+		case MOVE_HOLD:
+			return EVENT_HOLD_CREATED;
+		case MOVE_CAPTURE:
+			return EVENT_HOLD_CAPTURED;
+		case MOVE_RELEASE:
+			return EVENT_HOLD_RELEASED;
+		case MOVE_CREATE_ACCOUNT:
+			return EVENT_ACCOUNT_CREATED;
+		case MOVE_ACCOUNT:
+			break;
+	}
+	return m->account->change == CHANGE_LIMITS ? EVENT_ACCOUNT_LIMITS_CHANGED :
+		m->account->change == CHANGE_CLOSE ? EVENT_ACCOUNT_CLOSED :
+		m->account->change == CHANGE_REOPEN ? EVENT_ACCOUNT_REOPENED :
+		EVENT_ACCOUNT_HOT_CHANGED;
+}
+
+/* The event of one item of the run, which made a change. */
+static void
+item_event(Run *r, EventList *list, Movement *m, int64 book)
+{
+	LedgerEvent *e = push_event(list, movement_event_kind(m), book, r->now);
+	char		buf[MAXDATELEN + 1];
+
+	if (moves_money(m) && m->kind != MOVE_RELEASE)
+	{
+		e->debit_account_id = m->req.debit_account_id;
+		e->credit_account_id = m->req.credit_account_id;
+		e->has_amount = true;
+		e->amount = m->req.amount;
+		e->idempotency_key = m->req.idempotency_key;
+		e->description = m->req.description;
+		e->description_null = m->req.description_null;
+		e->metadata = m->req.metadata;
+		e->metadata_null = m->req.metadata_null;
+	}
+	switch (m->kind)
+	{
+		case MOVE_TRANSFER:
+			e->transfer_id = m->id;
+			e->created_at = m->created_at;
+			break;
+		case MOVE_REVERSAL:
+			e->transfer_id = m->id;
+			e->created_at = m->created_at;
+			e->detail = EventDetail(psprintf("{\"reverses_transfer_id\": %lld}",
+											 (long long) m->req.reverses_transfer_id));
+			e->detail_null = false;
+			break;
+		case MOVE_HOLD:
+			e->hold_id = m->id;
+			if (m->has_expiry)
+			{
+				e->detail = EventDetail(psprintf("{\"expires_at\": \"%s\"}",
+												 JsonEncodeDateTime(buf, TimestampTzGetDatum(m->expires_at),
+																	TIMESTAMPTZOID, NULL)));
+				e->detail_null = false;
+			}
+			break;
+		case MOVE_CAPTURE:
+			e->hold_id = m->req.hold_id;
+			e->transfer_id = m->id;
+			e->created_at = m->created_at;
+			e->detail = EventDetail(psprintf("{\"hold_amount\": \"%s\"}",
+											 AmountToCString(m->hold->amount)));
+			e->detail_null = false;
+			break;
+		case MOVE_RELEASE:
+			hold_columns(e, m->hold);
+			break;
+		case MOVE_CREATE_ACCOUNT:
+			e->account_id = m->id;
+			e->metadata = m->req.metadata;
+			e->metadata_null = m->req.metadata_null;
+			e->created_at = GetCurrentTransactionStartTimestamp();
+			e->detail = account_detail(m, NULL);
+			e->detail_null = false;
+			break;
+		case MOVE_ACCOUNT:
+			e->account_id = m->req.debit_account_id;
+			e->detail = account_detail(m, &r->accounts[account_index(r, m->req.debit_account_id)]);
+			e->detail_null = false;
+			break;
+	}
+}
+
 /*
  * write_events - one event per change the run made in a book that
- * publishes them, in item order, then the holds that expired; a replay
- * changes nothing and publishes nothing.
+ * publishes them, in item order, then the holds that expired, then the
+ * monitors the run set off; a replay changes nothing and publishes
+ * nothing.
  */
 static void
 write_events(Run *r)
 {
 	Posting    *p = r->p;
-	LedgerEvent *events = NULL;
-	int			nevents = 0;
-	int			cap = 0;
+	EventList	list = {NULL, 0, 0};
 	int64		last_book = 0;
 	bool		last_enabled = false;
 
@@ -1842,130 +1974,28 @@ write_events(Run *r)
 	for (int i = 0; i < p->nitems; i++)
 	{
 		Movement   *m = &p->items[i];
-		LedgerEvent *e;
 		int64		book;
 
 		if (!m->created)
 			continue;
 		book = m->kind == MOVE_ACCOUNT ?
 			r->accounts[account_index(r, m->req.debit_account_id)].book_id : m->book_id;
-		if (!PUBLISHES(book))
-			continue;
 		CHECK_FOR_INTERRUPTS();
-		e = PLAN_PUSH(events, nevents, cap, LedgerEvent);
-		memset(e, 0, sizeof(LedgerEvent));
-		e->book_id = book;
-		e->description_null = e->metadata_null = e->detail_null = true;
-		e->created_at = r->now;
-		if (moves_money(m))
-		{
-			e->debit_account_id = m->req.debit_account_id;
-			e->credit_account_id = m->req.credit_account_id;
-			e->has_amount = true;
-			e->amount = m->req.amount;
-			e->idempotency_key = m->req.idempotency_key;
-			e->description = m->req.description;
-			e->description_null = m->req.description_null;
-			e->metadata = m->req.metadata;
-			e->metadata_null = m->req.metadata_null;
-		}
-		switch (m->kind)
-		{
-			case MOVE_TRANSFER:
-			case MOVE_REVERSAL:
-				e->kind = m->kind == MOVE_TRANSFER ? EVENT_TRANSFER_POSTED : EVENT_REVERSAL_POSTED;
-				e->transfer_id = m->id;
-				e->created_at = m->created_at;
-				if (m->kind == MOVE_REVERSAL)
-				{
-					e->detail = EventDetail(psprintf("{\"reverses_transfer_id\": %lld}",
-													 (long long) m->req.reverses_transfer_id));
-					e->detail_null = false;
-				}
-				break;
-			case MOVE_HOLD:
-				e->kind = EVENT_HOLD_CREATED;
-				e->hold_id = m->id;
-				if (m->has_expiry)
-				{
-					char		buf[MAXDATELEN + 1];
-
-					e->detail = EventDetail(psprintf("{\"expires_at\": \"%s\"}",
-													 JsonEncodeDateTime(buf, TimestampTzGetDatum(m->expires_at),
-																		TIMESTAMPTZOID, NULL)));
-					e->detail_null = false;
-				}
-				break;
-			case MOVE_CAPTURE:
-				e->kind = EVENT_HOLD_CAPTURED;
-				e->hold_id = m->req.hold_id;
-				e->transfer_id = m->id;
-				e->created_at = m->created_at;
-				e->detail = EventDetail(psprintf("{\"hold_amount\": \"%s\"}",
-												 AmountToCString(m->hold->amount)));
-				e->detail_null = false;
-				break;
-			case MOVE_RELEASE:
-				e->kind = EVENT_HOLD_RELEASED;
-				e->hold_id = m->req.hold_id;
-				e->amount = m->hold->amount;
-				e->idempotency_key = NULL;
-				e->description = m->hold->description;
-				e->description_null = m->hold->description_null;
-				e->metadata = m->hold->metadata;
-				e->metadata_null = m->hold->metadata_null;
-				break;
-			case MOVE_ACCOUNT:
-			case MOVE_CREATE_ACCOUNT:
-				{
-					LedgerAccount *account = m->kind == MOVE_ACCOUNT ?
-						&r->accounts[account_index(r, m->req.debit_account_id)] : NULL;
-
-					e->account_id = m->kind == MOVE_ACCOUNT ? m->req.debit_account_id : m->id;
-					if (m->kind == MOVE_CREATE_ACCOUNT)
-					{
-						e->kind = EVENT_ACCOUNT_CREATED;
-						e->metadata = m->req.metadata;
-						e->metadata_null = m->req.metadata_null;
-						e->created_at = GetCurrentTransactionStartTimestamp();
-					}
-					else
-						e->kind = m->account->change == CHANGE_LIMITS ? EVENT_ACCOUNT_LIMITS_CHANGED :
-							m->account->change == CHANGE_CLOSE ? EVENT_ACCOUNT_CLOSED :
-							m->account->change == CHANGE_REOPEN ? EVENT_ACCOUNT_REOPENED :
-							EVENT_ACCOUNT_HOT_CHANGED;
-					e->detail = account_detail(m, account);
-					e->detail_null = false;
-				}
-				break;
-		}
+		if (PUBLISHES(book))
+			item_event(r, &list, m, book);
 	}
 
 	/* Holds whose expiry this run recorded. */
 	for (int h = 0; h < r->nholds; h++)
 	{
 		PlanHold   *plan = &r->holds[h];
-		LedgerEvent *e;
 
-		if (!plan->resolved || plan->movement >= 0 ||
-			strcmp(plan->hold.status, "expired") != 0 || !PUBLISHES(plan->hold.book_id))
-			continue;
-		e = PLAN_PUSH(events, nevents, cap, LedgerEvent);
-		memset(e, 0, sizeof(LedgerEvent));
-		e->kind = EVENT_HOLD_EXPIRED;
-		e->book_id = plan->hold.book_id;
-		e->debit_account_id = plan->hold.debit_account_id;
-		e->credit_account_id = plan->hold.credit_account_id;
-		e->has_amount = true;
-		e->amount = plan->hold.amount;
-		e->hold_id = plan->hold.id;
-		e->description = plan->hold.description;
-		e->description_null = plan->hold.description_null;
-		e->metadata = plan->hold.metadata;
-		e->metadata_null = plan->hold.metadata_null;
-		e->detail_null = true;
-		e->created_at = plan->resolved_at;
+		if (plan->resolved && plan->movement < 0 &&
+			strcmp(plan->hold.status, "expired") == 0 && PUBLISHES(plan->hold.book_id))
+			hold_columns(push_event(&list, EVENT_HOLD_EXPIRED, plan->hold.book_id,
+									plan->resolved_at), &plan->hold);
 	}
+
 	/* Monitors whose condition the run made true. */
 	for (int a = 0; r->as_locked != NULL && a < r->naccounts + r->nextra; a++)
 	{
@@ -1985,23 +2015,19 @@ write_events(Run *r)
 			if (MonitorHolds(&monitors[k], before) || !MonitorHolds(&monitors[k], account) ||
 				!PUBLISHES(account->book_id))
 				continue;
-			e = PLAN_PUSH(events, nevents, cap, LedgerEvent);
-			memset(e, 0, sizeof(LedgerEvent));
-			e->kind = EVENT_MONITOR_FIRED;
-			e->book_id = account->book_id;
+			e = push_event(&list, EVENT_MONITOR_FIRED, account->book_id, r->now);
 			e->account_id = account->id;
 			e->has_amount = true;
 			e->amount = monitors[k].available ? AccountAvailableBalance(account) :
 				AccountPostedBalance(account);
 			if (p->nitems == 1 && p->items[0].posts)
 				e->transfer_id = p->items[0].id;
-			e->description_null = e->metadata_null = true;
 			e->detail = MonitorDetail(&monitors[k]);
-			e->created_at = r->now;
+			e->detail_null = false;
 		}
 	}
 #undef PUBLISHES
-	EventsWrite(events, nevents);
+	EventsWrite(list.events, list.n);
 }
 
 /* ---------------------------------------------------------------------------
