@@ -369,7 +369,7 @@ SELECT ledger.transfer(ledger.account_id('wallet:dora'), ledger.account_id('merc
 
 SELECT id, kind, debit_account_id AS debit, credit_account_id AS credit,
        ledger.format_amount(amount, 2) AS amount, transfer_id, idempotency_key,
-       detail ->> 'name' AS monitor
+       CASE kind WHEN 'monitor_fired' THEN detail ->> 'name' END AS monitor
   FROM ledger.next_events('webhooks', 100);
 
 BEGIN;

@@ -92,10 +92,16 @@ static LedgerStatement oldest_position = LEDGER_STATEMENT(
 	"SELECT position_xid, position_id FROM ledger.consumers"
 	" ORDER BY position_xid, position_id LIMIT 1", "");
 
+/*
+ * The next chunk to prune: after the last one (whose deleted entries the
+ * index still holds until the transaction ends, so that starting from the
+ * beginning again would step over them all), up to the bound.
+ */
 static LedgerStatement prunable = LEDGER_STATEMENT(
 	"SELECT xid, id FROM ledger.events"
-	" WHERE (xid, id) OPERATOR(pg_catalog.<=) ($1, $2)"
-	" ORDER BY xid, id LIMIT " CppAsString2(PRUNE_CHUNK), "xb");
+	" WHERE (xid, id) OPERATOR(pg_catalog.>) ($3, $4)"
+	"   AND (xid, id) OPERATOR(pg_catalog.<=) ($1, $2)"
+	" ORDER BY xid, id LIMIT " CppAsString2(PRUNE_CHUNK), "xbxb");
 
 /* A consumer as read. */
 typedef struct Consumer
@@ -551,6 +557,8 @@ ledger_prune_events(PG_FUNCTION_ARGS)
 	TableColumn key[] = {{"xid", XID8OID}, {"id", INT8OID}};
 	FullTransactionId bound_xid;
 	int64		bound_id;
+	FullTransactionId after_xid;
+	int64		after_id;
 	int64		pruned = 0;
 	bool		isnull;
 
@@ -570,9 +578,11 @@ ledger_prune_events(PG_FUNCTION_ARGS)
 		bound_id = PG_INT64_MAX;
 	}
 
+	after_xid = FullTransactionIdFromU64(0);
+	after_id = 0;
 	for (;;)
 	{
-		Datum		args[2];
+		Datum		args[4];
 		int			n;
 		TableWrite *w;
 		Datum	   *xids;
@@ -581,6 +591,8 @@ ledger_prune_events(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		args[0] = FullTransactionIdGetDatum(bound_xid);
 		args[1] = Int64GetDatum(bound_id);
+		args[2] = FullTransactionIdGetDatum(after_xid);
+		args[3] = Int64GetDatum(after_id);
 		LedgerExecute(&prunable, args, NULL, 0);
 		n = (int) SPI_processed;
 		if (n == 0)
@@ -601,6 +613,8 @@ ledger_prune_events(PG_FUNCTION_ARGS)
 			TableWriteRow(w, values, nulls);
 		}
 		pruned += TableWriteEnd(w);
+		after_xid = DatumGetFullTransactionId(xids[n - 1]);
+		after_id = DatumGetInt64(ids[n - 1]);
 		pfree(xids);
 		pfree(ids);
 		if (n < PRUNE_CHUNK)

@@ -82,6 +82,10 @@ typedef struct BookEvents
 } BookEvents;
 
 static HTAB *book_events = NULL;
+
+/* ledger.events_id_seq, as last looked up in the schema of that OID. */
+static Oid	events_seq_oid = InvalidOid;
+static Oid	events_seq_namespace = InvalidOid;
 static uint64 book_events_generation = 0;
 static Oid	books_relid = InvalidOid;
 
@@ -106,16 +110,16 @@ static LedgerStatement monitors_of = LEDGER_STATEMENT(
 	"SELECT id, balance, op, threshold, name FROM ledger.monitors"
 	" WHERE account_id OPERATOR(pg_catalog.=) $1 ORDER BY id", "b");
 
-/* ledger.events_id_seq, as last looked up in the schema of that OID. */
-static Oid	events_seq_oid = InvalidOid;
-static Oid	events_seq_namespace = InvalidOid;
-
 /* This transaction wrote events and leaves the NOTIFY to the worker. */
 static bool wake_worker_at_commit = false;
 
 static void
 books_relcache_callback(Datum arg, Oid relid)
 {
+	/* The sequence dropped (DROP EXTENSION) is looked up again. */
+	if (!OidIsValid(relid) || relid == events_seq_oid)
+		events_seq_oid = InvalidOid;
+
 	if (!OidIsValid(relid) || relid == books_relid)
 	{
 		books_relid = InvalidOid;

@@ -15,7 +15,9 @@
 # listener gets at least one notification and at most one per committed
 # transaction, every one from the worker; a single commit after the load
 # is followed by a notification; a prepared transaction that wrote events
-# commits, and its event is then handed to a consumer.
+# commits, and its event is then handed to a consumer; after a crash
+# (immediate stop), a consumer's acknowledged position holds and what it
+# had not acknowledged comes again.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -166,6 +168,22 @@ SQL
 delivered=$(q -At -c "SELECT string_agg(description, ',') FROM ledger.next_events('c', 10)")
 [ "$delivered" = prepared ] || fail "with the worker: after COMMIT PREPARED the consumer got: $delivered"
 echo "events_notify.sh: with the worker: $heard notifications for $committed committed transactions, all from the worker; one after a single commit; a prepared transaction's event delivered"
+
+# An acknowledged position survives a crash; what was not acknowledged
+# comes again.
+q -o /dev/null <<'SQL'
+SELECT ledger.ack_events('c', id) FROM ledger.next_events('c', 10000) WITH ORDINALITY
+ ORDER BY ordinality DESC LIMIT 1;
+SELECT ledger.transfer(1, 4, 8, NULL, 'acknowledged');
+SELECT ledger.ack_events('c', id) FROM ledger.events WHERE description = 'acknowledged';
+SELECT ledger.transfer(1, 5, 9, NULL, 'not acknowledged');
+SQL
+as_server_user "$PG_BIN/pg_ctl" -D "$OWN/data" -m immediate -w stop >/dev/null
+as_server_user "$PG_BIN/pg_ctl" -D "$OWN/data" -l "$OWN/server.log" -w start >/dev/null
+after_crash=$(q -At -c "SELECT string_agg(description, ',') FROM ledger.next_events('c', 10)")
+[ "$after_crash" = "not acknowledged" ] ||
+	fail "after a crash the consumer got: $after_crash (want only the unacknowledged event)"
+echo "events_notify.sh: after a crash, the acknowledged position held"
 
 LEDGER_PGDATA=$OWN ledger_stop_server
 OWN=
