@@ -10,13 +10,21 @@
 #               the writers' events per second, the consumer's, the lag
 #               (events written and not yet acknowledged) at the end of the
 #               writes, and how long the consumer took to drain it;
+#               (the consumer sleeps 5 ms when it finds nothing, as one
+#               woken by NOTIFY would);
 #  retention    the write rate (16 clients, T seconds) and the read rate (a
-#               backlog of 200,000 events read 1,000 at a time) measured
-#               first, then again after N events (default 10,000,000,
-#               written by batches of 10,000) have been read, acknowledged
-#               and removed by ledger.prune_events(), the table vacuumed as
-#               autovacuum would; printed: both rates before and after and
-#               their ratios, and the time prune_events() took.
+#               backlog of 200,000 events read 1,000 at a time, each batch
+#               its own transaction) measured first, then again after N
+#               events (default 10,000,000, written by batches of 10,000)
+#               have been read, acknowledged and removed by
+#               ledger.prune_events(), the table vacuumed as autovacuum
+#               would.  The write rate is also measured, interleaved, on a
+#               second database with the same accounts whose book does not
+#               publish and which gets the same batches: its history grows
+#               as much, so the ratio of the two after the N events, against
+#               the ratio before, is what the events left behind them cost;
+#               printed: the rates, their ratios, and the time
+#               prune_events() took.
 # The figures are information; the exit status says whether they were
 # measured.  Usage: bench/events.sh [-T SECONDS] [--events N] [--no-build]
 set -euo pipefail
@@ -40,8 +48,10 @@ cd "$LEDGER_ROOT"
 
 DB=bench
 bench_begin events "shared_preload_libraries = 'ledger'" "ledger.expiry_database = '$DB'"
-log "setting up $ACCOUNTS accounts"
+log "setting up $ACCOUNTS accounts, twice"
 bench_setup_ledger
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE bench_off"
+DB=bench_off bench_setup_ledger
 psql_db >/dev/null <<'SQL'
 SELECT ledger.set_book_events(1, true);
 SELECT ledger.create_consumer('bench');
@@ -62,6 +72,14 @@ BEGIN
     END IF;
     RETURN got;
 END $$;
+-- Until nothing is left, each batch its own transaction.
+CREATE PROCEDURE bench.drain() LANGUAGE plpgsql AS $$
+BEGIN
+    LOOP
+        EXIT WHEN bench.consume(1000) = 0;
+        COMMIT;
+    END LOOP;
+END $$;
 SQL
 psql_db -c "VACUUM ANALYZE" >/dev/null
 
@@ -69,7 +87,7 @@ pair="\\set debit random(1, $ACCOUNTS)
 \\set credit 1 + (:debit - 1 + random(1, $((ACCOUNTS - 1)))) % $ACCOUNTS
 \\set amount random(1, 1000)"
 printf '%s\nSELECT ledger.transfer(:debit, :credit, :amount);\n' "$pair" >"$WORK/uniform.sql"
-echo 'SELECT bench.consume(1000);' >"$WORK/consume.sql"
+printf 'SELECT bench.consume(1000) AS got\n\\gset\n\\if :got = 0\n\\sleep 5 ms\n\\endif\n' >"$WORK/consume.sql"
 printf 'SELECT cardinality(ledger.transfer_batch(array_agg(ROW(d, c, 1, NULL, NULL, NULL)::ledger.transfer_request)))\n  FROM %s;\n' \
 	"$(pairs 10000)" >"$WORK/batch.sql"
 
@@ -79,14 +97,15 @@ unread() {
 	psql_db -c "SELECT count(*) FROM ledger.events AS e, ledger.consumers AS c
 	             WHERE c.name = 'bench' AND (e.xid, e.id) > (c.position_xid, c.position_id)"
 }
-drain() { psql_db -c "DO \$\$ BEGIN WHILE bench.consume(1000) > 0 LOOP END LOOP; END \$\$" >/dev/null; }
+drain() { psql_db -c "CALL bench.drain()" >/dev/null; }
 now_ms() { date +%s%3N; }
 
-# write_rate - transfers per second of 16 clients of single transfers.
+# write_rate [DATABASE] - transfers per second of 16 clients of single
+# transfers.
 write_rate() {
 	local out
 	out=$(PGOPTIONS="-c synchronous_commit=on" "$PG_BIN/pgbench" -n -M prepared -c 16 -j 2 -T "$TIME" \
-		-f "$WORK/uniform.sql" "$DB" 2>&1) || { echo "$out" >&2; exit 1; }
+		-f "$WORK/uniform.sql" "${1:-$DB}" 2>&1) || { echo "$out" >&2; exit 1; }
 	sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' <<<"$out"
 }
 
@@ -101,6 +120,11 @@ read_rate() {
 	t1=$(now_ms)
 	awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", 200000 / (ms / 1000) }'
 }
+
+# Warm-up of both databases: the first runs after the set-up would pay for
+# the first touch of every page alone.
+write_rate >/dev/null
+write_rate bench_off >/dev/null
 
 # --- keeping up -----------------------------------------------------------------
 log "keeping up: 16 writers for ${TIME}s, one consumer reading all the time"
@@ -126,11 +150,13 @@ drain_s=$(awk -v ms=$((t2 - t1)) 'BEGIN { printf "%.2f", ms / 1000 }')
 # --- retention ------------------------------------------------------------------
 log "retention: rates before"
 w_before=$(write_rate)
+o_before=$(write_rate bench_off)
 r_before=$(read_rate)
 log "retention: writing, reading and pruning $EVENTS events"
 calls=$(((EVENTS + 9999) / 10000))
 for i in $(seq 1 "$calls"); do
 	psql_db -f "$WORK/batch.sql" >/dev/null
+	DB=bench_off psql_db -f "$WORK/batch.sql" >/dev/null
 	if [ $((i % 50)) -eq 0 ]; then
 		drain
 		log "  $((i * 10000)) events"
@@ -143,6 +169,7 @@ t1=$(now_ms)
 prune_s=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
 psql_db -c "VACUUM ledger.events" >/dev/null
 log "retention: rates after"
+o_after=$(write_rate bench_off)
 w_after=$(write_rate)
 r_after=$(read_rate)
 
@@ -157,8 +184,13 @@ echo "| keeping up: events written per second (16 writers) | $write_per_s |"
 echo "| keeping up: events read and acknowledged per second (one consumer, to the end of its drain) | $read_per_s |"
 echo "| keeping up: lag when the writers stopped (events) | $lag |"
 echo "| keeping up: drain after the writers stopped | $drain_s s |"
-printf '| retention: write rate before / after %s events (transfers/s) | %.0f / %.0f (%s) |\n' "$EVENTS" \
-	"$w_before" "$w_after" "$(awk -v a="$w_after" -v b="$w_before" 'BEGIN { printf "%.2fx", a / b }')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+printf '| retention: write rate before / after %s events, publishing (transfers/s) | %.0f / %.0f (%s) |\n' "$EVENTS" \
+	"$w_before" "$w_after" "$(ratio "$w_after" "$w_before")"
+printf '| retention: the same, the database that does not publish | %.0f / %.0f (%s) |\n' \
+	"$o_before" "$o_after" "$(ratio "$o_after" "$o_before")"
+printf '| retention: publishing against not, before / after | %s / %s |\n' \
+	"$(ratio "$w_before" "$o_before")" "$(ratio "$w_after" "$o_after")"
 printf '| retention: read rate before / after (events/s) | %s / %s (%s) |\n' "$r_before" "$r_after" \
-	"$(awk -v a="$r_after" -v b="$r_before" 'BEGIN { printf "%.2fx", a / b }')"
+	"$(ratio "$r_after" "$r_before")"
 echo "| retention: ledger.prune_events() of $pruned events | $prune_s s |"
