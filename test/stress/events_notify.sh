@@ -106,10 +106,13 @@ prepare=$(q -At 2>&1 <<'SQL' || true
 BEGIN; SELECT ledger.transfer(1, 12, 100); PREPARE TRANSACTION 'ledger_notify';
 SQL
 )
-case $prepare in
-*"cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY"*) ;;
-*) fail "without the worker, PREPARE after writing events answered: $prepare" ;;
-esac
+# Only a server that allows prepared transactions gets as far as the NOTIFY.
+if [ "$(q -At -c "SHOW max_prepared_transactions")" != 0 ]; then
+	case $prepare in
+	*"cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY"*) ;;
+	*) fail "without the worker, PREPARE after writing events answered: $prepare" ;;
+	esac
+fi
 echo "events_notify.sh: without the worker: $heard notifications for 5 committing transactions, all from the writer"
 
 q -c "SELECT 1" >/dev/null
