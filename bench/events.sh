@@ -17,8 +17,10 @@
 #               its own transaction) measured first, then again after N
 #               events (default 10,000,000, written by batches of 10,000)
 #               have been read, acknowledged and removed by
-#               ledger.prune_events(), the table vacuumed as autovacuum
-#               would.  The write rate is also measured, interleaved, on a
+#               ledger.prune_events(); before each of the two, every table
+#               is vacuumed and analysed (as autovacuum would be, which
+#               after millions of rows otherwise runs in the middle of the
+#               measurement) and a checkpoint taken.  The write rate is also measured, interleaved, on a
 #               second database with the same accounts whose book does not
 #               publish and which gets the same batches: its history grows
 #               as much, so the ratio of the two after the N events, against
@@ -121,6 +123,21 @@ read_rate() {
 	awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", 200000 / (ms / 1000) }'
 }
 
+# settle - what a quiet server has between bursts: the tables of both
+# databases vacuumed and analysed (what autovacuum would otherwise do in the
+# middle of a measurement, after millions of rows), no autovacuum worker
+# running, and a checkpoint, so that a measurement neither waits for nor
+# writes out the dirty pages of what came before it.
+settle() {
+	psql_db -c "VACUUM ANALYZE" >/dev/null
+	DB=bench_off psql_db -c "VACUUM ANALYZE" >/dev/null
+	while [ "$(psql_db -c "SELECT count(*) FROM pg_stat_activity
+	                        WHERE backend_type = 'autovacuum worker'")" -gt 0 ]; do
+		sleep 1
+	done
+	psql_db -c "CHECKPOINT" >/dev/null
+}
+
 # Warm-up of both databases: the first runs after the set-up would pay for
 # the first touch of every page alone.
 write_rate >/dev/null
@@ -149,6 +166,7 @@ drain_s=$(awk -v ms=$((t2 - t1)) 'BEGIN { printf "%.2f", ms / 1000 }')
 
 # --- retention ------------------------------------------------------------------
 log "retention: rates before"
+settle
 w_before=$(write_rate)
 o_before=$(write_rate bench_off)
 r_before=$(read_rate)
@@ -167,8 +185,8 @@ t0=$(now_ms)
 pruned=$(psql_db -c "SELECT ledger.prune_events()")
 t1=$(now_ms)
 prune_s=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.1f", ms / 1000 }')
-psql_db -c "VACUUM ledger.events" >/dev/null
 log "retention: rates after"
+settle
 o_after=$(write_rate bench_off)
 w_after=$(write_rate)
 r_after=$(read_rate)
