@@ -14,10 +14,12 @@ OBJS = \
 	src/authority.o \
 	src/events.o \
 	src/rules.o \
+	src/velocity.o \
 	src/posting.o \
 	src/guard.o \
 	src/consumer.o \
 	src/monitor.o \
+	src/limit.o \
 	src/asset.o \
 	src/book.o \
 	src/grant.o \
@@ -36,7 +38,7 @@ DATA = $(wildcard sql/ledger--*.sql)
 PGFILEDESC = "ledger - double-entry ledger inside PostgreSQL"
 
 # pg_regress: inputs in sql/, outputs in expected/
-REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline books authority events
+REGRESS = amount asset account transfer guard hold history batch reverse hot recipes hostile ddl sequences pipeline books authority events velocity
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/

@@ -54,7 +54,8 @@
 static const char *const event_kind_names[EVENT_NKINDS] = {
 	"transfer_posted", "reversal_posted", "hold_created", "hold_captured",
 	"hold_released", "hold_expired", "account_created", "account_limits_changed",
-	"account_closed", "account_reopened", "account_hot_changed", "monitor_fired"
+	"account_closed", "account_reopened", "account_hot_changed", "monitor_fired",
+	"velocity_flagged"
 };
 
 /* What the worker and the writers share. */

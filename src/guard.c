@@ -77,7 +77,7 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *name,
 	return NULL;				/* keep compiler quiet */
 }
 
-static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", "books", "events", "consumers", "monitors", NULL};
+static const char *const history_tables[] = {"transfers", "entries", "accounts", "hold_records", "hot_entries", "books", "events", "consumers", "monitors", "velocity_limits", NULL};
 static const char *const accounts_table[] = {"accounts", NULL};
 static const char *const assets_table[] = {"assets", NULL};
 static const char *const holds_table[] = {"hold_records", NULL};
@@ -89,7 +89,7 @@ static const char *const holds_table[] = {"hold_records", NULL};
  * TRUNCATE never pass, except from inside the ledger functions: a DELETE
  * from a hot account's queue (hot.c) or of acknowledged events
  * (consumer.c), an UPDATE of a book's events setting, and any change of a
- * consumer.
+ * consumer, a monitor or a velocity limit.
  */
 PG_FUNCTION_INFO_V1(ledger_guard_history);
 Datum
@@ -114,7 +114,8 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 		if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && strcmp(table, "books") == 0)
 			return PointerGetDatum(NULL);
-		if (strcmp(table, "consumers") == 0 || strcmp(table, "monitors") == 0)
+		if (strcmp(table, "consumers") == 0 || strcmp(table, "monitors") == 0 ||
+			strcmp(table, "velocity_limits") == 0)
 			return PointerGetDatum(NULL);
 	}
 
@@ -130,6 +131,9 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "monitors") == 0)
 		reject_direct_write(trigdata,
 							"Monitors are changed by ledger.create_monitor() and ledger.drop_monitor().");
+	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "velocity_limits") == 0)
+		reject_direct_write(trigdata,
+							"Velocity limits are changed by ledger.create_velocity_limit() and ledger.drop_velocity_limit().");
 	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "consumers") == 0)
 		reject_direct_write(trigdata,
 							"Consumers are changed by ledger.create_consumer(), ledger.ack_events() and ledger.drop_consumer().");
@@ -370,10 +374,10 @@ ledger_guard_holds(PG_FUNCTION_ARGS)
 		return PointerGetDatum(newtuple);
 	}
 
-	for (int c = HOLD_ID; c <= HOLD_BOOK_ID; c++)
-		if ((c <= HOLD_CREATED_AT || c == HOLD_BOOK_ID) &&
+	for (int c = HOLD_ID; c < HOLDS_NCOLUMNS; c++)
+		if ((c <= HOLD_CREATED_AT || c >= HOLD_BOOK_ID) &&
 			!column_unchanged(oldtuple, newtuple, desc, att[c]))
-			reject_hold_change(id, "The accounts, amount, expiry, key, description, metadata, creation time and book of a hold never change.");
+			reject_hold_change(id, "The accounts, amount, expiry, key, description, metadata, creation time, book and velocity limits of a hold never change.");
 
 	oldstatus = TextDatumGetCString(heap_getattr(oldtuple, att[HOLD_STATUS], desc, &isnull));
 	newstatus = TextDatumGetCString(heap_getattr(newtuple, att[HOLD_STATUS], desc, &isnull));

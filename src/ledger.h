@@ -13,16 +13,17 @@
  *   2. amount.c                      the type ledger.amount
  *   3. validate.c spi.c chain.c      argument checks; prepared statements,
  *                                    catalog lookups and ids; hash chains
- *   4. rules.c schema.c table.c      an account's rules, in memory; the
- *                                    tables' columns and the DDL they allow;
- *                                    the one writer of the tables
+ *   4. rules.c velocity.c schema.c   an account's rules, in memory, and its
+ *      table.c                       velocity limits' windows; the tables'
+ *                                    columns and the DDL they allow; the one
+ *                                    writer of the tables
  *   5. lock.c authority.c events.c   row locks and hot locks; who may
  *                                    move which money; the events a change
  *                                    publishes
  *   6. posting.c                     the posting pipeline
  *   7. asset.c book.c grant.c account.c transfer.c batch.c hold.c
  *      reverse.c hot.c history.c verify.c guard.c consumer.c monitor.c
- *      worker.c
+ *      limit.c worker.c
  *                                    the SQL-callable functions, triggers
  *                                    and background worker
  *   8. ledger.c                      _PG_init
@@ -104,6 +105,7 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_PENDING_HOLDS		MAKE_SQLSTATE('L','G','1','0','8')
 #define ERRCODE_LEDGER_REVERSAL_EXCEEDS		MAKE_SQLSTATE('L','G','1','0','9')
 #define ERRCODE_LEDGER_BOOK_MISMATCH		MAKE_SQLSTATE('L','G','1','1','0')
+#define ERRCODE_LEDGER_VELOCITY_EXCEEDED	MAKE_SQLSTATE('L','G','1','1','1')
 
 #define ERRCODE_LEDGER_UNKNOWN_HOLD			MAKE_SQLSTATE('L','G','2','0','1')
 #define ERRCODE_LEDGER_HOLD_CAPTURED		MAKE_SQLSTATE('L','G','2','0','2')
@@ -125,6 +127,42 @@ extern char *AmountToCString(Amount a);
 
 /* Length of an entry's chain hash (SHA-256). */
 #define LEDGER_HASH_LEN			32
+
+/*
+ * Velocity limits of an account (velocity.c): each rule's window, cut into
+ * VELOCITY_SLICES buckets, and one bucket more, as a ring.
+ */
+#define VELOCITY_SLICES		32
+#define VELOCITY_MAX_RULES	8
+
+typedef struct VelocityRule
+{
+	int64		id;
+	bool		credit;			/* counts credits, else debits */
+	bool		flag;			/* flags the excess, else refuses it */
+	int64		window;			/* microseconds */
+	bool		has_amount;
+	Amount		max_amount;
+	bool		has_count;
+	int64		max_count;
+	int64		head;			/* the newest bucket's number */
+	Amount		amount[VELOCITY_SLICES + 1];	/* by bucket number modulo */
+	int64		count[VELOCITY_SLICES + 1];
+} VelocityRule;
+
+typedef struct Velocity
+{
+	int			nrules;
+	VelocityRule rules[FLEXIBLE_ARRAY_MEMBER];	/* VELOCITY_MAX_RULES */
+} Velocity;
+
+/* A flag rule that a movement went beyond, and what it had used before. */
+typedef struct VelocityFlagged
+{
+	VelocityRule rule;
+	Amount		amount_used;
+	int64		count_used;
+} VelocityFlagged;
 
 /*
  * An account row as the C code works on it: read under the row lock, changed
@@ -152,6 +190,9 @@ typedef struct LedgerAccount
 	bool		has_entry_hash; /* false until the first entry */
 	uint8		entry_hash[LEDGER_HASH_LEN];	/* hash of the last entry */
 	bool		hot;			/* in hot mode (hot.c) */
+	Velocity   *velocity;		/* its velocity limits; NULL: none.  Shared
+								 * by copies of the struct: copy it
+								 * (VelocityCopy) to keep a state */
 	bool		queued;			/* read without its row lock: this call
 								 * queues its posting (hot.c) */
 	int64		applied_hot_entries;	/* queued postings applied when it
@@ -166,6 +207,18 @@ typedef enum LedgerSide
 	LEDGER_DEBIT,
 	LEDGER_CREDIT
 } LedgerSide;
+
+/* Does the account have a velocity limit on side? */
+static inline bool
+VelocityHasSide(const Velocity *v, LedgerSide side)
+{
+	if (v == NULL)
+		return false;
+	for (int i = 0; i < v->nrules; i++)
+		if (v->rules[i].credit == (side == LEDGER_CREDIT))
+			return true;
+	return false;
+}
 
 /*
  * EntryIdOf - the id of a transfer's entry on a side: twice the transfer's
@@ -188,9 +241,10 @@ EntryIdOf(int64 transfer_id, LedgerSide side)
  * Prepared statements, kept for the life of the backend.  argtypes has one
  * letter per parameter: b bigint, B bigint[], i integer, t text, j jsonb,
  * a ledger.amount, A ledger.amount[], T timestamptz, o boolean, h bytea,
- * r regrole, x xid8,
+ * r regrole, x xid8, v interval,
  * and for arrays: T timestamptz[] as "Z", t text[] as "X", h bytea[] as "H",
- * j jsonb[] as "J", o boolean[] as "O", i integer[] as "I", x xid8[] as "Y".
+ * j jsonb[] as "J", o boolean[] as "O", i integer[] as "I", x xid8[] as "Y",
+ * v interval[] as "V".
  */
 typedef struct LedgerStatement
 {
@@ -266,7 +320,7 @@ typedef enum LedgerTable
 {
 	LEDGER_ASSETS, LEDGER_ACCOUNTS, LEDGER_TRANSFERS, LEDGER_ENTRIES,
 	LEDGER_HOLDS, LEDGER_HOT_ENTRIES, LEDGER_BOOKS, LEDGER_GRANTS, LEDGER_EVENTS,
-	LEDGER_CONSUMERS, LEDGER_MONITORS, LEDGER_NTABLES
+	LEDGER_CONSUMERS, LEDGER_MONITORS, LEDGER_VELOCITY_LIMITS, LEDGER_NTABLES
 } LedgerTable;
 
 /* The columns of ledger.assets that accounts depend on. */
@@ -281,7 +335,7 @@ typedef enum AccountsColumn
 	ACC_MAX_BALANCE, ACC_CLOSED, ACC_METADATA, ACC_CREATED_AT,
 	ACC_DEBITS_PENDING, ACC_CREDITS_PENDING, ACC_HOLDS_EXPIRE_AT,
 	ACC_DEBITS_POSTED, ACC_CREDITS_POSTED, ACC_VERSION, ACC_UPDATED_AT,
-	ACC_ENTRY_HASH, ACC_HOT, ACC_BOOK_ID, ACCOUNTS_NCOLUMNS
+	ACC_ENTRY_HASH, ACC_HOT, ACC_BOOK_ID, ACC_VELOCITY, ACCOUNTS_NCOLUMNS
 } AccountsColumn;
 
 typedef enum HoldsColumn
@@ -290,7 +344,7 @@ typedef enum HoldsColumn
 	HOLD_EXPIRES_AT, HOLD_IDEMPOTENCY_KEY, HOLD_DESCRIPTION, HOLD_METADATA,
 	HOLD_CREATED_AT, HOLD_STATUS, HOLD_CAPTURED_AMOUNT,
 	HOLD_CAPTURE_TRANSFER_ID, HOLD_RESOLVED_AT, HOLD_DEBIT_RESERVED,
-	HOLD_CREDIT_RESERVED, HOLD_BOOK_ID, HOLDS_NCOLUMNS
+	HOLD_CREDIT_RESERVED, HOLD_BOOK_ID, HOLD_VELOCITY, HOLDS_NCOLUMNS
 } HoldsColumn;
 
 typedef enum GrantsColumn
@@ -362,7 +416,8 @@ typedef enum EventKind
 	EVENT_TRANSFER_POSTED, EVENT_REVERSAL_POSTED, EVENT_HOLD_CREATED,
 	EVENT_HOLD_CAPTURED, EVENT_HOLD_RELEASED, EVENT_HOLD_EXPIRED,
 	EVENT_ACCOUNT_CREATED, EVENT_ACCOUNT_LIMITS_CHANGED, EVENT_ACCOUNT_CLOSED,
-	EVENT_ACCOUNT_REOPENED, EVENT_ACCOUNT_HOT_CHANGED, EVENT_MONITOR_FIRED, EVENT_NKINDS
+	EVENT_ACCOUNT_REOPENED, EVENT_ACCOUNT_HOT_CHANGED, EVENT_MONITOR_FIRED,
+	EVENT_VELOCITY_FLAGGED, EVENT_NKINDS
 } EventKind;
 
 /* The channel consumers LISTEN on. */
@@ -440,6 +495,23 @@ extern void CheckTransferAccounts(const LedgerAccount *debit,
 extern void CheckSameBook(const LedgerAccount *debit, const LedgerAccount *credit);
 extern bool HotPostingAllowed(const LedgerAccount *account, LedgerSide side,
 							  Amount amount);
+
+/* velocity.c */
+extern Velocity *VelocityDecode(const bytea *raw, int64 account);
+extern bytea *VelocityEncode(const Velocity *v);
+extern Velocity *VelocityCopy(const Velocity *v);
+extern TimestampTz VelocityEarliest(const Velocity *v);
+extern int64 VelocityBucket(const VelocityRule *rule, TimestampTz t);
+extern char *VelocityWindowText(int64 window);
+extern void VelocityCount(LedgerAccount *account, LedgerSide side, Amount amount,
+						  TimestampTz t, const int64 *skip, int nskip,
+						  VelocityFlagged *flagged, int *nflagged,
+						  int64 *marks, int *nmarks);
+extern void VelocityGiveBack(LedgerAccount *account, LedgerSide side, Amount amount,
+							 bool count, const int64 *marks, int nmarks);
+extern bool VelocityMarked(int64 rule, const int64 *marks, int nmarks);
+extern void VelocityUsage(const VelocityRule *rule, TimestampTz t, Amount *amount,
+						  int64 *count);
 
 /* worker.c */
 extern void LedgerDefineExpiryGucs(void);

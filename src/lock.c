@@ -132,6 +132,9 @@ account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
 		memcpy(account->entry_hash, VARDATA_ANY(hash), LEDGER_HASH_LEN);
 	}
 	account->hot = DatumGetBool(column(slot, ACC_HOT, &isnull));
+	d = column(slot, ACC_VELOCITY, &isnull);
+	if (!isnull)
+		account->velocity = VelocityDecode(DatumGetByteaPP(d), account->id);
 }
 
 /*

@@ -58,7 +58,8 @@
 
 static LedgerStatement lock_due_holds = LEDGER_STATEMENT(
 	"SELECT id, debit_account_id, credit_account_id, amount, status,"
-	" debit_reserved, credit_reserved, book_id, description, metadata FROM ledger.hold_records"
+	" debit_reserved, credit_reserved, book_id, description, metadata, velocity"
+	" FROM ledger.hold_records"
 	" WHERE ((debit_account_id OPERATOR(pg_catalog.=) ANY ($1) AND debit_reserved)"
 	"     OR (credit_account_id OPERATOR(pg_catalog.=) ANY ($1) AND credit_reserved))"
 	"   AND expires_at OPERATOR(pg_catalog.<=) $2"
@@ -71,7 +72,7 @@ static LedgerStatement next_expiry = LEDGER_STATEMENT(
 
 static LedgerStatement lock_hold = LEDGER_STATEMENT(
 	"SELECT amount, expires_at, description, metadata, status,"
-	" debit_reserved, credit_reserved FROM ledger.hold_records"
+	" debit_reserved, credit_reserved, velocity FROM ledger.hold_records"
 	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE", "b");
 
 static LedgerStatement existing_keys = LEDGER_STATEMENT(
@@ -153,6 +154,14 @@ typedef struct PlanHold
 	   (arr) = (arr) == NULL ? palloc(sizeof(type) * (cap)) : repalloc((arr), sizeof(type) * (cap))) : 0), \
 	 &(arr)[(n)++])
 
+/* A movement that went beyond a flag velocity limit. */
+typedef struct VelocityFlag
+{
+	int			movement;
+	int64		account_id;
+	VelocityFlagged flagged;
+} VelocityFlag;
+
 /* One run of the pipeline. */
 typedef struct Run
 {
@@ -180,6 +189,10 @@ typedef struct Run
 	int			nexpired;
 	int			expiredcap;
 	TimestampTz now;
+	TimestampTz time;			/* of what step 4 counts and step 5 stamps */
+	VelocityFlag *flags;		/* flag velocity limits gone beyond */
+	int			nflags;
+	int			flagscap;
 
 	PlanEntry  *entries;
 	int			nentries;
@@ -428,11 +441,51 @@ apply_queue(Run *r, int a)
 	return n > 0;
 }
 
-/* Release one side of a hold on an account (in memory). */
+/*
+ * The velocity marks of a hold, column col of row of the SPI result: pairs
+ * of a limit's id and a bucket, as 64-bit little-endian integers.
+ */
 static void
-release_side(HoldRow *hold, LedgerAccount *account, LedgerSide side)
+hold_marks(HoldRow *hold, int row, int col)
+{
+	bool		isnull;
+	Datum		d = LedgerGetColumn(row, col, &isnull);
+	bytea	   *raw;
+	const uint8 *p;
+	int			n;
+
+	hold->velocity_marks = NULL;
+	hold->nvelocity_marks = 0;
+	if (isnull)
+		return;
+	raw = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(raw) % 16 != 0)
+		elog(ERROR, "velocity marks of hold %lld are malformed", (long long) hold->id);
+	n = VARSIZE_ANY_EXHDR(raw) / 8;
+	p = (const uint8 *) VARDATA_ANY(raw);
+	hold->velocity_marks = palloc(sizeof(int64) * Max(n, 1));
+	for (int k = 0; k < n; k++)
+	{
+		uint64		v = 0;
+
+		for (int b = 0; b < 8; b++)
+			v |= (uint64) p[8 * k + b] << (8 * b);
+		hold->velocity_marks[k] = (int64) v;
+	}
+	hold->nvelocity_marks = n / 2;
+}
+
+/*
+ * Release one side of a hold on an account (in memory), and give back to
+ * the account's velocity limits what the hold took of them but captured
+ * does not keep.
+ */
+static void
+release_side(HoldRow *hold, LedgerAccount *account, LedgerSide side, Amount captured)
 {
 	AccountUnreserve(account, side, hold->amount);
+	VelocityGiveBack(account, side, hold->amount - captured, captured == 0,
+					 hold->velocity_marks, hold->nvelocity_marks);
 	if (side == LEDGER_DEBIT)
 		hold->debit_reserved = false;
 	else
@@ -492,6 +545,7 @@ expire_holds(Run *r)
 		hold->book_id = DatumGetInt64(LedgerGetColumn(h, 8, &isnull));
 		hold->description = LedgerGetColumn(h, 9, &hold->description_null);
 		hold->metadata = LedgerGetColumn(h, 10, &hold->metadata_null);
+		hold_marks(hold, h, 11);
 	}
 
 	for (int h = r->nholds - nholds; h < r->nholds; h++)
@@ -533,7 +587,7 @@ expire_holds(Run *r)
 							   r->extra_as_lockedcap, LedgerAccount) = *account;
 			}
 			if (account != NULL)
-				release_side(hold, account, side);
+				release_side(hold, account, side, 0);
 		}
 		r->p->holds_released++;
 		*PLAN_PUSH(r->expired_ids, r->nexpired, r->expiredcap, int64) = hold->id;
@@ -800,6 +854,54 @@ plan_entry(Run *r, int movement, int a, LedgerSide side, Amount amount, Amount b
 }
 
 /*
+ * count_velocity - count item i's movement on one side of it against the
+ * account's velocity limits (a reject limit refuses it here); the flag
+ * limits it goes beyond are kept for its events.  A hold records which
+ * limits counted it; a capture is not counted again by those that counted
+ * its hold.
+ */
+static void
+count_velocity(Run *r, int i, LedgerAccount *account, LedgerSide side, Movement *hold)
+{
+	Movement   *m = &r->p->items[i];
+	VelocityFlagged flagged[VELOCITY_MAX_RULES];
+	int			nflagged;
+	const int64 *skip = NULL;
+	int			nskip = 0;
+	int64	   *marks = NULL;
+	int			nmarks = 0;
+
+	if (account->velocity == NULL)
+		return;
+	if (m->kind == MOVE_CAPTURE)
+	{
+		skip = m->hold->velocity_marks;
+		nskip = m->hold->nvelocity_marks;
+	}
+	if (hold != NULL)
+	{
+		marks = palloc(sizeof(int64) * 2 * (hold->nvelocity_marks + VELOCITY_MAX_RULES));
+		if (hold->nvelocity_marks > 0)
+			memcpy(marks, hold->velocity_marks, sizeof(int64) * 2 * hold->nvelocity_marks);
+	}
+	VelocityCount(account, side, m->req.amount, r->time, skip, nskip, flagged, &nflagged,
+				  marks ? marks + 2 * (hold ? hold->nvelocity_marks : 0) : NULL, &nmarks);
+	if (hold != NULL)
+	{
+		hold->velocity_marks = marks;
+		hold->nvelocity_marks += nmarks;
+	}
+	for (int k = 0; k < nflagged; k++)
+	{
+		VelocityFlag *f = PLAN_PUSH(r->flags, r->nflags, r->flagscap, VelocityFlag);
+
+		f->movement = i;
+		f->account_id = account->id;
+		f->flagged = flagged[k];
+	}
+}
+
+/*
  * plan_transfer - post a checked transfer: an entry on each locked side,
  * checked against its limits, or a queued posting for a side queued.
  */
@@ -820,6 +922,14 @@ plan_transfer(Run *r, int i)
 		CheckAccountLimits(debit, LEDGER_DEBIT, m->req.amount);
 	if (!m->credit_queued)
 		CheckAccountLimits(credit, LEDGER_CREDIT, m->req.amount);
+	/* A reversal takes no allowance; a capture's hold took it already. */
+	if (m->kind != MOVE_REVERSAL)
+	{
+		if (!m->debit_queued)
+			count_velocity(r, i, debit, LEDGER_DEBIT, NULL);
+		if (!m->credit_queued)
+			count_velocity(r, i, credit, LEDGER_CREDIT, NULL);
+	}
 
 	for (int s = 0; s < 2; s++)
 	{
@@ -870,6 +980,7 @@ lock_hold_row(Run *r, Movement *m)
 			sizeof(hold->status));
 	hold->debit_reserved = DatumGetBool(LedgerGetColumn(0, 6, &isnull));
 	hold->credit_reserved = DatumGetBool(LedgerGetColumn(0, 7, &isnull));
+	hold_marks(hold, 0, 8);
 	hold->book_id = m->book_id;
 	for (int x = 0; x < r->nexpired; x++)
 		if (r->expired_ids[x] == hold->id)
@@ -904,8 +1015,8 @@ plan_resolution(Run *r, int movement, const char *status, Amount captured)
 	Movement   *m = &r->p->items[movement];
 	PlanHold   *plan = PLAN_PUSH(r->holds, r->nholds, r->holdscap, PlanHold);
 
-	release_side(m->hold, &r->accounts[m->debit], LEDGER_DEBIT);
-	release_side(m->hold, &r->accounts[m->credit], LEDGER_CREDIT);
+	release_side(m->hold, &r->accounts[m->debit], LEDGER_DEBIT, captured);
+	release_side(m->hold, &r->accounts[m->credit], LEDGER_CREDIT, captured);
 	r->changed[m->debit] = r->changed[m->credit] = true;
 	strlcpy(m->hold->status, status, sizeof(m->hold->status));
 	plan->hold = *m->hold;
@@ -998,6 +1109,9 @@ plan_hold(Run *r, int i)
 	AccountReserve(credit, LEDGER_CREDIT, m->req.amount);
 	CheckAccountLimits(debit, LEDGER_DEBIT, m->req.amount);
 	CheckAccountLimits(credit, LEDGER_CREDIT, m->req.amount);
+	/* A reservation takes its allowance until it is released. */
+	count_velocity(r, i, debit, LEDGER_DEBIT, m);
+	count_velocity(r, i, credit, LEDGER_CREDIT, m);
 	if (m->has_expiry)
 	{
 		debit->holds_expire_at = Min(debit->holds_expire_at, m->expires_at);
@@ -1032,6 +1146,51 @@ plan_capture(Run *r, int i)
 				 errdetail("The hold is for %s.", AmountToCString(m->hold->amount))));
 	plan_resolution(r, i, "captured", m->req.amount);
 	plan_transfer(r, i);
+}
+
+/*
+ * A velocity limit added to the account, counting from now, or one taken
+ * off (m->created says whether it was there).
+ */
+static void
+change_velocity(Run *r, Movement *m, LedgerAccount *account)
+{
+	VelocityRule *rule = m->account->velocity;
+	Velocity   *v;
+
+	if (account->velocity != NULL)
+		v = VelocityCopy(account->velocity);
+	else
+	{
+		v = palloc0(offsetof(Velocity, rules) + sizeof(VelocityRule) * VELOCITY_MAX_RULES);
+		v->nrules = 0;
+	}
+	if (m->account->change == CHANGE_ADD_VELOCITY)
+	{
+		if (v->nrules >= VELOCITY_MAX_RULES)
+			ereport(ERROR,
+					(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
+					 errmsg("account %lld already has %d velocity limits",
+							(long long) account->id, VELOCITY_MAX_RULES),
+					 errhint("Drop one with ledger.drop_velocity_limit() first.")));
+		v->rules[v->nrules] = *rule;
+		v->rules[v->nrules].head = VelocityBucket(rule, r->time);
+		v->nrules++;
+		m->created = true;
+	}
+	else
+	{
+		for (int k = 0; k < v->nrules; k++)
+			if (v->rules[k].id == rule->id)
+			{
+				memmove(&v->rules[k], &v->rules[k + 1],
+						sizeof(VelocityRule) * (v->nrules - k - 1));
+				v->nrules--;
+				m->created = true;
+				break;
+			}
+	}
+	account->velocity = v->nrules > 0 ? v : NULL;
 }
 
 /* The checks and plans of a change of an account. */
@@ -1077,6 +1236,11 @@ plan_account_change(Run *r, int i)
 				r->hot_changed = true;
 				m->created = true;
 			}
+			break;
+		case CHANGE_ADD_VELOCITY:
+		case CHANGE_DROP_VELOCITY:
+			change_velocity(r, m, account);
+			r->changed[a] = m->created;
 			break;
 	}
 }
@@ -1178,6 +1342,27 @@ plan_create_account(Run *r, int i)
 	}
 }
 
+/*
+ * run_time - the time of the run's movements: the wall clock, but never
+ * earlier than the locked accounts' last entry, so that an account's
+ * entries never go back in time in version order even when the clock
+ * steps back or an older transaction commits later, nor than what their
+ * velocity limits last counted, so that each limit counts in time order.
+ */
+static TimestampTz
+run_time(Run *r)
+{
+	TimestampTz t = GetCurrentTimestamp();
+
+	for (int a = 0; a < r->naccounts; a++)
+		if (r->locked[a])
+		{
+			t = Max(t, r->accounts[a].updated_at);
+			t = Max(t, VelocityEarliest(r->accounts[a].velocity));
+		}
+	return t;
+}
+
 /* Step 4 for one item. */
 static void
 check_and_plan(Run *r, int i)
@@ -1238,25 +1423,20 @@ check_and_plan(Run *r, int i)
  * their entries, and link every new entry onto its account's hash chain in
  * version order.
  *
- * The time is the wall clock, but never earlier than the locked accounts'
- * last change, so that an account's entries never go back in time in
- * version order even when the clock steps back or an older transaction
- * commits later.
+ * The time is the run's (run_time), which step 4 counted the velocity
+ * limits at.
  */
 static void
 chain(Run *r)
 {
 	Posting    *p = r->p;
-	TimestampTz created_at = GetCurrentTimestamp();
+	TimestampTz created_at = r->time;
 	bool		posts = false;
 
 	for (int i = 0; i < p->nitems; i++)
 		posts |= p->items[i].posts;
 	if (!posts && r->nentries == 0)
 		return;
-	for (int a = 0; a < r->naccounts; a++)
-		if (r->locked[a])
-			created_at = Max(created_at, r->accounts[a].updated_at);
 	for (int i = 0; i < p->nitems; i++)
 		if (p->items[i].posts)
 			p->items[i].id = LedgerNextId("transfers_id_seq");
@@ -1352,6 +1532,7 @@ replayed_meanwhile(Run *r, Movement *m)
 	r->nentries = r->nbefore_entries;
 	r->nholds = r->nbefore_holds;
 	r->nqueued = 0;
+	r->nflags = 0;
 }
 
 /*
@@ -1431,7 +1612,7 @@ write_transfers(Run *r)
 enum
 {
 	HO_ID, HO_DEBIT, HO_CREDIT, HO_AMOUNT, HO_EXPIRES_AT, HO_KEY, HO_DESCRIPTION,
-	HO_METADATA, HO_CREATED_AT, HO_BOOK, HO_NCOLUMNS
+	HO_METADATA, HO_CREATED_AT, HO_BOOK, HO_VELOCITY, HO_NCOLUMNS
 };
 
 /* The new holds, each with a new id; a key taken meanwhile as above. */
@@ -1444,7 +1625,7 @@ write_new_holds(Run *r)
 		{"credit_account_id", INT8OID}, {"amount", LedgerAmountTypeOid()},
 		{"expires_at", TIMESTAMPTZOID}, {"idempotency_key", TEXTOID},
 		{"description", TEXTOID}, {"metadata", JSONBOID},
-		{"created_at", TIMESTAMPTZOID}, {"book_id", INT8OID}
+		{"created_at", TIMESTAMPTZOID}, {"book_id", INT8OID}, {"velocity", BYTEAOID}
 	};
 	TableWrite *w = NULL;
 
@@ -1473,6 +1654,19 @@ write_new_holds(Run *r)
 		nulls[HO_METADATA] = m->req.metadata_null;
 		values[HO_CREATED_AT] = TimestampTzGetDatum(m->now);
 		values[HO_BOOK] = Int64GetDatum(m->book_id);
+		nulls[HO_VELOCITY] = m->nvelocity_marks == 0;
+		if (!nulls[HO_VELOCITY])
+		{
+			int			len = 16 * m->nvelocity_marks;
+			bytea	   *marks = palloc(VARHDRSZ + len);
+			uint8	   *out = (uint8 *) VARDATA(marks);
+
+			SET_VARSIZE(marks, VARHDRSZ + len);
+			for (int k = 0; k < 2 * m->nvelocity_marks; k++)
+				for (int b = 0; b < 8; b++)
+					out[8 * k + b] = (uint8) (((uint64) m->velocity_marks[k] >> (8 * b)) & 0xff);
+			values[HO_VELOCITY] = PointerGetDatum(marks);
+		}
 		if (nulls[HO_KEY])
 			TableWriteRow(w, values, nulls);
 		else if (!TableWriteRowUnlessKey(w, (const int[]) {HO_BOOK, HO_KEY}, 2, values, nulls))
@@ -1706,7 +1900,7 @@ enum
 {
 	AC_MIN, AC_MAX, AC_DEBITS_POSTED, AC_CREDITS_POSTED, AC_DEBITS_PENDING,
 	AC_CREDITS_PENDING, AC_VERSION, AC_CLOSED, AC_UPDATED_AT, AC_HOLDS_EXPIRE_AT,
-	AC_ENTRY_HASH, AC_HOT, AC_NCOLUMNS
+	AC_ENTRY_HASH, AC_HOT, AC_VELOCITY, AC_NCOLUMNS
 };
 
 /* Add the account's new state to w; the Datums point into the account. */
@@ -1715,6 +1909,7 @@ save_account(TableWrite *w, LedgerAccount *account, HashBytea *hash)
 {
 	Datum		values[AC_NCOLUMNS];
 	bool		nulls[AC_NCOLUMNS] = {false};
+	bytea	   *velocity;
 
 	values[AC_MIN] = PointerGetDatum(&account->min_balance);
 	nulls[AC_MIN] = !account->has_min;
@@ -1732,6 +1927,9 @@ save_account(TableWrite *w, LedgerAccount *account, HashBytea *hash)
 	values[AC_ENTRY_HASH] = hash_datum(hash, account->entry_hash);
 	nulls[AC_ENTRY_HASH] = !account->has_entry_hash;
 	values[AC_HOT] = BoolGetDatum(account->hot);
+	velocity = VelocityEncode(account->velocity);
+	values[AC_VELOCITY] = PointerGetDatum(velocity);
+	nulls[AC_VELOCITY] = velocity == NULL;
 	if (!TableWriteUpdate(w, account->id, &account->tid, values, nulls))
 		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
 }
@@ -1747,7 +1945,7 @@ write_accounts(Run *r)
 		{"debits_pending", amount_oid}, {"credits_pending", amount_oid},
 		{"version", INT8OID}, {"closed", BOOLOID},
 		{"updated_at", TIMESTAMPTZOID}, {"holds_expire_at", TIMESTAMPTZOID},
-		{"entry_hash", BYTEAOID}, {"hot", BOOLOID}
+		{"entry_hash", BYTEAOID}, {"hot", BOOLOID}, {"velocity", BYTEAOID}
 	};
 	HashBytea  *hashes = palloc(sizeof(HashBytea) * (r->naccounts + r->nextra + 1));
 	int			n = 0;
@@ -1815,6 +2013,27 @@ account_detail(const Movement *m, const LedgerAccount *account)
 		case CHANGE_REOPEN:
 			appendStringInfo(&buf, "\"closed\": %s", account->closed ? "true" : "false");
 			break;
+		case CHANGE_ADD_VELOCITY:
+		case CHANGE_DROP_VELOCITY:
+			{
+				const VelocityRule *rule = m->account->velocity;
+
+				appendStringInfo(&buf, "\"velocity_limit_id\": %lld, \"velocity_limit\": \"%s\"",
+								 (long long) rule->id,
+								 m->account->change == CHANGE_ADD_VELOCITY ? "added" : "dropped");
+				if (m->account->change == CHANGE_DROP_VELOCITY)
+					break;
+				appendStringInfo(&buf, ", \"direction\": \"%s\", \"window\": ",
+								 rule->credit ? "credit" : "debit");
+				escape_json(&buf, VelocityWindowText(rule->window));
+				json_amount(&buf, "max_amount", rule->has_amount, rule->max_amount);
+				if (rule->has_count)
+					appendStringInfo(&buf, ", \"max_count\": %lld", (long long) rule->max_count);
+				else
+					appendStringInfoString(&buf, ", \"max_count\": null");
+				appendStringInfo(&buf, ", \"action\": \"%s\"", rule->flag ? "flag" : "reject");
+			}
+			break;
 	}
 	appendStringInfoChar(&buf, '}');
 	return EventDetail(buf.data);
@@ -1857,6 +2076,26 @@ hold_columns(LedgerEvent *e, const HoldRow *hold)
 	e->metadata_null = hold->metadata_null;
 }
 
+/* A velocity_flagged event's detail: the limit, and what it had used. */
+static Datum
+velocity_detail(const VelocityFlagged *f)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"velocity_limit_id\": %lld, \"direction\": \"%s\", \"window\": ",
+					 (long long) f->rule.id, f->rule.credit ? "credit" : "debit");
+	escape_json(&buf, VelocityWindowText(f->rule.window));
+	json_amount(&buf, "max_amount", f->rule.has_amount, f->rule.max_amount);
+	if (f->rule.has_count)
+		appendStringInfo(&buf, ", \"max_count\": %lld", (long long) f->rule.max_count);
+	else
+		appendStringInfoString(&buf, ", \"max_count\": null");
+	json_amount(&buf, "amount_used", true, f->amount_used);
+	appendStringInfo(&buf, ", \"count_used\": %lld}", (long long) f->count_used);
+	return EventDetail(buf.data);
+}
+
 /* The kind of event a movement's item publishes. */
 static EventKind
 movement_event_kind(const Movement *m)
@@ -1878,7 +2117,9 @@ movement_event_kind(const Movement *m)
 		case MOVE_ACCOUNT:
 			break;
 	}
-	return m->account->change == CHANGE_LIMITS ? EVENT_ACCOUNT_LIMITS_CHANGED :
+	return m->account->change == CHANGE_LIMITS ||
+		m->account->change == CHANGE_ADD_VELOCITY ||
+		m->account->change == CHANGE_DROP_VELOCITY ? EVENT_ACCOUNT_LIMITS_CHANGED :
 		m->account->change == CHANGE_CLOSE ? EVENT_ACCOUNT_CLOSED :
 		m->account->change == CHANGE_REOPEN ? EVENT_ACCOUNT_REOPENED :
 		EVENT_ACCOUNT_HOT_CHANGED;
@@ -2026,6 +2267,32 @@ write_events(Run *r)
 			e->detail_null = false;
 		}
 	}
+	/* Velocity limits of action flag that a movement went beyond. */
+	for (int f = 0; f < r->nflags; f++)
+	{
+		VelocityFlag *flag = &r->flags[f];
+		Movement   *m = &p->items[flag->movement];
+		LedgerEvent *e;
+
+		if (!m->created || !PUBLISHES(m->book_id))
+			continue;
+		e = push_event(&list, EVENT_VELOCITY_FLAGGED, m->book_id, r->time);
+		e->account_id = flag->account_id;
+		e->debit_account_id = m->req.debit_account_id;
+		e->credit_account_id = m->req.credit_account_id;
+		e->has_amount = true;
+		e->amount = m->req.amount;
+		if (m->kind == MOVE_HOLD)
+			e->hold_id = m->id;
+		else
+		{
+			e->transfer_id = m->id;
+			e->hold_id = m->req.hold_id;
+		}
+		e->idempotency_key = m->req.idempotency_key;
+		e->detail = velocity_detail(&flag->flagged);
+		e->detail_null = false;
+	}
 #undef PUBLISHES
 	EventsWrite(list.events, list.n);
 }
@@ -2106,12 +2373,16 @@ PostingRun(Posting *p)
 		r.before = palloc(sizeof(LedgerAccount) * Max(r.naccounts, 1));
 		r.changed_before = palloc(sizeof(bool) * Max(r.naccounts, 1));
 		memcpy(r.before, r.accounts, sizeof(LedgerAccount) * r.naccounts);
+		for (int a = 0; a < r.naccounts; a++)
+			if (r.before[a].velocity != NULL)
+				r.before[a].velocity = VelocityCopy(r.before[a].velocity);
 		memcpy(r.changed_before, r.changed, sizeof(bool) * r.naccounts);
 		r.nbefore_entries = r.nentries;
 		r.nbefore_holds = r.nholds;
 	}
 
 	/* 4. check every rule and plan the rows, item by item */
+	r.time = run_time(&r);
 	for (int i = 0; i < p->nitems; i++)
 	{
 		p->current = p->batch ? i : -1;

@@ -26,7 +26,8 @@ typedef enum MovementKind
 
 typedef enum AccountChange
 {
-	CHANGE_LIMITS, CHANGE_CLOSE, CHANGE_REOPEN, CHANGE_HOT
+	CHANGE_LIMITS, CHANGE_CLOSE, CHANGE_REOPEN, CHANGE_HOT,
+	CHANGE_ADD_VELOCITY, CHANGE_DROP_VELOCITY
 } AccountChange;
 
 /* A hold row as the pipeline locks and resolves it. */
@@ -46,6 +47,9 @@ typedef struct HoldRow
 	Datum		metadata;
 	bool		metadata_null;
 	int64		book_id;
+	int64	   *velocity_marks;	/* the velocity limits that counted it:
+								 * pairs of a rule and its bucket */
+	int			nvelocity_marks;
 } HoldRow;
 
 /* A change of an account, or a new one: what the call asks for. */
@@ -62,6 +66,8 @@ typedef struct AccountRequest
 	Datum		asset;
 	Datum		name;
 	bool		name_null;
+	VelocityRule *velocity;		/* CHANGE_ADD_VELOCITY: the rule; DROP: its
+								 * id */
 } AccountRequest;
 
 typedef struct Movement
@@ -99,6 +105,8 @@ typedef struct Movement
 	bool		posts;			/* writes a transfer */
 	TimestampTz created_at;		/* of the transfer it writes */
 	HoldRow    *hold;			/* capture, release: the hold as locked */
+	int64	   *velocity_marks; /* hold: the velocity limits that counted it */
+	int			nvelocity_marks;
 } Movement;
 
 /* A call of the pipeline. */

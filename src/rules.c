@@ -331,6 +331,9 @@ HotPostingAllowed(const LedgerAccount *account, LedgerSide side, Amount amount)
 
 	if (!account->hot || account->closed || IsolationUsesXactSnapshot())
 		return false;
+	/* Velocity limits count each movement under the row lock. */
+	if (VelocityHasSide(account->velocity, side))
+		return false;
 	if (amount > HOT_MAX_AMOUNT ||
 		account->debits_posted > HOT_MAX_TOTAL ||
 		account->credits_posted > HOT_MAX_TOTAL)

@@ -57,7 +57,7 @@ static const ColumnSpec accounts_spec[] = {
 	{"metadata", 'j'}, {"created_at", 'T'}, {"debits_pending", 'a'},
 	{"credits_pending", 'a'}, {"holds_expire_at", 'T'}, {"debits_posted", 'a'},
 	{"credits_posted", 'a'}, {"version", 'b'}, {"updated_at", 'T'},
-	{"entry_hash", 'h'}, {"hot", 'o'}, {"book_id", 'b'}
+	{"entry_hash", 'h'}, {"hot", 'o'}, {"book_id", 'b'}, {"velocity", 'h'}
 };
 
 static const ColumnSpec transfers_spec[] = {
@@ -79,7 +79,7 @@ static const ColumnSpec holds_spec[] = {
 	{"description", 't'}, {"metadata", 'j'}, {"created_at", 'T'},
 	{"status", 't'}, {"captured_amount", 'a'}, {"capture_transfer_id", 'b'},
 	{"resolved_at", 'T'}, {"debit_reserved", 'o'}, {"credit_reserved", 'o'},
-	{"book_id", 'b'}
+	{"book_id", 'b'}, {"velocity", 'h'}
 };
 
 static const ColumnSpec hot_entries_spec[] = {
@@ -117,6 +117,12 @@ static const ColumnSpec monitors_spec[] = {
 	{"created_at", 'T'}
 };
 
+static const ColumnSpec velocity_limits_spec[] = {
+	{"id", 'b'}, {"account_id", 'b'}, {"book_id", 'b'}, {"direction", 't'},
+	{"window", 'v'}, {"max_amount", 'a'}, {"max_count", 'i'}, {"action", 't'},
+	{"name", 't'}, {"created_by", 'r'}, {"created_at", 'T'}
+};
+
 /*
  * The unique indexes the library names (arbiters, lookups by key, the
  * primary keys it probes) or whose uniqueness a rule of money rests on.
@@ -132,6 +138,7 @@ static const char *const grants_indexes[] = {"grants_pkey", NULL};
 static const char *const events_indexes[] = {"events_pkey", NULL};
 static const char *const consumers_indexes[] = {"consumers_pkey", "consumers_name_key", NULL};
 static const char *const monitors_indexes[] = {"monitors_pkey", NULL};
+static const char *const velocity_limits_indexes[] = {"velocity_limits_pkey", NULL};
 
 typedef struct TableSpec
 {
@@ -154,7 +161,9 @@ static const TableSpec table_specs[LEDGER_NTABLES] = {
 	{"grants", grants_spec, lengthof(grants_spec), grants_indexes, NULL},
 	{"events", events_spec, lengthof(events_spec), events_indexes, "events_id_seq"},
 	{"consumers", consumers_spec, lengthof(consumers_spec), consumers_indexes, "consumers_id_seq"},
-	{"monitors", monitors_spec, lengthof(monitors_spec), monitors_indexes, "monitors_id_seq"}
+	{"monitors", monitors_spec, lengthof(monitors_spec), monitors_indexes, "monitors_id_seq"},
+	{"velocity_limits", velocity_limits_spec, lengthof(velocity_limits_spec),
+	 velocity_limits_indexes, "velocity_limits_id_seq"}
 };
 
 StaticAssertDecl(lengthof(accounts_spec) == ACCOUNTS_NCOLUMNS,
@@ -208,6 +217,8 @@ spec_type(char letter)
 			return JSONBOID;
 		case 'h':
 			return BYTEAOID;
+		case 'v':
+			return INTERVALOID;
 		case 'a':
 			return LedgerAmountTypeOid();
 	}

@@ -60,7 +60,8 @@ static const LedgerIdKey id_keys[] = {
 	{"hold_records", "hold_records_pkey", "hold_records_id_seq", 1},
 	{"hot_entries", "hot_entries_pkey", "hot_entries_id_seq", 1},
 	{"books", "books_pkey", "books_id_seq", 1},
-	{"monitors", "monitors_pkey", "monitors_id_seq", 1}
+	{"monitors", "monitors_pkey", "monitors_id_seq", 1},
+	{"velocity_limits", "velocity_limits_pkey", "velocity_limits_id_seq", 1}
 };
 
 /*
@@ -271,6 +272,10 @@ arg_type_oid(char letter)
 			return XID8OID;
 		case 'Y':
 			return XID8ARRAYOID;
+		case 'v':
+			return INTERVALOID;
+		case 'V':
+			return INTERVALARRAYOID;
 	}
 	elog(ERROR, "unknown statement argument type '%c'", letter);
 	return InvalidOid;			/* keep compiler quiet */

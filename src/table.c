@@ -2114,6 +2114,8 @@ type_letter(Oid type, bool array)
 			return array ? 'H' : 'h';
 		case XID8OID:
 			return array ? 'Y' : 'x';
+		case INTERVALOID:
+			return array ? 'V' : 'v';
 	}
 	elog(ERROR, "no statement parameter for type %u", type);
 	return '\0';				/* keep compiler quiet */
