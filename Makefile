@@ -42,7 +42,7 @@ REGRESS = amount asset account transfer guard hold history batch reverse hot rec
 REGRESS_OPTS = --load-extension=ledger
 
 # isolation tester: specs and outputs under test/
-ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read hold-capture-release hold-capture-capture hold-capture-expire hold-vs-debit batch-vs-transfers hot-account hot-admin-snapshot create-accounts-race authority-revoke events-late-commit
+ISOLATION = transfer-deadlock transfer-overdraft transfer-idempotency transfer-close transfer-repeatable-read hold-capture-release hold-capture-capture hold-capture-expire hold-vs-debit batch-vs-transfers hot-account hot-admin-snapshot create-accounts-race authority-revoke events-late-commit velocity-last-allowance
 ISOLATION_OPTS = --inputdir=test --load-extension=ledger
 
 PG_CONFIG ?= pg_config
