@@ -1652,7 +1652,7 @@ write_new_holds(Run *r)
 		nulls[HO_DESCRIPTION] = m->req.description_null;
 		values[HO_METADATA] = m->req.metadata;
 		nulls[HO_METADATA] = m->req.metadata_null;
-		values[HO_CREATED_AT] = TimestampTzGetDatum(m->now);
+		values[HO_CREATED_AT] = TimestampTzGetDatum(r->time);
 		values[HO_BOOK] = Int64GetDatum(m->book_id);
 		nulls[HO_VELOCITY] = m->nvelocity_marks == 0;
 		if (!nulls[HO_VELOCITY])
