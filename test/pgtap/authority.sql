@@ -39,6 +39,8 @@ SELECT ledger.close_account(:a4);
 SELECT ledger.set_book_events(:a, true);
 SELECT ledger.create_consumer('tap_owner', ARRAY[:a]::bigint[]);
 SELECT ledger.create_monitor(:a1, 'posted', '<', 0) AS m_a \gset
+-- A velocity limit that nothing reaches, for the cells that read or drop it.
+SELECT ledger.create_velocity_limit(:a1, 'credit', '1 day', 1000000000) AS v_a \gset
 
 -- ---------------------------------------------------------------------------
 -- Roles: what each holds on book A
@@ -149,6 +151,10 @@ INSERT INTO calls VALUES
     ('prune_events', 'execute', NULL, NULL, 'SELECT ledger.prune_events()'),
     ('create_monitor', 'manage', NULL, NULL, format('SELECT ledger.create_monitor(%s, %L, %L, 0)', :a1, 'available', '<')),
     ('drop_monitor', 'manage', NULL, NULL, format('SELECT ledger.drop_monitor(%s)', :m_a)),
+    ('create_velocity_limit', 'manage', NULL, NULL,
+     format('SELECT ledger.create_velocity_limit(%s, %L, %L, 1000000000)', :a2, 'debit', '1 day')),
+    ('drop_velocity_limit', 'manage', NULL, NULL, format('SELECT ledger.drop_velocity_limit(%s)', :v_a)),
+    ('account_velocity', 'read', NULL, NULL, format('SELECT * FROM ledger.account_velocity(%s)', :a1)),
     ('verify of the whole ledger', 'owner', NULL, NULL, 'SELECT * FROM ledger.verify()'),
     ('create_account in book 1', 'owner', NULL, NULL, 'SELECT ledger.create_account(''TAPUSD'')'),
     -- book B, reached from book A's privileges

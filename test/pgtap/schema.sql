@@ -7,7 +7,7 @@
 -- neither touch the tables nor execute the API, every function has a comment, and pg_dump keeps the
 -- extension's tables and sequences.
 BEGIN;
-SELECT plan(138);
+SELECT plan(141);
 
 -- ---------------------------------------------------------------------------
 -- Tables, view, sequences, type
@@ -38,7 +38,7 @@ SELECT columns_are('ledger', 'accounts',
                    ARRAY['id', 'asset', 'name', 'normal_balance', 'min_balance', 'max_balance',
                          'debits_posted', 'credits_posted', 'debits_pending', 'credits_pending',
                          'version', 'closed', 'metadata', 'created_at', 'updated_at',
-                         'holds_expire_at', 'entry_hash', 'hot', 'book_id'],
+                         'holds_expire_at', 'entry_hash', 'hot', 'book_id', 'velocity'],
                    'ledger.accounts has exactly its documented columns');
 SELECT col_type_is('ledger', 'accounts', 'id', 'bigint', 'accounts.id is bigint');
 SELECT col_type_is('ledger', 'accounts', 'asset', 'text', 'accounts.asset is text');
@@ -58,6 +58,7 @@ SELECT col_type_is('ledger', 'accounts', 'updated_at', 'timestamp with time zone
 SELECT col_type_is('ledger', 'accounts', 'holds_expire_at', 'timestamp with time zone', 'accounts.holds_expire_at is timestamptz');
 SELECT col_type_is('ledger', 'accounts', 'entry_hash', 'bytea', 'accounts.entry_hash is bytea');
 SELECT col_type_is('ledger', 'accounts', 'hot', 'boolean', 'accounts.hot is boolean');
+SELECT col_type_is('ledger', 'accounts', 'velocity', 'bytea', 'accounts.velocity is bytea');
 SELECT col_not_null('ledger', 'accounts', 'hot', 'accounts.hot is NOT NULL');
 
 SELECT columns_are('ledger', 'transfers',
@@ -113,6 +114,12 @@ SELECT columns_are('ledger', 'monitors',
                    ARRAY['id', 'account_id', 'book_id', 'name', 'balance', 'op', 'threshold',
                          'created_by', 'created_at'],
                    'ledger.monitors has exactly its documented columns');
+SELECT columns_are('ledger', 'velocity_limits',
+                   ARRAY['id', 'account_id', 'book_id', 'direction', 'window', 'max_amount',
+                         'max_count', 'action', 'name', 'created_by', 'created_at'],
+                   'ledger.velocity_limits has exactly its documented columns');
+SELECT col_type_is('ledger', 'velocity_limits', 'max_amount', 'ledger.amount',
+                   'velocity_limits.max_amount is ledger.amount');
 SELECT has_table('ledger', 'grants', 'table ledger.grants exists');
 SELECT columns_are('ledger', 'grants',
                    ARRAY['book_id', 'grantee', 'privilege', 'debit_accounts', 'credit_accounts',
