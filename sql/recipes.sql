@@ -378,3 +378,47 @@ SELECT ledger.ack_events('webhooks', 4);
 COMMIT;
 SELECT count(*) FROM ledger.next_events('webhooks', 100);
 SELECT ledger.prune_events();
+
+--
+-- (j) Withdrawals of new users
+--
+
+SELECT ledger.create_account('USD', 'wallet:erin') AS erin;
+SELECT ledger.transfer(ledger.account_id('bank:usd'), ledger.account_id('wallet:erin'),
+                       ledger.parse_amount('1000.00', 2), 'deposit:pay_1005') AS deposit;
+-- New users withdraw at most 500.00 in any 24 hours.
+SELECT ledger.create_velocity_limit(ledger.account_id('wallet:erin'), 'debit', '1 day',
+                                    max_amount => ledger.parse_amount('500.00', 2),
+                                    name => 'new user withdrawals') AS velocity_limit;
+SELECT ledger.transfer(ledger.account_id('wallet:erin'), ledger.account_id('bank:usd'),
+                       ledger.parse_amount('300.00', 2), 'withdrawal:wd_1') AS withdrawal;
+SELECT ledger.transfer(ledger.account_id('wallet:erin'), ledger.account_id('bank:usd'),
+                       ledger.parse_amount('250.00', 2), 'withdrawal:wd_2') AS withdrawal;
+SELECT name, "window", ledger.format_amount(max_amount, 2) AS max_amount,
+       ledger.format_amount(amount_used, 2) AS used, count_used
+  FROM ledger.account_velocity(ledger.account_id('wallet:erin'));
+-- Once erin is no longer new:
+SELECT ledger.drop_velocity_limit(
+           (SELECT id FROM ledger.velocity_limits
+             WHERE account_id = ledger.account_id('wallet:erin') AND name = 'new user withdrawals'));
+SELECT ledger.transfer(ledger.account_id('wallet:erin'), ledger.account_id('bank:usd'),
+                       ledger.parse_amount('250.00', 2), 'withdrawal:wd_2') AS withdrawal;
+
+--
+-- (k) Reward farming
+--
+
+SELECT ledger.create_account('USD', 'rewards:promo', 'debit', min_balance => NULL) AS promo;
+SELECT ledger.create_account('USD', 'wallet:finn') AS finn;
+-- More than 3 rewards an hour is flagged for review; more than 5 is refused.
+SELECT ledger.create_velocity_limit(ledger.account_id('wallet:finn'), 'credit', '1 hour',
+                                    max_count => 3, action => 'flag', name => 'review rewards') AS review;
+SELECT ledger.create_velocity_limit(ledger.account_id('wallet:finn'), 'credit', '1 hour',
+                                    max_count => 5, name => 'reward cap') AS cap;
+SELECT count(ledger.transfer(ledger.account_id('rewards:promo'), ledger.account_id('wallet:finn'),
+                             ledger.parse_amount('1.00', 2), 'reward:finn:' || i)) AS rewards
+  FROM generate_series(1, 5) AS i;
+SELECT ledger.transfer(ledger.account_id('rewards:promo'), ledger.account_id('wallet:finn'),
+                       ledger.parse_amount('1.00', 2), 'reward:finn:6') AS reward;
+SELECT kind, idempotency_key, detail ->> 'count_used' AS earlier_rewards
+  FROM ledger.next_events('webhooks', 100) WHERE kind = 'velocity_flagged';

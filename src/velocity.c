@@ -331,16 +331,32 @@ used(const VelocityRule *rule, Amount *amount, int64 *count)
 	}
 }
 
-/* A window as an interval's text: days and a time of day. */
+/*
+ * A window as text for messages and events, whatever the session's
+ * IntervalStyle: in its largest whole unit ("1 day", "90 minutes"), else
+ * in seconds.
+ */
 char *
 VelocityWindowText(int64 window)
 {
-	Interval	iv;
+	static const struct
+	{
+		int64		usecs;
+		const char *unit;
+	}			units[] = {
+		{USECS_PER_DAY, "day"}, {USECS_PER_HOUR, "hour"},
+		{USECS_PER_MINUTE, "minute"}, {USECS_PER_SEC, "second"}
+	};
 
-	memset(&iv, 0, sizeof(iv));
-	iv.day = (int32) (window / USECS_PER_DAY);
-	iv.time = window % USECS_PER_DAY;
-	return DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(&iv)));
+	for (int u = 0; u < (int) lengthof(units); u++)
+		if (window % units[u].usecs == 0)
+		{
+			int64		n = window / units[u].usecs;
+
+			return psprintf("%lld %s%s", (long long) n, units[u].unit, n == 1 ? "" : "s");
+		}
+	return psprintf("%lld.%06lld seconds", (long long) (window / USECS_PER_SEC),
+					(long long) (window % USECS_PER_SEC));
 }
 
 /* "1 movement", "2 movements". */
