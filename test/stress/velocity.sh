@@ -19,7 +19,9 @@
 # movement it sums the movements of the same account and direction in the
 # window that ends at it (the largest sums of a sliding window end at a
 # movement), and fails on any window above its limit.  It also requires
-# refusals to have happened, and ledger.verify() to report nothing.
+# refusals to have happened, ledger.verify() to report nothing, and the
+# checker to notice debits beyond a limit dropped in a rolled-back
+# transaction.
 #
 # Environment: PGHOST, PGPORT, PGUSER as test/run.sh exports them.
 set -euo pipefail
@@ -124,11 +126,14 @@ SELECT a.account, a.direction, h.created_at,
        LATERAL (VALUES (h.debit_account_id, 'debit'), (h.credit_account_id, 'credit')) AS a (account, direction)
  WHERE h.status IN ('captured', 'pending');
 
+-- The limits as made (the self-test drops one).
+CREATE TABLE vel.limits AS SELECT * FROM ledger.velocity_limits;
+
 -- Each limit's largest window: the sums of the windows that end at a movement.
 CREATE VIEW vel.windows AS
 SELECT l.id, l.account_id, l.direction, l."window", l.max_amount::numeric AS max_amount, l.max_count,
        m.at, sum(o.amount) AS amount, count(*) AS movements
-  FROM ledger.velocity_limits AS l
+  FROM vel.limits AS l
   JOIN vel.movements AS m ON m.account = l.account_id AND m.direction = l.direction
   JOIN vel.movements AS o ON o.account = m.account AND o.direction = m.direction
                          AND o.at > m.at - l."window" AND o.at <= m.at
@@ -150,6 +155,22 @@ if [ "$over" -ne 0 ]; then
 	psql_db -c "SELECT * FROM vel.windows WHERE amount > coalesce(max_amount, amount)
 	            OR movements > coalesce(max_count, movements) LIMIT 20" >&2
 	echo "velocity.sh: FAIL: accepted movements went beyond a limit" >&2
+	failed=1
+fi
+# The checker is not blind: without limit 1, five debits of 1,000 from its
+# account in a row go beyond its 3,000, and the checker must say so.
+blind=$(psql_db <<'SQL'
+BEGIN;
+SELECT ledger.drop_velocity_limit(1) \g /dev/null
+SELECT ledger.drop_velocity_limit(41) \g /dev/null
+SELECT count(ledger.transfer(4, 2, 1000)) FROM generate_series(1, 5) \g /dev/null
+SELECT count(*) FROM vel.windows WHERE id = 1 AND amount > max_amount;
+ROLLBACK;
+SQL
+)
+echo "velocity.sh: self-test: the checker finds $blind windows over limit 1 once it is dropped"
+if [ "${blind:-0}" -eq 0 ]; then
+	echo "velocity.sh: FAIL: the checker did not notice five debits beyond a limit" >&2
 	failed=1
 fi
 [ "$refused" -gt 0 ] || { echo "velocity.sh: FAIL: no call was refused, the limits were not tested" >&2; failed=1; }
