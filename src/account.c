@@ -64,14 +64,7 @@ account_request(const Datum *values, const bool *nulls, Movement *m, AccountRequ
 	if (!nulls[AR_METADATA])
 		CheckMetadataDatum(values[AR_METADATA]);
 	if (!nulls[AR_NAME])
-	{
-		int			len = pg_mbstrlen(TextDatumGetCString(values[AR_NAME]));
-
-		if (len < 1 || len > LEDGER_NAME_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_INVALID_NAME),
-					 errmsg("account name must be 1 to %d characters long", LEDGER_NAME_MAX)));
-	}
+		CheckName(TextDatumGetCString(values[AR_NAME]), "account");
 	normal_balance = TextDatumGetCString(values[AR_NORMAL_BALANCE]);
 	if (strcmp(normal_balance, "credit") != 0 && strcmp(normal_balance, "debit") != 0)
 		ereport(ERROR,

@@ -28,12 +28,7 @@ static LedgerStatement creator_grant = LEDGER_STATEMENT(
 static void
 check_book_name(const char *name)
 {
-	int			len = pg_mbstrlen(name);
-
-	if (len < 1 || len > LEDGER_NAME_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_INVALID_NAME),
-				 errmsg("book name must be 1 to %d characters long", LEDGER_NAME_MAX)));
+	CheckName(name, "book");
 }
 
 /*

@@ -117,15 +117,10 @@ static char *
 consumer_name_arg(FunctionCallInfo fcinfo, int argno)
 {
 	char	   *name;
-	int			len;
 
 	CheckArgNotNull(fcinfo, argno, "consumer");
 	name = TextDatumGetCString(PG_GETARG_DATUM(argno));
-	len = pg_mbstrlen(name);
-	if (len < 1 || len > LEDGER_NAME_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_LEDGER_INVALID_NAME),
-				 errmsg("consumer name must be 1 to %d characters long", LEDGER_NAME_MAX)));
+	CheckName(name, "consumer");
 	return name;
 }
 

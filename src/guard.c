@@ -207,14 +207,7 @@ check_direct_edit(HeapTuple tuple, TupleDesc desc, const AttrNumber *att)
 
 	d = heap_getattr(tuple, att[ACC_NAME], desc, &isnull);
 	if (!isnull)
-	{
-		int			len = pg_mbstrlen(TextDatumGetCString(d));
-
-		if (len < 1 || len > LEDGER_NAME_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_INVALID_NAME),
-					 errmsg("account name must be 1 to %d characters long", LEDGER_NAME_MAX)));
-	}
+		CheckName(TextDatumGetCString(d), "account");
 	d = heap_getattr(tuple, att[ACC_METADATA], desc, &isnull);
 	if (!isnull)
 		CheckMetadataDatum(d);

@@ -372,6 +372,7 @@ typedef struct ItemContext
 
 extern void CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void CheckPositiveAmount(Amount amount);
+extern void CheckName(const char *name, const char *what);
 extern char *GetIdempotencyKey(FunctionCallInfo fcinfo, int argno);
 extern char *IdempotencyKeyFromDatum(Datum datum);
 extern void GetRequestTexts(FunctionCallInfo fcinfo, int argno, TransferRequest *req);

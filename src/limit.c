@@ -114,14 +114,7 @@ ledger_create_velocity_limit(PG_FUNCTION_ARGS)
 				 errmsg("a velocity limit needs max_amount, max_count or both")));
 	rule.flag = word_arg(fcinfo, 5, "action", "reject", "flag");
 	if (!PG_ARGISNULL(6))
-	{
-		int			len = pg_mbstrlen(TextDatumGetCString(PG_GETARG_DATUM(6)));
-
-		if (len < 1 || len > LEDGER_NAME_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_INVALID_NAME),
-					 errmsg("velocity limit name must be 1 to %d characters long", LEDGER_NAME_MAX)));
-	}
+		CheckName(TextDatumGetCString(PG_GETARG_DATUM(6)), "velocity limit");
 
 	LedgerConnect();
 	if (!ReadAccountRow(account_id, false, &account))

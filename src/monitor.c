@@ -71,14 +71,7 @@ ledger_create_monitor(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_LEDGER_INVALID_ARGUMENT),
 				 errmsg("op must be one of <, <=, >=, >, not \"%s\"", op)));
 	if (!PG_ARGISNULL(4))
-	{
-		int			len = pg_mbstrlen(TextDatumGetCString(PG_GETARG_DATUM(4)));
-
-		if (len < 1 || len > LEDGER_NAME_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_LEDGER_INVALID_NAME),
-					 errmsg("monitor name must be 1 to %d characters long", LEDGER_NAME_MAX)));
-	}
+		CheckName(TextDatumGetCString(PG_GETARG_DATUM(4)), "monitor");
 
 	LedgerConnect();
 	if (!ReadAccountRow(account_id, false, &account))

@@ -26,6 +26,18 @@ CheckArgNotNull(FunctionCallInfo fcinfo, int argno, const char *argname)
 				 errmsg("%s must not be null", argname)));
 }
 
+/* Reject a name of what (an account, a book, ...) that is empty or too long. */
+void
+CheckName(const char *name, const char *what)
+{
+	int			len = pg_mbstrlen(name);
+
+	if (len < 1 || len > LEDGER_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_INVALID_NAME),
+				 errmsg("%s name must be 1 to %d characters long", what, LEDGER_NAME_MAX)));
+}
+
 /*
  * CheckPositiveAmount - reject an amount of zero or less.
  */
