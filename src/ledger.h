@@ -153,7 +153,8 @@ typedef struct VelocityRule
 typedef struct Velocity
 {
 	int			nrules;
-	VelocityRule rules[FLEXIBLE_ARRAY_MEMBER];	/* VELOCITY_MAX_RULES */
+	VelocityRule rules[FLEXIBLE_ARRAY_MEMBER];	/* nrules, or room for more
+												 * where made so */
 } Velocity;
 
 /* A flag rule that a movement went beyond, and what it had used before. */
@@ -500,7 +501,8 @@ extern bool HotPostingAllowed(const LedgerAccount *account, LedgerSide side,
 /* velocity.c */
 extern Velocity *VelocityDecode(const bytea *raw, int64 account);
 extern bytea *VelocityEncode(const Velocity *v);
-extern Velocity *VelocityCopy(const Velocity *v);
+extern Velocity *VelocityAlloc(int nrules);
+extern Velocity *VelocityCopy(const Velocity *v, int extra);
 extern TimestampTz VelocityEarliest(const Velocity *v);
 extern int64 VelocityBucket(const VelocityRule *rule, TimestampTz t);
 extern char *VelocityWindowText(int64 window);

@@ -1158,13 +1158,7 @@ change_velocity(Run *r, Movement *m, LedgerAccount *account)
 	VelocityRule *rule = m->account->velocity;
 	Velocity   *v;
 
-	if (account->velocity != NULL)
-		v = VelocityCopy(account->velocity);
-	else
-	{
-		v = palloc0(offsetof(Velocity, rules) + sizeof(VelocityRule) * VELOCITY_MAX_RULES);
-		v->nrules = 0;
-	}
+	v = account->velocity != NULL ? VelocityCopy(account->velocity, 1) : VelocityAlloc(1);
 	if (m->account->change == CHANGE_ADD_VELOCITY)
 	{
 		if (v->nrules >= VELOCITY_MAX_RULES)
@@ -2375,7 +2369,7 @@ PostingRun(Posting *p)
 		memcpy(r.before, r.accounts, sizeof(LedgerAccount) * r.naccounts);
 		for (int a = 0; a < r.naccounts; a++)
 			if (r.before[a].velocity != NULL)
-				r.before[a].velocity = VelocityCopy(r.before[a].velocity);
+				r.before[a].velocity = VelocityCopy(r.before[a].velocity, 0);
 		memcpy(r.changed_before, r.changed, sizeof(bool) * r.naccounts);
 		r.nbefore_entries = r.nentries;
 		r.nbefore_holds = r.nholds;

@@ -161,7 +161,7 @@ VelocityDecode(const bytea *raw, int64 account)
 	n = get_u8(&r);
 	if (n > VELOCITY_MAX_RULES)
 		corrupt(&r);
-	v = palloc0(offsetof(Velocity, rules) + sizeof(VelocityRule) * VELOCITY_MAX_RULES);
+	v = VelocityAlloc(n);
 	v->nrules = n;
 	for (int i = 0; i < n; i++)
 	{
@@ -263,14 +263,20 @@ VelocityEncode(const Velocity *v)
 	return out;
 }
 
-/* A copy of the rules that the caller may change. */
+/* Room for nrules rules, zeroed, none in use. */
 Velocity *
-VelocityCopy(const Velocity *v)
+VelocityAlloc(int nrules)
 {
-	Size		size = offsetof(Velocity, rules) + sizeof(VelocityRule) * VELOCITY_MAX_RULES;
-	Velocity   *copy = palloc(size);
+	return palloc0(offsetof(Velocity, rules) + sizeof(VelocityRule) * Max(nrules, 1));
+}
 
-	memcpy(copy, v, size);
+/* A copy of the rules that the caller may change, with room for extra more. */
+Velocity *
+VelocityCopy(const Velocity *v, int extra)
+{
+	Velocity   *copy = VelocityAlloc(v->nrules + extra);
+
+	memcpy(copy, v, offsetof(Velocity, rules) + sizeof(VelocityRule) * v->nrules);
 	return copy;
 }
 
