@@ -20,7 +20,11 @@
 #               ledger.prune_events(); before each of the two, every table
 #               is vacuumed and analysed (as autovacuum would be, which
 #               after millions of rows otherwise runs in the middle of the
-#               measurement) and a checkpoint taken.  The write rate is also measured, interleaved, on a
+#               measurement) and a checkpoint taken; the read rate is
+#               measured twice, the second time with the consumer's commits
+#               not waiting for their WAL flush (synchronous_commit off),
+#               which tells the cost of a flush per batch from that of the
+#               reads.  The write rate is also measured, interleaved, on a
 #               second database with the same accounts whose book does not
 #               publish and which gets the same batches: its history grows
 #               as much, so the ratio of the two after the N events, against
@@ -100,6 +104,8 @@ unread() {
 	             WHERE c.name = 'bench' AND (e.xid, e.id) > (c.position_xid, c.position_id)"
 }
 drain() { psql_db -c "CALL bench.drain()" >/dev/null; }
+# The same, the consumer's commits not waiting for their WAL to be flushed.
+drain_async() { PGOPTIONS="-c synchronous_commit=off" psql_db -c "CALL bench.drain()" >/dev/null; }
 now_ms() { date +%s%3N; }
 
 # write_rate [DATABASE] - transfers per second of 16 clients of single
@@ -111,14 +117,15 @@ write_rate() {
 	sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' <<<"$out"
 }
 
-# read_rate - events per second read and acknowledged from a backlog of
-# 200,000, written first by batches with the consumer caught up.
+# read_rate [async] - events per second read and acknowledged from a
+# backlog of 200,000, written first by batches with the consumer caught up;
+# with "async", the consumer's commits do not wait for the flush.
 read_rate() {
 	local t0 t1
 	drain
 	for _ in $(seq 1 20); do psql_db -f "$WORK/batch.sql" >/dev/null; done
 	t0=$(now_ms)
-	drain
+	if [ "${1:-}" = async ]; then drain_async; else drain; fi
 	t1=$(now_ms)
 	awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", 200000 / (ms / 1000) }'
 }
@@ -170,6 +177,7 @@ settle
 w_before=$(write_rate)
 o_before=$(write_rate bench_off)
 r_before=$(read_rate)
+ra_before=$(read_rate async)
 log "retention: writing, reading and pruning $EVENTS events"
 calls=$(((EVENTS + 9999) / 10000))
 for i in $(seq 1 "$calls"); do
@@ -190,6 +198,7 @@ settle
 o_after=$(write_rate bench_off)
 w_after=$(write_rate)
 r_after=$(read_rate)
+ra_after=$(read_rate async)
 
 echo
 echo "events benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, ledger" \
@@ -211,4 +220,6 @@ printf '| retention: publishing against not, before / after | %s / %s |\n' \
 	"$(ratio "$w_before" "$o_before")" "$(ratio "$w_after" "$o_after")"
 printf '| retention: read rate before / after (events/s) | %s / %s (%s) |\n' "$r_before" "$r_after" \
 	"$(ratio "$r_after" "$r_before")"
+printf '| retention: the same, the consumer committing without waiting for the flush | %s / %s (%s) |\n' \
+	"$ra_before" "$ra_after" "$(ratio "$ra_after" "$ra_before")"
 echo "| retention: ledger.prune_events() of $pruned events | $prune_s s |"
