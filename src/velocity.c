@@ -324,7 +324,11 @@ advance(VelocityRule *rule, int64 bucket)
 	rule->head = bucket;
 }
 
-/* What the rule has counted in its window, as of its newest bucket. */
+/*
+ * What the rule has counted in its window, as of its newest bucket.  A sum
+ * beyond the largest amount (only flag rules let one grow so far) stays at
+ * the largest, which is beyond any limit all the same.
+ */
 static void
 used(const VelocityRule *rule, Amount *amount, int64 *count)
 {
@@ -332,7 +336,8 @@ used(const VelocityRule *rule, Amount *amount, int64 *count)
 	*count = 0;
 	for (int s = 0; s <= VELOCITY_SLICES; s++)
 	{
-		*amount += rule->amount[s];
+		if (__builtin_add_overflow(*amount, rule->amount[s], amount))
+			*amount = AMOUNT_MAX;
 		*count += rule->count[s];
 	}
 }
@@ -392,8 +397,8 @@ rule_label(int64 id)
  * VelocityCount - count a movement of amount on account's side at time t
  * (at least VelocityEarliest) against each of its rules on that side.  A
  * reject rule that the movement would take beyond its limit refuses it; a
- * flag rule counts it and is returned in flagged (its index and what it
- * had used before), *nflagged of them.  Each rule that counted it is
+ * flag rule counts it and is returned in flagged (a copy of the rule and
+ * what it had used before), *nflagged of them.  Each rule that counted it is
  * recorded in marks (its id and the bucket, two values), so that a hold's
  * reservation can be given back (VelocityGiveBack); *nmarks of them.  The
  * rules in skip (marks of a hold being captured) do not count it again.
