@@ -513,6 +513,8 @@ extern void VelocityCount(LedgerAccount *account, LedgerSide side, Amount amount
 extern void VelocityGiveBack(LedgerAccount *account, LedgerSide side, Amount amount,
 							 bool count, const int64 *marks, int nmarks);
 extern bool VelocityMarked(int64 rule, const int64 *marks, int nmarks);
+extern bytea *VelocityMarksEncode(const int64 *marks, int nmarks);
+extern int64 *VelocityMarksDecode(const bytea *raw, int64 hold, int *nmarks);
 extern void VelocityUsage(const VelocityRule *rule, TimestampTz t, Amount *amount,
 						  int64 *count);
 

@@ -441,38 +441,18 @@ apply_queue(Run *r, int a)
 	return n > 0;
 }
 
-/*
- * The velocity marks of a hold, column col of row of the SPI result: pairs
- * of a limit's id and a bucket, as 64-bit little-endian integers.
- */
+/* The velocity marks of a hold, column col of row of the SPI result. */
 static void
 hold_marks(HoldRow *hold, int row, int col)
 {
 	bool		isnull;
 	Datum		d = LedgerGetColumn(row, col, &isnull);
-	bytea	   *raw;
-	const uint8 *p;
-	int			n;
 
 	hold->velocity_marks = NULL;
 	hold->nvelocity_marks = 0;
-	if (isnull)
-		return;
-	raw = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(raw) % 16 != 0)
-		elog(ERROR, "velocity marks of hold %lld are malformed", (long long) hold->id);
-	n = VARSIZE_ANY_EXHDR(raw) / 8;
-	p = (const uint8 *) VARDATA_ANY(raw);
-	hold->velocity_marks = palloc(sizeof(int64) * Max(n, 1));
-	for (int k = 0; k < n; k++)
-	{
-		uint64		v = 0;
-
-		for (int b = 0; b < 8; b++)
-			v |= (uint64) p[8 * k + b] << (8 * b);
-		hold->velocity_marks[k] = (int64) v;
-	}
-	hold->nvelocity_marks = n / 2;
+	if (!isnull)
+		hold->velocity_marks = VelocityMarksDecode(DatumGetByteaPP(d), hold->id,
+												   &hold->nvelocity_marks);
 }
 
 /*
@@ -1650,17 +1630,8 @@ write_new_holds(Run *r)
 		values[HO_BOOK] = Int64GetDatum(m->book_id);
 		nulls[HO_VELOCITY] = m->nvelocity_marks == 0;
 		if (!nulls[HO_VELOCITY])
-		{
-			int			len = 16 * m->nvelocity_marks;
-			bytea	   *marks = palloc(VARHDRSZ + len);
-			uint8	   *out = (uint8 *) VARDATA(marks);
-
-			SET_VARSIZE(marks, VARHDRSZ + len);
-			for (int k = 0; k < 2 * m->nvelocity_marks; k++)
-				for (int b = 0; b < 8; b++)
-					out[8 * k + b] = (uint8) (((uint64) m->velocity_marks[k] >> (8 * b)) & 0xff);
-			values[HO_VELOCITY] = PointerGetDatum(marks);
-		}
+			values[HO_VELOCITY] = PointerGetDatum(VelocityMarksEncode(m->velocity_marks,
+																	  m->nvelocity_marks));
 		if (nulls[HO_KEY])
 			TableWriteRow(w, values, nulls);
 		else if (!TableWriteRowUnlessKey(w, (const int[]) {HO_BOOK, HO_KEY}, 2, values, nulls))
@@ -1974,6 +1945,20 @@ json_amount(StringInfo buf, const char *key, bool has, Amount amount)
 		appendStringInfoString(buf, "null");
 }
 
+/* A velocity limit's direction, window and maximums, as JSON members. */
+static void
+json_velocity_terms(StringInfo buf, const VelocityRule *rule)
+{
+	appendStringInfo(buf, ", \"direction\": \"%s\", \"window\": ",
+					 rule->credit ? "credit" : "debit");
+	escape_json(buf, VelocityWindowText(rule->window));
+	json_amount(buf, "max_amount", rule->has_amount, rule->max_amount);
+	if (rule->has_count)
+		appendStringInfo(buf, ", \"max_count\": %lld", (long long) rule->max_count);
+	else
+		appendStringInfoString(buf, ", \"max_count\": null");
+}
+
 /* The detail of an account's event: what it now is. */
 static Datum
 account_detail(const Movement *m, const LedgerAccount *account)
@@ -2017,14 +2002,7 @@ account_detail(const Movement *m, const LedgerAccount *account)
 								 m->account->change == CHANGE_ADD_VELOCITY ? "added" : "dropped");
 				if (m->account->change == CHANGE_DROP_VELOCITY)
 					break;
-				appendStringInfo(&buf, ", \"direction\": \"%s\", \"window\": ",
-								 rule->credit ? "credit" : "debit");
-				escape_json(&buf, VelocityWindowText(rule->window));
-				json_amount(&buf, "max_amount", rule->has_amount, rule->max_amount);
-				if (rule->has_count)
-					appendStringInfo(&buf, ", \"max_count\": %lld", (long long) rule->max_count);
-				else
-					appendStringInfoString(&buf, ", \"max_count\": null");
+				json_velocity_terms(&buf, rule);
 				appendStringInfo(&buf, ", \"action\": \"%s\"", rule->flag ? "flag" : "reject");
 			}
 			break;
@@ -2077,14 +2055,8 @@ velocity_detail(const VelocityFlagged *f)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"velocity_limit_id\": %lld, \"direction\": \"%s\", \"window\": ",
-					 (long long) f->rule.id, f->rule.credit ? "credit" : "debit");
-	escape_json(&buf, VelocityWindowText(f->rule.window));
-	json_amount(&buf, "max_amount", f->rule.has_amount, f->rule.max_amount);
-	if (f->rule.has_count)
-		appendStringInfo(&buf, ", \"max_count\": %lld", (long long) f->rule.max_count);
-	else
-		appendStringInfoString(&buf, ", \"max_count\": null");
+	appendStringInfo(&buf, "{\"velocity_limit_id\": %lld", (long long) f->rule.id);
+	json_velocity_terms(&buf, &f->rule);
 	json_amount(&buf, "amount_used", true, f->amount_used);
 	appendStringInfo(&buf, ", \"count_used\": %lld}", (long long) f->count_used);
 	return EventDetail(buf.data);

@@ -518,6 +518,46 @@ VelocityGiveBack(LedgerAccount *account, LedgerSide side, Amount amount, bool co
 	}
 }
 
+/*
+ * The column hold_records.velocity: nmarks pairs of a limit's id and a
+ * bucket, each a 64-bit little-endian integer.
+ */
+bytea *
+VelocityMarksEncode(const int64 *marks, int nmarks)
+{
+	StringInfoData buf;
+	bytea	   *out;
+
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	for (int k = 0; k < 2 * nmarks; k++)
+		put_u64(&buf, (uint64) marks[k]);
+	out = (bytea *) buf.data;
+	SET_VARSIZE(out, buf.len);
+	return out;
+}
+
+/* The marks of hold in raw, *nmarks pairs of them. */
+int64 *
+VelocityMarksDecode(const bytea *raw, int64 hold, int *nmarks)
+{
+	Reader		r;
+	int64	   *marks;
+	int			n;
+
+	r.p = (const uint8 *) VARDATA_ANY(raw);
+	r.end = r.p + VARSIZE_ANY_EXHDR(raw);
+	r.account = 0;
+	if ((r.end - r.p) % 16 != 0)
+		elog(ERROR, "velocity marks of hold %lld are malformed", (long long) hold);
+	n = (int) ((r.end - r.p) / 8);
+	marks = palloc(sizeof(int64) * Max(n, 1));
+	for (int k = 0; k < n; k++)
+		marks[k] = (int64) get_u64(&r);
+	*nmarks = n / 2;
+	return marks;
+}
+
 /* Does the hold's marks include rule? */
 bool
 VelocityMarked(int64 rule, const int64 *marks, int nmarks)
