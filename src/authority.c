@@ -131,7 +131,7 @@ roles_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
 void
 AuthorityRegisterCallbacks(void)
 {
-	CacheRegisterRelcacheCallback(grants_relcache_callback, (Datum) 0);
+	LedgerOnRelcacheInvalidation(grants_relcache_callback);
 	CacheRegisterSyscacheCallback(AUTHOID, roles_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, roles_syscache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, roles_syscache_callback, (Datum) 0);

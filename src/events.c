@@ -221,8 +221,8 @@ events_shmem_startup(void)
 void
 EventsRegisterCallbacks(void)
 {
-	CacheRegisterRelcacheCallback(books_relcache_callback, (Datum) 0);
-	CacheRegisterRelcacheCallback(monitors_relcache_callback, (Datum) 0);
+	LedgerOnRelcacheInvalidation(books_relcache_callback);
+	LedgerOnRelcacheInvalidation(monitors_relcache_callback);
 	RegisterXactCallback(events_xact_callback, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;

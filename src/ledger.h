@@ -37,6 +37,7 @@
 #include "fmgr.h"
 #include "storage/itemptr.h"
 #include "utils/array.h"
+#include "utils/inval.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
 
@@ -289,6 +290,7 @@ extern void LedgerBecomeOwner(LedgerSavedUser *saved);
 extern void LedgerRestoreUser(const LedgerSavedUser *saved);
 extern Oid	LedgerAmountTypeOid(void);
 extern void LedgerRegisterCacheCallbacks(void);
+extern void LedgerOnRelcacheInvalidation(RelcacheCallbackFunction func);
 extern void LedgerConnect(void);
 extern int	LedgerExecute(LedgerStatement *stmt, Datum *values, const char *nulls,
 						  long count);

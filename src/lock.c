@@ -325,7 +325,7 @@ hot_ids_invalidate(Datum arg, Oid relid)
 void
 LedgerRegisterHotCallbacks(void)
 {
-	CacheRegisterRelcacheCallback(hot_ids_invalidate, (Datum) 0);
+	LedgerOnRelcacheInvalidation(hot_ids_invalidate);
 }
 
 /* Load the cache if an invalidation cleared it.  Caller is connected to SPI. */

@@ -258,7 +258,7 @@ LedgerTableColumns(Relation rel, LedgerTable table)
 		return map->attnums;
 	if (!column_maps_callback)
 	{
-		CacheRegisterRelcacheCallback(forget_column_maps, (Datum) 0);
+		LedgerOnRelcacheInvalidation(forget_column_maps);
 		column_maps_callback = true;
 	}
 	Assert(spec->ncolumns <= (int) lengthof(map->attnums));

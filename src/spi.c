@@ -95,6 +95,39 @@ catalog_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * PostgreSQL keeps room for ten relcache callbacks in a backend, for the
+ * core and every library together (MAX_RELCACHE_CALLBACKS), and Citus takes
+ * several: a ledger registering one per cache made every connection to a
+ * server preloading both fail ("out of relcache_callback_list slots").  The ledger's caches
+ * therefore listen through one callback of its own.
+ */
+#define MAX_RELCACHE_LISTENERS 8
+
+static RelcacheCallbackFunction relcache_listeners[MAX_RELCACHE_LISTENERS];
+static int	relcache_listener_count = 0;
+
+static void
+relcache_dispatch(Datum arg, Oid relid)
+{
+	for (int i = 0; i < relcache_listener_count; i++)
+		relcache_listeners[i] (arg, relid);
+}
+
+/*
+ * LedgerOnRelcacheInvalidation - have func called on every relcache
+ * invalidation of this backend, as CacheRegisterRelcacheCallback would.
+ */
+void
+LedgerOnRelcacheInvalidation(RelcacheCallbackFunction func)
+{
+	if (relcache_listener_count >= MAX_RELCACHE_LISTENERS)
+		elog(FATAL, "out of ledger relcache listener slots");
+	if (relcache_listener_count == 0)
+		CacheRegisterRelcacheCallback(relcache_dispatch, (Datum) 0);
+	relcache_listeners[relcache_listener_count++] = func;
+}
+
+/*
  * LedgerRegisterCacheCallbacks - called once from _PG_init.
  */
 void

@@ -346,7 +346,7 @@ plan_table(Relation rel, ResultRelInfo *rri)
 
 	if (!planned_tables_callback)
 	{
-		CacheRegisterRelcacheCallback(forget_planned_tables, (Datum) 0);
+		LedgerOnRelcacheInvalidation(forget_planned_tables);
 		planned_tables_callback = true;
 	}
 	pt = &planned_tables[planned_tables_next];
@@ -1355,7 +1355,7 @@ index_on_columns(Relation rel, const AttrNumber *attnums, int nkeys, bool unique
 
 	if (!key_indexes_callback)
 	{
-		CacheRegisterRelcacheCallback(forget_key_indexes, (Datum) 0);
+		LedgerOnRelcacheInvalidation(forget_key_indexes);
 		key_indexes_callback = true;
 	}
 	slot = &key_indexes[key_indexes_next];
