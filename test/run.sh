@@ -5,7 +5,9 @@
 # then runs pg_regress, the isolation specs, pgTAP and the stress scripts.
 # Every suite runs even when an earlier one fails; the server is stopped
 # whatever happens.  The last line is "N passed, N failed", counting test
-# files.  Exit status is non-zero on any failure.
+# files; a suite that cannot run here (the Citus suite on a machine with
+# neither Citus nor its source snapshot) is counted as skipped, never as
+# passed.  Exit status is non-zero on any failure.
 set -uo pipefail
 
 . "$(dirname "$0")/lib/pg.sh"
@@ -18,6 +20,7 @@ ledger_start_server ledger-test
 
 passed=0
 failed=0
+skipped=0
 run_started=$SECONDS
 
 # progress WHAT START - a line saying WHAT ended, how long it took and how
@@ -87,6 +90,28 @@ for t in test/stress/*.sh; do
 	fi
 done
 
+# The cluster suite: each script starts its own Citus cluster (building
+# Citus first if need be) and exits 77 when Citus cannot be had.
+log "Citus cluster scripts"
+for t in test/citus/*.sh; do
+	[ -e "$t" ] || continue
+	log "$t"
+	t0=$SECONDS
+	bash "$t"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		progress "$t passed" "$t0"
+	elif [ "$rc" -eq 77 ]; then
+		skipped=$((skipped + 1))
+		progress "$t SKIPPED" "$t0"
+	else
+		echo "FAILED: $t" >&2
+		failed=$((failed + 1))
+		progress "$t FAILED" "$t0"
+	fi
+done
+
 rm -f "$out"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
