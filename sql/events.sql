@@ -317,6 +317,31 @@ SELECT ledger.transfer(4, 5, 2);              -- 901: fires, now that the book p
 SELECT name, balance FROM fired WHERE name = 'acme wallet';
 DELETE FROM ledger.monitors;
 \echo :LAST_ERROR_SQLSTATE
+-- ack_events walks the events from the consumer's position to the one it
+-- acknowledges, so that it costs what it passes, whatever the planner would
+-- estimate.  With row level security on the table, which only the executor
+-- honours, the walk reads through SQL, 1,000 events at a time: the same.
+SELECT ledger.create_consumer('walk', ARRAY[1]::bigint[]);
+SELECT cardinality(ledger.transfer_batch(array_agg(ROW(1 + g % 2, 2 - g % 2, 1, NULL, NULL, NULL)::ledger.transfer_request)))
+  FROM generate_series(1, 2500) AS g;
+CREATE TEMP TABLE walk AS
+SELECT e.id, row_number() OVER (ORDER BY e.xid, e.id) AS n FROM ledger.next_events('walk', 10000) AS e;
+SELECT count(*), count(DISTINCT id) FROM walk;
+SELECT ledger.ack_events('walk', (SELECT id FROM walk WHERE n = 1200));
+SELECT (SELECT id FROM ledger.next_events('walk', 1)) = (SELECT id FROM walk WHERE n = 1201) AS next_is_1201;
+SELECT ledger.ack_events('walk', (SELECT id FROM walk WHERE n = 1100));     -- behind: false
+ALTER TABLE ledger.events ENABLE ROW LEVEL SECURITY;
+SELECT ledger.ack_events('walk', (SELECT id FROM walk WHERE n = 2400));
+SELECT (SELECT id FROM ledger.next_events('walk', 1)) = (SELECT id FROM walk WHERE n = 2401) AS next_is_2401;
+SELECT ledger.ack_events('walk', (SELECT id FROM walk WHERE n = 2300));     -- behind: false
+SELECT ledger.ack_events('walk', (SELECT max(id) + 1000 FROM walk));       -- no such event: false
+ALTER TABLE ledger.events DISABLE ROW LEVEL SECURITY;
+SELECT ledger.ack_events('walk', (SELECT max(id) + 1000 FROM walk));
+SELECT ledger.ack_events('walk', (SELECT id FROM walk WHERE n = 2500));
+SELECT count(*) FROM ledger.next_events('walk', 10000);
+SELECT ledger.drop_consumer('walk');
+DROP TABLE walk;
+
 SELECT ledger.prune_events() >= 0 AS pruned;
 
 -- Off again: nothing more is written.

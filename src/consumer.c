@@ -79,10 +79,6 @@ static LedgerStatement lock_consumer = LEDGER_STATEMENT(
 static LedgerStatement next_events = LEDGER_STATEMENT(
 	"SELECT e.*" DELIVERABLE_SQL " ORDER BY e.xid, e.id LIMIT $4", "xbBi");
 
-static LedgerStatement find_deliverable = LEDGER_STATEMENT(
-	"SELECT e.xid" DELIVERABLE_SQL " AND e.id OPERATOR(pg_catalog.=) $4"
-	" ORDER BY e.xid, e.id LIMIT 1", "xbBb");
-
 static LedgerStatement find_beyond = LEDGER_STATEMENT(
 	"SELECT e.book_id FROM ledger.events AS e"
 	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)"
@@ -491,6 +487,53 @@ ledger_next_events(PG_FUNCTION_ARGS)
 	SRF_RETURN_DONE(funcctx);
 }
 
+/* What ack_events looks for as it walks the events after a position. */
+typedef struct AckWalk
+{
+	FullTransactionId fence;	/* every transaction below it has ended */
+	int64		up_to;
+	ArrayType  *books;			/* the consumer's books; NULL: every book */
+	bool		found;			/* up_to is deliverable; its xid: */
+	FullTransactionId xid;
+} AckWalk;
+
+/* Is book among the books of the array (bigint[], no NULLs)? */
+static bool
+book_in_array(ArrayType *books, int64 book)
+{
+	Datum	   *elems;
+	int			n;
+
+	deconstruct_array(books, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, NULL, &n);
+	for (int i = 0; i < n; i++)
+		if (DatumGetInt64(elems[i]) == book)
+			return true;
+	return false;
+}
+
+/*
+ * find_up_to - a TableScanAfter visitor over (xid, id, book_id): stop at
+ * the event sought, deliverable if of one of the consumer's books, or at
+ * the fence, beyond which nothing is.
+ */
+static bool
+find_up_to(const Datum *values, const bool *nulls, void *arg)
+{
+	AckWalk    *walk = (AckWalk *) arg;
+	FullTransactionId xid = DatumGetFullTransactionId(values[0]);
+
+	if (!FullTransactionIdPrecedes(xid, walk->fence))
+		return false;
+	if (DatumGetInt64(values[1]) != walk->up_to)
+		return true;
+	if (walk->books != NULL && !book_in_array(walk->books, DatumGetInt64(values[2])))
+		return false;
+	walk->found = true;
+	walk->xid = xid;
+	return false;
+}
+
 /*
  * ledger_ack_events - move the consumer past the event up_to, which
  * next_events could hand it (LG023 otherwise); returns false, changing
@@ -504,23 +547,26 @@ ledger_ack_events(PG_FUNCTION_ARGS)
 	char	   *name = consumer_name_arg(fcinfo, 0);
 	Consumer	c;
 	int64		up_to;
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	TableColumn key[] = {{"xid", XID8OID}, {"id", INT8OID}};
+	TableColumn columns[] = {{"xid", XID8OID}, {"id", INT8OID}, {"book_id", INT8OID}};
+	AckWalk		walk;
+	Datum		args[3];
 	bool		isnull;
-	FullTransactionId xid;
 
 	CheckArgNotNull(fcinfo, 1, "up_to");
 	up_to = PG_GETARG_INT64(1);
 
 	LedgerConnect();
 	get_consumer(name, true, &c);
+	LedgerExecute(&current_fence, NULL, NULL, 1);
+	walk.fence = DatumGetFullTransactionId(LedgerGetColumn(0, 1, &isnull));
+	walk.up_to = up_to;
+	walk.books = c.books;
+	walk.found = false;
 	args[0] = FullTransactionIdGetDatum(c.position_xid);
 	args[1] = Int64GetDatum(c.position_id);
-	args[2] = PointerGetDatum(c.books);
-	nulls[2] = c.books == NULL ? 'n' : ' ';
-	args[3] = Int64GetDatum(up_to);
-	LedgerExecute(&find_deliverable, args, nulls, 1);
-	if (SPI_processed == 0)
+	TableScanAfter("events", key, args, columns, lengthof(columns), find_up_to, &walk);
+	if (!walk.found)
 	{
 		/* Not ahead of the position and deliverable: behind it, or wrong. */
 		args[2] = Int64GetDatum(up_to);
@@ -535,8 +581,7 @@ ledger_ack_events(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
-	xid = DatumGetFullTransactionId(LedgerGetColumn(0, 1, &isnull));
-	set_position(&c, xid, up_to);
+	set_position(&c, walk.xid, up_to);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }

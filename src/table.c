@@ -1556,6 +1556,169 @@ TableFetchAll(const char *table, const TableColumn *key, Datum keyvalue, const c
 	return n;
 }
 
+/* Rows of a walk read through SQL at a time. */
+#define TABLE_SCAN_CHUNK	1000
+
+/*
+ * scan_after_sql - TableScanAfter through SELECT ... WHERE (key) > ($1, $2)
+ * ORDER BY key LIMIT a chunk, again from the last row of each chunk.  Caller
+ * is connected to SPI.
+ */
+static void
+scan_after_sql(const char *table, const TableColumn *key, const Datum *after,
+			   const TableColumn *columns, int ncolumns, TableVisitor visit, void *arg)
+{
+	StringInfoData sql;
+	char		argtypes[3];
+	LedgerStatement *stmt;
+	Datum		from[2] = {after[0], after[1]};
+	int			keycol[2] = {-1, -1};
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int c = 0; c < ncolumns; c++)
+	{
+		appendStringInfo(&sql, "%s%s", c > 0 ? ", " : "", quote_identifier(columns[c].name));
+		for (int k = 0; k < 2; k++)
+			if (strcmp(columns[c].name, key[k].name) == 0)
+				keycol[k] = c;
+	}
+	/* The next chunk starts from the last key, kept past its tuple table. */
+	if (keycol[0] < 0 || keycol[1] < 0 ||
+		!get_typbyval(key[0].type) || !get_typbyval(key[1].type))
+		elog(ERROR, "a walk of table \"%s\" needs its key among the columns, passed by value", table);
+	appendStringInfo(&sql, " FROM ledger.%s WHERE (%s, %s) OPERATOR(pg_catalog.>) ($1, $2)"
+					 " ORDER BY %s, %s LIMIT " CppAsString2(TABLE_SCAN_CHUNK),
+					 quote_identifier(table), quote_identifier(key[0].name),
+					 quote_identifier(key[1].name), quote_identifier(key[0].name),
+					 quote_identifier(key[1].name));
+	argtypes[0] = type_letter(key[0].type, false);
+	argtypes[1] = type_letter(key[1].type, false);
+	argtypes[2] = '\0';
+	stmt = generated_statement(sql.data, argtypes);
+	pfree(sql.data);
+
+	for (;;)
+	{
+		Datum		values[TABLE_FETCH_MAX_COLUMNS];
+		bool		nulls[TABLE_FETCH_MAX_COLUMNS];
+		uint64		n;
+		SPITupleTable *tuptable;
+
+		LedgerExecute(stmt, from, NULL, 0);
+		n = SPI_processed;
+		tuptable = SPI_tuptable;
+		for (uint64 r = 0; r < n; r++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			for (int c = 0; c < ncolumns; c++)
+				values[c] = SPI_getbinval(tuptable->vals[r], tuptable->tupdesc, c + 1, &nulls[c]);
+			if (!visit(values, nulls, arg))
+				return;
+			from[0] = values[keycol[0]];
+			from[1] = values[keycol[1]];
+		}
+		if (n < TABLE_SCAN_CHUNK)
+			return;
+	}
+}
+
+/*
+ * TableScanAfter - walk the rows of the ledger's table whose two key
+ * columns, which a unique index keys alone (in this order), come after the
+ * values after, in the index's order, as a new statement of this
+ * transaction would see them; visit gets the given columns of each row, in
+ * its memory context, and says whether to go on.  What the walk costs is
+ * the rows it visits, whatever the table's size or statistics: a query
+ * the planner chooses a plan for could, when its estimates are off, read
+ * the whole table to find the row that ends the walk.  The values are the
+ * row's own: valid until visit returns.  Caller is connected to SPI.
+ */
+void
+TableScanAfter(const char *table, const TableColumn *key, const Datum *after,
+			   const TableColumn *columns, int ncolumns, TableVisitor visit, void *arg)
+{
+	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
+	AttrNumber	attnums[TABLE_FETCH_MAX_COLUMNS];
+	AttrNumber	keyatts[2];
+	Relation	rel;
+	Relation	index;
+	Oid			indexid = InvalidOid;
+	Oid			geop;
+	ScanKeyData scankey;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	FmgrInfo   *order[2];
+	Datum		values[TABLE_FETCH_MAX_COLUMNS];
+	bool		nulls[TABLE_FETCH_MAX_COLUMNS];
+	bool		past_start = false;
+
+	Assert(ncolumns <= TABLE_FETCH_MAX_COLUMNS);
+	if (!OidIsValid(relid))
+		return;
+	rel = table_open(relid, AccessShareLock);
+	if (!relation_allows_direct(rel, ACL_SELECT) ||
+		!find_columns(rel, columns, ncolumns, attnums) ||
+		!find_columns(rel, key, 2, keyatts) ||
+		!OidIsValid(indexid = index_on_columns(rel, keyatts, 2, true)) ||
+		index_am(indexid) != BTREE_AM_OID)
+	{
+		table_close(rel, NoLock);
+		scan_after_sql(table, key, after, columns, ncolumns, visit, arg);
+		return;
+	}
+	index = index_open(indexid, AccessShareLock);
+	geop = get_opfamily_member(index->rd_opfamily[0], index->rd_opcintype[0],
+							   index->rd_opcintype[0], BTGreaterEqualStrategyNumber);
+	if (!OidIsValid(geop))
+		elog(ERROR, "no >= operator for the first column of index %u", indexid);
+	ScanKeyEntryInitialize(&scankey, 0, 1, BTGreaterEqualStrategyNumber,
+						   index->rd_opcintype[0], index->rd_indcollation[0],
+						   get_opcode(geop), after[0]);
+	order[0] = index_getprocinfo(index, 1, BTORDER_PROC);
+	order[1] = index_getprocinfo(index, 2, BTORDER_PROC);
+
+	/* A new statement's snapshot, which sees this transaction's writes. */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &scankey, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+
+		/* The rows of the first value up to and with the start: skipped. */
+		if (!past_start)
+		{
+			Datum		k0 = slot->tts_values[keyatts[0] - 1];
+			Datum		k1 = slot->tts_values[keyatts[1] - 1];
+
+			if (DatumGetInt32(FunctionCall2Coll(order[0], index->rd_indcollation[0],
+												k0, after[0])) == 0 &&
+				DatumGetInt32(FunctionCall2Coll(order[1], index->rd_indcollation[1],
+												k1, after[1])) <= 0)
+				continue;
+			past_start = true;
+		}
+		for (int c = 0; c < ncolumns; c++)
+		{
+			nulls[c] = slot->tts_isnull[attnums[c] - 1];
+			values[c] = nulls[c] ? (Datum) 0 : slot->tts_values[attnums[c] - 1];
+		}
+		if (!visit(values, nulls, arg))
+			break;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+}
+
 /*
  * Direct update of rows found by their primary key.
  *

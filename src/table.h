@@ -57,4 +57,11 @@ extern int	TableFetchAll(const char *table, const TableColumn *key, Datum keyval
 						  const char *order, const TableColumn *columns, int ncolumns,
 						  Datum **values, bool **nulls);
 
+/* Called with each row TableScanAfter walks; returns whether to go on. */
+typedef bool (*TableVisitor) (const Datum *values, const bool *nulls, void *arg);
+
+extern void TableScanAfter(const char *table, const TableColumn *key, const Datum *after,
+						   const TableColumn *columns, int ncolumns,
+						   TableVisitor visit, void *arg);
+
 #endif							/* LEDGER_TABLE_H */
