@@ -11,10 +11,13 @@
 #include "ledger.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 
@@ -45,6 +48,99 @@ reject_direct_write(TriggerData *trigdata, const char *hint)
 }
 
 /*
+ * A table of the ledger distributed by Citus keeps its rows in shards,
+ * tables of the same schema named after it with "_<shard id>", which carry
+ * its triggers: a guard firing on one guards the table it is a shard of.
+ * Which shards are the ledger's is asked of Citus's catalog once per
+ * relation and kept until the relation cache changes.
+ */
+#define SHARD_NAMES_KEPT 64
+
+typedef struct ShardName
+{
+	Oid			relid;
+	const char *table;			/* NULL: not a shard of a ledger table */
+} ShardName;
+
+static ShardName shard_names[SHARD_NAMES_KEPT];
+static int	shard_names_count = 0;
+static bool shard_names_listening = false;
+
+static void
+forget_shard_names(Datum arg, Oid relid)
+{
+	shard_names_count = 0;
+}
+
+/* Is rel a Citus shard of the ledger table named table? */
+static bool
+is_shard_of(Relation rel, const char *table)
+{
+	const char *name = RelationGetRelationName(rel);
+	size_t		len = strlen(table);
+	const char *digits = name + len + 1;
+	Oid			argtypes[2] = {INT8OID, OIDOID};
+	Datum		values[2];
+	Oid			relid;
+	bool		found;
+
+	if (strncmp(name, table, len) != 0 || name[len] != '_' || *digits == '\0' ||
+		strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 18)
+		return false;
+	if (!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)))
+		return false;
+	relid = get_relname_relid(table, LedgerNamespaceOid());
+	if (!OidIsValid(relid))
+		return false;
+	values[0] = Int64GetDatum(strtoll(digits, NULL, 10));
+	values[1] = ObjectIdGetDatum(relid);
+	LedgerConnect();
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_shard"
+							  " WHERE shardid OPERATOR(pg_catalog.=) $1"
+							  "   AND logicalrelid OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_dist_shard");
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
+/*
+ * guarded_table - the name of the ledger table rel is or is a shard of,
+ * among tables (NULL-terminated); NULL if none.
+ */
+static const char *
+guarded_table(Relation rel, const char *const *tables)
+{
+	const char *found = NULL;
+
+	if (RelationGetNamespace(rel) != LedgerNamespaceOid())
+		return NULL;
+	for (const char *const *t = tables; *t; t++)
+		if (strcmp(RelationGetRelationName(rel), *t) == 0)
+			return *t;
+
+	for (int i = 0; i < shard_names_count; i++)
+		if (shard_names[i].relid == RelationGetRelid(rel))
+			return shard_names[i].table;
+	for (const char *const *t = tables; *t && !found; t++)
+		if (is_shard_of(rel, *t))
+			found = *t;
+	if (!shard_names_listening)
+	{
+		LedgerOnRelcacheInvalidation(forget_shard_names);
+		shard_names_listening = true;
+	}
+	if (shard_names_count < SHARD_NAMES_KEPT)
+	{
+		shard_names[shard_names_count].relid = RelationGetRelid(rel);
+		shard_names[shard_names_count].table = found;
+		shard_names_count++;
+	}
+	return found;
+}
+
+/*
  * Reject being called other than as a trigger on one of the tables the
  * guard was written for.  The guards read columns by position, so fired on
  * any other table they would misread it; tables is a NULL-terminated list
@@ -63,12 +159,8 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *name,
 				 errmsg("function \"%s\" was not called by trigger manager", name)));
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
-	if (RelationGetNamespace(rel) == LedgerNamespaceOid())
-	{
-		for (const char *const *t = tables; *t; t++)
-			if (strcmp(RelationGetRelationName(rel), *t) == 0)
-				return trigdata;
-	}
+	if (guarded_table(rel, tables) != NULL)
+		return trigdata;
 	ereport(ERROR,
 			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 			 errmsg("function \"%s\" cannot guard table \"%s\"",
@@ -97,14 +189,13 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_history",
 											   history_tables);
+	const char *table = guarded_table(trigdata->tg_relation, history_tables);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && ledger_write_in_progress)
 		return PointerGetDatum(NULL);
 
 	if (ledger_write_in_progress && !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 	{
-		const char *table = RelationGetRelationName(trigdata->tg_relation);
-
 		/*
 		 * A hot account's queue is emptied as its postings become entries;
 		 * events go once every consumer has passed them.
@@ -119,22 +210,22 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 			return PointerGetDatum(NULL);
 	}
 
-	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "accounts") == 0)
+	if (strcmp(table, "accounts") == 0)
 		reject_direct_write(trigdata,
 							"Accounts are never deleted; close one with ledger.close_account().");
-	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "books") == 0)
+	if (strcmp(table, "books") == 0)
 		reject_direct_write(trigdata,
 							"Books are made by ledger.create_book(); only their events setting changes, by ledger.set_book_events().");
-	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "events") == 0)
+	if (strcmp(table, "events") == 0)
 		reject_direct_write(trigdata,
 							"Events are appended by the ledger functions and removed by ledger.prune_events().");
-	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "monitors") == 0)
+	if (strcmp(table, "monitors") == 0)
 		reject_direct_write(trigdata,
 							"Monitors are changed by ledger.create_monitor() and ledger.drop_monitor().");
-	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "velocity_limits") == 0)
+	if (strcmp(table, "velocity_limits") == 0)
 		reject_direct_write(trigdata,
 							"Velocity limits are changed by ledger.create_velocity_limit() and ledger.drop_velocity_limit().");
-	if (strcmp(RelationGetRelationName(trigdata->tg_relation), "consumers") == 0)
+	if (strcmp(table, "consumers") == 0)
 		reject_direct_write(trigdata,
 							"Consumers are changed by ledger.create_consumer(), ledger.ack_events() and ledger.drop_consumer().");
 	reject_direct_write(trigdata,
