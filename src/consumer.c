@@ -66,19 +66,6 @@ static LedgerStatement lock_consumer = LEDGER_STATEMENT(
 	"SELECT id, owner, books, position_xid, position_id FROM ledger.consumers"
 	" WHERE name OPERATOR(pg_catalog.=) $1 FOR UPDATE", "t");
 
-/*
- * The events a consumer at position ($1, $2) reading books $3 (NULL:
- * every book) may be handed now, in order.
- */
-#define DELIVERABLE_SQL \
-	" FROM ledger.events AS e" \
-	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)" \
-	"   AND e.xid OPERATOR(pg_catalog.<) " FENCE_SQL \
-	"   AND ($3 IS NULL OR e.book_id OPERATOR(pg_catalog.=) ANY ($3))"
-
-static LedgerStatement next_events = LEDGER_STATEMENT(
-	"SELECT e.*" DELIVERABLE_SQL " ORDER BY e.xid, e.id LIMIT $4", "xbBi");
-
 static LedgerStatement find_beyond = LEDGER_STATEMENT(
 	"SELECT e.book_id FROM ledger.events AS e"
 	" WHERE (e.xid, e.id) OPERATOR(pg_catalog.>) ($1, $2)"
@@ -406,8 +393,100 @@ typedef struct NextEventsState
 } NextEventsState;
 
 /*
+ * The books a walk of the events keeps: those of a consumer's array
+ * (bigint[], no NULLs), or every book.
+ */
+typedef struct BookFilter
+{
+	bool		all;
+	int64	   *books;
+	int			nbooks;
+} BookFilter;
+
+static void
+book_filter(ArrayType *books, BookFilter *filter)
+{
+	Datum	   *elems;
+
+	filter->all = books == NULL;
+	filter->books = NULL;
+	filter->nbooks = 0;
+	if (filter->all)
+		return;
+	deconstruct_array(books, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, NULL, &filter->nbooks);
+	filter->books = palloc(sizeof(int64) * Max(filter->nbooks, 1));
+	for (int i = 0; i < filter->nbooks; i++)
+		filter->books[i] = DatumGetInt64(elems[i]);
+}
+
+static bool
+book_kept(const BookFilter *filter, int64 book)
+{
+	if (filter->all)
+		return true;
+	for (int i = 0; i < filter->nbooks; i++)
+		if (filter->books[i] == book)
+			return true;
+	return false;
+}
+
+/* What next_events takes as it walks the events after a position. */
+typedef struct NextWalk
+{
+	FullTransactionId fence;	/* every transaction below it has ended */
+	BookFilter	books;			/* the consumer's */
+	int32		max;
+	TupleDesc	desc;			/* the result's row type */
+	int		   *attnos;			/* each walked column's attribute index */
+	int			ncolumns;
+	int			xid_col;		/* the walked columns xid and book_id */
+	int			book_col;
+	MemoryContext cxt;			/* where the rows are formed */
+	NextEventsState *state;
+} NextWalk;
+
+/*
+ * take_event - a TableScanAfter visitor over the events' columns: form the
+ * row of each event of the consumer's books, up to max, and stop at the
+ * fence, beyond which nothing is deliverable.
+ */
+static bool
+take_event(const Datum *values, const bool *nulls, void *arg)
+{
+	NextWalk   *walk = (NextWalk *) arg;
+	NextEventsState *state = walk->state;
+	Datum	   *row;
+	bool	   *rownulls;
+	MemoryContext oldcxt;
+
+	if (!FullTransactionIdPrecedes(DatumGetFullTransactionId(values[walk->xid_col]), walk->fence))
+		return false;
+	if (!book_kept(&walk->books, DatumGetInt64(values[walk->book_col])))
+		return true;
+
+	oldcxt = MemoryContextSwitchTo(walk->cxt);
+	row = palloc(sizeof(Datum) * walk->desc->natts);
+	rownulls = palloc(sizeof(bool) * walk->desc->natts);
+	for (int a = 0; a < walk->desc->natts; a++)
+		rownulls[a] = true;
+	for (int c = 0; c < walk->ncolumns; c++)
+	{
+		row[walk->attnos[c]] = values[c];
+		rownulls[walk->attnos[c]] = nulls[c];
+	}
+	state->rows[state->nrows++] = heap_form_tuple(walk->desc, row, rownulls);
+	pfree(row);
+	pfree(rownulls);
+	MemoryContextSwitchTo(oldcxt);
+	return state->nrows < walk->max;
+}
+
+/*
  * ledger_next_events - up to max events after the consumer's position, in
- * order; the same ones again until they are acknowledged.
+ * order; the same ones again until they are acknowledged.  Like
+ * ack_events, it walks the events from the position (TableScanAfter), so
+ * that it costs the events it passes.
  */
 PG_FUNCTION_INFO_V1(ledger_next_events);
 Datum
@@ -423,8 +502,12 @@ ledger_next_events(PG_FUNCTION_ARGS)
 		TupleDesc	desc;
 		Consumer	c;
 		int32		max;
-		Datum		args[4];
-		char		nulls[4] = {' ', ' ', ' ', ' '};
+		TableColumn key[] = {{"xid", XID8OID}, {"id", INT8OID}};
+		TableColumn *columns;
+		int			ncolumns = 0;
+		NextWalk	walk;
+		Datum		args[2];
+		bool		isnull;
 
 		CheckArgNotNull(fcinfo, 1, "max");
 		max = PG_GETARG_INT32(1);
@@ -444,39 +527,39 @@ ledger_next_events(PG_FUNCTION_ARGS)
 
 		LedgerConnect();
 		get_consumer(name, false, &c);
+		LedgerExecute(&current_fence, NULL, NULL, 1);
+		walk.fence = DatumGetFullTransactionId(LedgerGetColumn(0, 1, &isnull));
+		book_filter(c.books, &walk.books);
+		walk.max = max;
+		walk.desc = funcctx->tuple_desc;
+		walk.cxt = funcctx->multi_call_memory_ctx;
+		walk.state = state;
+		state->rows = MemoryContextAlloc(walk.cxt, sizeof(HeapTuple) * max);
+
+		/* The row type's live attributes, as the walk's columns. */
+		columns = palloc(sizeof(TableColumn) * desc->natts);
+		walk.attnos = palloc(sizeof(int) * desc->natts);
+		walk.xid_col = walk.book_col = -1;
+		for (int a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, a);
+
+			if (attr->attisdropped)
+				continue;
+			columns[ncolumns].name = NameStr(attr->attname);
+			columns[ncolumns].type = attr->atttypid;
+			if (strcmp(columns[ncolumns].name, "xid") == 0)
+				walk.xid_col = ncolumns;
+			else if (strcmp(columns[ncolumns].name, "book_id") == 0)
+				walk.book_col = ncolumns;
+			walk.attnos[ncolumns++] = a;
+		}
+		if (walk.xid_col < 0 || walk.book_col < 0)
+			elog(ERROR, "the row type of ledger.events lacks xid or book_id");
+		walk.ncolumns = ncolumns;
 		args[0] = FullTransactionIdGetDatum(c.position_xid);
 		args[1] = Int64GetDatum(c.position_id);
-		args[2] = PointerGetDatum(c.books);
-		nulls[2] = c.books == NULL ? 'n' : ' ';
-		args[3] = Int32GetDatum(max);
-		LedgerExecute(&next_events, args, nulls, 0);
-
-		/* The columns of SELECT * are the row type's live attributes, in order. */
-		oldcontext = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		state->nrows = (int) SPI_processed;
-		state->rows = palloc(sizeof(HeapTuple) * Max(state->nrows, 1));
-		for (int r = 0; r < state->nrows; r++)
-		{
-			Datum	   *values = palloc(sizeof(Datum) * desc->natts);
-			bool	   *isnull = palloc(sizeof(bool) * desc->natts);
-			int			col = 0;
-
-			for (int a = 0; a < desc->natts; a++)
-			{
-				if (TupleDescAttr(desc, a)->attisdropped)
-				{
-					values[a] = (Datum) 0;
-					isnull[a] = true;
-					continue;
-				}
-				values[a] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
-										  ++col, &isnull[a]);
-			}
-			state->rows[r] = heap_form_tuple(funcctx->tuple_desc, values, isnull);
-			pfree(values);
-			pfree(isnull);
-		}
-		MemoryContextSwitchTo(oldcontext);
+		TableScanAfter("events", key, args, columns, ncolumns, take_event, &walk);
 		SPI_finish();
 	}
 
@@ -492,25 +575,10 @@ typedef struct AckWalk
 {
 	FullTransactionId fence;	/* every transaction below it has ended */
 	int64		up_to;
-	ArrayType  *books;			/* the consumer's books; NULL: every book */
+	BookFilter	books;			/* the consumer's */
 	bool		found;			/* up_to is deliverable; its xid: */
 	FullTransactionId xid;
 } AckWalk;
-
-/* Is book among the books of the array (bigint[], no NULLs)? */
-static bool
-book_in_array(ArrayType *books, int64 book)
-{
-	Datum	   *elems;
-	int			n;
-
-	deconstruct_array(books, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-					  TYPALIGN_DOUBLE, &elems, NULL, &n);
-	for (int i = 0; i < n; i++)
-		if (DatumGetInt64(elems[i]) == book)
-			return true;
-	return false;
-}
 
 /*
  * find_up_to - a TableScanAfter visitor over (xid, id, book_id): stop at
@@ -527,7 +595,7 @@ find_up_to(const Datum *values, const bool *nulls, void *arg)
 		return false;
 	if (DatumGetInt64(values[1]) != walk->up_to)
 		return true;
-	if (walk->books != NULL && !book_in_array(walk->books, DatumGetInt64(values[2])))
+	if (!book_kept(&walk->books, DatumGetInt64(values[2])))
 		return false;
 	walk->found = true;
 	walk->xid = xid;
@@ -561,7 +629,7 @@ ledger_ack_events(PG_FUNCTION_ARGS)
 	LedgerExecute(&current_fence, NULL, NULL, 1);
 	walk.fence = DatumGetFullTransactionId(LedgerGetColumn(0, 1, &isnull));
 	walk.up_to = up_to;
-	walk.books = c.books;
+	book_filter(c.books, &walk.books);
 	walk.found = false;
 	args[0] = FullTransactionIdGetDatum(c.position_xid);
 	args[1] = Int64GetDatum(c.position_id);

@@ -1573,6 +1573,8 @@ scan_after_sql(const char *table, const TableColumn *key, const Datum *after,
 	LedgerStatement *stmt;
 	Datum		from[2] = {after[0], after[1]};
 	int			keycol[2] = {-1, -1};
+	Datum	   *values;
+	bool	   *nulls;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -1598,10 +1600,10 @@ scan_after_sql(const char *table, const TableColumn *key, const Datum *after,
 	stmt = generated_statement(sql.data, argtypes);
 	pfree(sql.data);
 
+	values = palloc(sizeof(Datum) * ncolumns);
+	nulls = palloc(sizeof(bool) * ncolumns);
 	for (;;)
 	{
-		Datum		values[TABLE_FETCH_MAX_COLUMNS];
-		bool		nulls[TABLE_FETCH_MAX_COLUMNS];
 		uint64		n;
 		SPITupleTable *tuptable;
 
@@ -1639,7 +1641,7 @@ TableScanAfter(const char *table, const TableColumn *key, const Datum *after,
 			   const TableColumn *columns, int ncolumns, TableVisitor visit, void *arg)
 {
 	Oid			relid = get_relname_relid(table, LedgerNamespaceOid());
-	AttrNumber	attnums[TABLE_FETCH_MAX_COLUMNS];
+	AttrNumber *attnums;
 	AttrNumber	keyatts[2];
 	Relation	rel;
 	Relation	index;
@@ -1649,13 +1651,15 @@ TableScanAfter(const char *table, const TableColumn *key, const Datum *after,
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	FmgrInfo   *order[2];
-	Datum		values[TABLE_FETCH_MAX_COLUMNS];
-	bool		nulls[TABLE_FETCH_MAX_COLUMNS];
+	Datum	   *values;
+	bool	   *nulls;
 	bool		past_start = false;
 
-	Assert(ncolumns <= TABLE_FETCH_MAX_COLUMNS);
 	if (!OidIsValid(relid))
 		return;
+	attnums = palloc(sizeof(AttrNumber) * ncolumns);
+	values = palloc(sizeof(Datum) * ncolumns);
+	nulls = palloc(sizeof(bool) * ncolumns);
 	rel = table_open(relid, AccessShareLock);
 	if (!relation_allows_direct(rel, ACL_SELECT) ||
 		!find_columns(rel, columns, ncolumns, attnums) ||
