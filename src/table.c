@@ -1370,6 +1370,28 @@ index_on_columns(Relation rel, const AttrNumber *attnums, int nkeys, bool unique
 }
 
 /*
+ * A direct read's snapshot: a new statement's, which sees this
+ * transaction's writes.  Popped by end_index_read.
+ */
+static void
+begin_index_read(void)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+}
+
+static void
+end_index_read(IndexScanDesc scan, TupleTableSlot *slot, Relation index, Relation rel)
+{
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+}
+
+/*
  * fetch_direct - the rows of rel whose key columns equal keyvalues, through
  * the index on them, into a growing array of ncolumns values per row; the
  * number of rows, or -1 when the table must be read through SQL.
@@ -1421,10 +1443,7 @@ fetch_direct(const char *table, const TableColumn *key, const Datum *keyvalues, 
 							   get_opcode(eqop), keyvalues[k]);
 	}
 
-	/* A new statement's snapshot, which sees this transaction's writes. */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
+	begin_index_read();
 
 	*values = palloc(sizeof(Datum) * ncolumns * capacity);
 	*nulls = palloc(sizeof(bool) * ncolumns * capacity);
@@ -1456,11 +1475,7 @@ fetch_direct(const char *table, const TableColumn *key, const Datum *keyvalues, 
 		if (unique)
 			break;
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	PopActiveSnapshot();
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
+	end_index_read(scan, slot, index, rel);
 	return n;
 }
 
@@ -1682,10 +1697,7 @@ TableScanAfter(const char *table, const TableColumn *key, const Datum *after,
 	order[0] = index_getprocinfo(index, 1, BTORDER_PROC);
 	order[1] = index_getprocinfo(index, 2, BTORDER_PROC);
 
-	/* A new statement's snapshot, which sees this transaction's writes. */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
+	begin_index_read();
 
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
@@ -1716,11 +1728,7 @@ TableScanAfter(const char *table, const TableColumn *key, const Datum *after,
 		if (!visit(values, nulls, arg))
 			break;
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	PopActiveSnapshot();
-	index_close(index, NoLock);
-	table_close(rel, NoLock);
+	end_index_read(scan, slot, index, rel);
 }
 
 /*

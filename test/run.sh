@@ -75,41 +75,36 @@ for t in test/pgtap/*.sql; do
 done
 progress "pgTAP done" "$t0"
 
+# run_script SCRIPT - run one script and count it: exit status 0 passed,
+# 77 skipped (it cannot run on this machine), anything else failed.
+run_script() {
+	local t0=$SECONDS rc
+	log "$1"
+	bash "$1"
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		passed=$((passed + 1))
+		progress "$1 passed" "$t0"
+	elif [ "$rc" -eq 77 ]; then
+		skipped=$((skipped + 1))
+		progress "$1 SKIPPED" "$t0"
+	else
+		echo "FAILED: $1" >&2
+		failed=$((failed + 1))
+		progress "$1 FAILED" "$t0"
+	fi
+}
+
 log "stress and scenario scripts"
 for t in test/stress/*.sh; do
-	[ -e "$t" ] || continue
-	log "$t"
-	t0=$SECONDS
-	if bash "$t"; then
-		passed=$((passed + 1))
-		progress "$t passed" "$t0"
-	else
-		echo "FAILED: $t" >&2
-		failed=$((failed + 1))
-		progress "$t FAILED" "$t0"
-	fi
+	[ -e "$t" ] && run_script "$t"
 done
 
 # The cluster suite: each script starts its own Citus cluster (building
 # Citus first if need be) and exits 77 when Citus cannot be had.
 log "Citus cluster scripts"
 for t in test/citus/*.sh; do
-	[ -e "$t" ] || continue
-	log "$t"
-	t0=$SECONDS
-	bash "$t"
-	rc=$?
-	if [ "$rc" -eq 0 ]; then
-		passed=$((passed + 1))
-		progress "$t passed" "$t0"
-	elif [ "$rc" -eq 77 ]; then
-		skipped=$((skipped + 1))
-		progress "$t SKIPPED" "$t0"
-	else
-		echo "FAILED: $t" >&2
-		failed=$((failed + 1))
-		progress "$t FAILED" "$t0"
-	fi
+	[ -e "$t" ] && run_script "$t"
 done
 
 rm -f "$out"

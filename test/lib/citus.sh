@@ -9,18 +9,39 @@
 # from ../shared/citus (beside the repository); when that is missing too,
 # citus_require exits 77, which test/run.sh counts as skipped.
 
-CITUS_BUILD=${CITUS_BUILD:-$LEDGER_ROOT/../shared/citus/build.sh}
+# citus_build_script - the script that builds Citus here: $CITUS_BUILD, or
+# shared/citus/build.sh beside the repository, or beside the repository
+# this one was cloned from (a clone made elsewhere for a clean run).
+citus_build_script() {
+	local origin
+	if [ -n "${CITUS_BUILD:-}" ]; then
+		echo "$CITUS_BUILD"
+		return
+	fi
+	if [ -f "$LEDGER_ROOT/../shared/citus/build.sh" ]; then
+		echo "$LEDGER_ROOT/../shared/citus/build.sh"
+		return
+	fi
+	origin=$(git -C "$LEDGER_ROOT" config --get remote.origin.url 2>/dev/null || true)
+	if [ -n "$origin" ] && [ -f "$origin/../shared/citus/build.sh" ]; then
+		echo "$origin/../shared/citus/build.sh"
+		return
+	fi
+	echo "$LEDGER_ROOT/../shared/citus/build.sh"
+}
 
 # citus_require - make sure Citus is installed, building it if need be; exit
 # 77 (skipped) when it is not and cannot be.
 citus_require() {
+	local build
 	[ -f "$($PG_CONFIG --pkglibdir)/citus.so" ] && return 0
-	if [ ! -x "$CITUS_BUILD" ] && [ ! -f "$CITUS_BUILD" ]; then
-		echo "SKIPPED: Citus is not installed and $CITUS_BUILD is not there to build it" >&2
+	build=$(citus_build_script)
+	if [ ! -f "$build" ]; then
+		echo "SKIPPED: Citus is not installed and $build is not there to build it" >&2
 		exit 77
 	fi
-	log "building Citus with $CITUS_BUILD (about 3 minutes)"
-	PG_CONFIG=$PG_CONFIG bash "$CITUS_BUILD" >&2 || { echo "ledger: building Citus failed" >&2; exit 1; }
+	log "building Citus with $build (about 3 minutes)"
+	PG_CONFIG=$PG_CONFIG bash "$build" >&2 || { echo "ledger: building Citus failed" >&2; exit 1; }
 }
 
 # citus_node_port I - the port of node I (0 is the coordinator).
