@@ -75,7 +75,7 @@ ledger_create_book(PG_FUNCTION_ARGS)
 		args[0] = Int64GetDatum(id);
 		args[1] = ObjectIdGetDatum(GetUserId());
 		args[2] = ObjectIdGetDatum(LedgerOwnerOid());
-		LedgerExecute(&creator_grant, args, NULL, 0);
+		LedgerExecuteWrite(&creator_grant, args, NULL, 0);
 	}
 	SPI_finish();
 	PG_RETURN_INT64(id);

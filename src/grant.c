@@ -170,7 +170,7 @@ ledger_grant_privilege(PG_FUNCTION_ARGS)
 	nulls[4] = PG_ARGISNULL(4) ? 'n' : ' ';
 	values[5] = BoolGetDatum(grant_option);
 	values[6] = ObjectIdGetDatum(GetUserId());
-	LedgerExecute(&upsert_grant, values, nulls, 0);
+	LedgerExecuteWrite(&upsert_grant, values, nulls, 0);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -201,7 +201,7 @@ ledger_revoke_privilege(PG_FUNCTION_ARGS)
 	values[1] = PG_GETARG_DATUM(1);
 	values[2] = PG_GETARG_DATUM(2);
 	values[3] = BoolGetDatum(AuthorityIsOwner());
-	LedgerExecute(&delete_grant, values, NULL, 0);
+	LedgerExecuteWrite(&delete_grant, values, NULL, 0);
 	revoked = SPI_processed > 0;
 	if (!revoked)
 	{

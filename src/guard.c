@@ -10,10 +10,16 @@
  */
 #include "ledger.h"
 
+#include "table.h"
+
 #include "access/htup_details.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
+#include "parser/analyze.h"
+#include "parser/parsetree.h"
+#include "tcop/utility.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -141,6 +147,38 @@ guarded_table(Relation rel, const char *const *tables)
 }
 
 /*
+ * Is the backend one of Citus's own connections?  Citus names them so
+ * (application_name), and sends through them every write a node admitted
+ * for another: the copies of a reference table, the statements of a
+ * distributed one.
+ */
+static bool
+citus_connection(void)
+{
+	return application_name != NULL &&
+		(strncmp(application_name, "citus_internal gpid=", 20) == 0 ||
+		 strncmp(application_name, "citus_rebalancer gpid=", 22) == 0);
+}
+
+/*
+ * Is this write the ledger's?  Inside a ledger function, or, on a shard
+ * (a relation whose name is not its table's), a write through Citus's
+ * connections: the node that sent it refused every statement on the
+ * distributed table that did not come from a ledger function
+ * (ledger_guard_post_parse_analyze).  Naming a connection as Citus does
+ * takes a role that may write the shards at all, the owner's: the same
+ * trust as session_replication_role = replica, which also passes the
+ * guards.
+ */
+static bool
+ledger_writing(Relation rel, const char *table)
+{
+	if (ledger_write_in_progress)
+		return true;
+	return strcmp(RelationGetRelationName(rel), table) != 0 && citus_connection();
+}
+
+/*
  * Reject being called other than as a trigger on one of the tables the
  * guard was written for.  The guards read columns by position, so fired on
  * any other table they would misread it; tables is a NULL-terminated list
@@ -191,10 +229,12 @@ ledger_guard_history(PG_FUNCTION_ARGS)
 											   history_tables);
 	const char *table = guarded_table(trigdata->tg_relation, history_tables);
 
-	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && ledger_write_in_progress)
+	bool		writing = ledger_writing(trigdata->tg_relation, table);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && writing)
 		return PointerGetDatum(NULL);
 
-	if (ledger_write_in_progress && !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+	if (writing && !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 	{
 		/*
 		 * A hot account's queue is emptied as its postings become entries;
@@ -320,16 +360,18 @@ ledger_guard_accounts(PG_FUNCTION_ARGS)
 	const AttrNumber *att = LedgerTableColumns(trigdata->tg_relation, LEDGER_ACCOUNTS);
 	HeapTuple	newtuple;
 
+	bool		writing = ledger_writing(trigdata->tg_relation, "accounts");
+
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!ledger_write_in_progress)
+		if (!writing)
 			reject_direct_write(trigdata, "Use ledger.create_account().");
 		newtuple = trigdata->tg_trigtuple;
 	}
 	else
 	{
 		newtuple = trigdata->tg_newtuple;
-		if (!ledger_write_in_progress)
+		if (!writing)
 		{
 			/* The ledger's columns but name and metadata; not a DBA's own. */
 			for (int c = 0; c < ACCOUNTS_NCOLUMNS; c++)
@@ -377,7 +419,7 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!ledger_write_in_progress)
+		if (!ledger_writing(trigdata->tg_relation, "assets"))
 			reject_direct_write(trigdata, "Use ledger.create_asset().");
 		return PointerGetDatum(trigdata->tg_trigtuple);
 	}
@@ -443,13 +485,13 @@ ledger_guard_holds(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!ledger_write_in_progress)
+		if (!ledger_writing(trigdata->tg_relation, "hold_records"))
 			reject_direct_write(trigdata, "Holds change through ledger.capture(), ledger.release() and ledger.expire_holds().");
 		return PointerGetDatum(oldtuple);
 	}
 
 	id = DatumGetInt64(heap_getattr(oldtuple, att[HOLD_ID], desc, &isnull));
-	if (!ledger_write_in_progress)
+	if (!ledger_writing(trigdata->tg_relation, "hold_records"))
 	{
 		/* Only the columns a DBA added may be updated directly. */
 		for (int c = 0; c < HOLDS_NCOLUMNS; c++)
@@ -489,4 +531,121 @@ ledger_guard_holds(PG_FUNCTION_ARGS)
 			reject_hold_change(id, "A pending hold keeps both reservations.");
 	}
 	return PointerGetDatum(newtuple);
+}
+
+/*
+ * On a Citus cluster a ledger table is a shell on every node, and Citus
+ * carries out a statement on it by sending statements on its shards,
+ * whose guards (above) trust Citus's connections.  So a statement on the
+ * table itself is refused where it is issued, unless a ledger function
+ * issued it: at parse analysis for INSERT, UPDATE, DELETE and MERGE
+ * (which for the ledger's own statements happens inside
+ * LedgerExecuteWrite, ledger_write_in_progress set, whether preparing
+ * them or planning them again), and for TRUNCATE and COPY FROM before
+ * Citus's own handling of them.  Without Citus none of this applies (the
+ * triggers fire on the tables themselves), at the cost of one catalog
+ * cache probe per statement that writes.
+ */
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* Refuse a write to relid if it is a distributed table of the ledger's. */
+static void
+check_distributed_write(Oid relid, const char *operation)
+{
+	Oid			nsp;
+	char	   *nspname;
+
+	if (ledger_write_in_progress || !OidIsValid(relid))
+		return;
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return;
+	nsp = get_rel_namespace(relid);
+	nspname = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
+	if (nspname == NULL || strcmp(nspname, "ledger") != 0 || !TableIsDistributed(relid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_LEDGER_PROTECTED_TABLE),
+			 errmsg("cannot %s table \"%s\"", operation, get_rel_name(relid)),
+			 errdetail("The ledger's tables are written only by the ledger functions."),
+			 errhint("The table is distributed by Citus; write it through the ledger functions.")));
+}
+
+static void
+check_query_writes(Query *query)
+{
+	ListCell   *lc;
+
+	if (query->resultRelation > 0 &&
+		(query->commandType == CMD_INSERT || query->commandType == CMD_UPDATE ||
+		 query->commandType == CMD_DELETE
+#if PG_VERSION_NUM >= 150000
+		 || query->commandType == CMD_MERGE
+#endif
+		 ))
+	{
+		RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
+
+		check_distributed_write(rte->relid,
+								query->commandType == CMD_INSERT ? "insert into" :
+								query->commandType == CMD_UPDATE ? "update" :
+								query->commandType == CMD_DELETE ? "delete from" : "merge into");
+	}
+	foreach(lc, query->cteList)
+	{
+		CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+		if (IsA(cte->ctequery, Query))
+			check_query_writes((Query *) cte->ctequery);
+	}
+}
+
+static void
+ledger_guard_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+	if (query->commandType != CMD_SELECT || query->hasModifyingCTE)
+		check_query_writes(query);
+}
+
+static void
+ledger_guard_process_utility(PlannedStmt *pstmt, const char *queryString,
+							 bool readOnlyTree, ProcessUtilityContext context,
+							 ParamListInfo params, QueryEnvironment *queryEnv,
+							 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, TruncateStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((TruncateStmt *) parsetree)->relations)
+			check_distributed_write(RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true),
+									"truncate");
+	}
+	else if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->is_from &&
+			 ((CopyStmt *) parsetree)->relation != NULL)
+		check_distributed_write(RangeVarGetRelid(((CopyStmt *) parsetree)->relation, NoLock, true),
+								"copy into");
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+								  queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+/*
+ * GuardRegisterHooks - called once from _PG_init.
+ */
+void
+GuardRegisterHooks(void)
+{
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = ledger_guard_post_parse_analyze;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = ledger_guard_process_utility;
 }

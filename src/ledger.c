@@ -23,6 +23,7 @@ _PG_init(void)
 	LedgerRegisterHotCallbacks();
 	AuthorityRegisterCallbacks();
 	EventsRegisterCallbacks();
+	GuardRegisterHooks();
 	LedgerDefineExpiryGucs();
 	MarkGUCPrefixReserved("ledger");
 	if (process_shared_preload_libraries_in_progress)

@@ -290,6 +290,7 @@ extern void LedgerBecomeOwner(LedgerSavedUser *saved);
 extern void LedgerRestoreUser(const LedgerSavedUser *saved);
 extern Oid	LedgerAmountTypeOid(void);
 extern void LedgerRegisterCacheCallbacks(void);
+extern void GuardRegisterHooks(void);
 extern void LedgerOnRelcacheInvalidation(RelcacheCallbackFunction func);
 extern void LedgerConnect(void);
 extern int	LedgerExecute(LedgerStatement *stmt, Datum *values, const char *nulls,

@@ -72,6 +72,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_proc.h"
@@ -437,10 +438,69 @@ trigger_fires(const Trigger *trigger)
 }
 
 /*
+ * TableIsDistributed - is relid a table Citus distributes (or replicates)?
+ * On every node such a table is a shell: its rows are in its shards, which
+ * only Citus's executor finds, so it is never read or written directly.
+ * Asked of pg_dist_partition once per table, until a relcache invalidation
+ * (Citus invalidates a table's entry when it distributes it).  Without
+ * Citus, one catalog cache probe.
+ */
+#define CITUS_TABLES_KEPT 32
+
+typedef struct CitusTable
+{
+	Oid			relid;
+	bool		distributed;
+} CitusTable;
+
+static CitusTable citus_tables[CITUS_TABLES_KEPT];
+static int	citus_tables_count = 0;
+static bool citus_tables_listening = false;
+
+static void
+forget_citus_tables(Datum arg, Oid relid)
+{
+	citus_tables_count = 0;
+}
+
+bool
+TableIsDistributed(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		distributed;
+
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return false;
+	for (int i = 0; i < citus_tables_count; i++)
+		if (citus_tables[i].relid == relid)
+			return citus_tables[i].distributed;
+	LedgerConnect();
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_partition"
+							  " WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_dist_partition");
+	distributed = SPI_processed > 0;
+	SPI_finish();
+	if (!citus_tables_listening)
+	{
+		LedgerOnRelcacheInvalidation(forget_citus_tables);
+		citus_tables_listening = true;
+	}
+	if (citus_tables_count < CITUS_TABLES_KEPT)
+	{
+		citus_tables[citus_tables_count].relid = relid;
+		citus_tables[citus_tables_count].distributed = distributed;
+		citus_tables_count++;
+	}
+	return distributed;
+}
+
+/*
  * Does rel have what only the executor honours, whatever the command: a
  * kind or access method other than a plain heap table, rules, row level
  * security, stored generated columns, or no grant of the privileges the
- * SQL statement would need?  The statement would run as the ledger's owner
+ * SQL statement would need; or is it a shell of Citus's?  The statement would run as the ledger's owner
  * (spi.c), not as the caller, so those are the owner's privileges.
  */
 static bool
@@ -453,7 +513,8 @@ relation_allows_direct(Relation rel, AclMode privileges)
 		rel->rd_rules == NULL &&
 		!rel->rd_rel->relrowsecurity &&
 		!(desc->constr != NULL && desc->constr->has_generated_stored) &&
-		pg_class_aclcheck(RelationGetRelid(rel), LedgerOwnerOid(), privileges) == ACLCHECK_OK;
+		pg_class_aclcheck(RelationGetRelid(rel), LedgerOwnerOid(), privileges) == ACLCHECK_OK &&
+		!TableIsDistributed(RelationGetRelid(rel));
 }
 
 /*

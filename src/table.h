@@ -57,6 +57,8 @@ extern int	TableFetchAll(const char *table, const TableColumn *key, Datum keyval
 						  const char *order, const TableColumn *columns, int ncolumns,
 						  Datum **values, bool **nulls);
 
+extern bool TableIsDistributed(Oid relid);
+
 /* Called with each row TableScanAfter walks; returns whether to go on. */
 typedef bool (*TableVisitor) (const Datum *values, const bool *nulls, void *arg);
 

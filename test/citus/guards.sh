@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# test/citus/guards.sh - the guards and the writers of the ledger on a
+# Citus cluster whose tables are distributed by book_id (books, assets,
+# grants and consumers as reference tables), as the plan in
+# docs/operations.md ("Citus") distributes them, by hand here:
+#  - the ledger functions that make assets, books and accounts work through
+#    the coordinator, and every row lands in the shards: no shell table on
+#    any node holds a row;
+#  - no statement by hand writes a ledger table, on the coordinator or on a
+#    worker, through the table (INSERT, UPDATE, DELETE, a writing CTE,
+#    TRUNCATE, COPY) or through one of its shards: each is refused with
+#    LG901 and changes nothing.
+set -euo pipefail
+. "$(dirname "$0")/../lib/pg.sh"
+. "$LEDGER_ROOT/test/lib/citus.sh"
+
+citus_require
+trap citus_stop_cluster EXIT
+citus_start_cluster 2
+
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+# Each node's tables are the extension's own: the keys change alike on all.
+for i in 0 1 2; do
+	citus_psql "$i" >/dev/null <<'SQL'
+ALTER EVENT TRIGGER ledger_guard_ddl DISABLE;
+ALTER EVENT TRIGGER ledger_guard_ddl_drop DISABLE;
+ALTER TABLE ledger.accounts DROP CONSTRAINT accounts_asset_fkey;
+ALTER TABLE ledger.grants DROP CONSTRAINT grants_book_id_fkey;
+ALTER TABLE ledger.accounts DROP CONSTRAINT accounts_pkey, ADD CONSTRAINT accounts_pkey PRIMARY KEY (book_id, id);
+ALTER TABLE ledger.transfers DROP CONSTRAINT transfers_pkey, ADD CONSTRAINT transfers_pkey PRIMARY KEY (book_id, id);
+ALTER TABLE ledger.entries DROP CONSTRAINT entries_pkey, ADD CONSTRAINT entries_pkey PRIMARY KEY (book_id, account_id, account_version);
+DROP INDEX ledger.entries_id_key;
+CREATE UNIQUE INDEX entries_id_key ON ledger.entries (book_id, id);
+ALTER TABLE ledger.hold_records DROP CONSTRAINT hold_records_pkey, ADD CONSTRAINT hold_records_pkey PRIMARY KEY (book_id, id);
+ALTER TABLE ledger.hot_entries DROP CONSTRAINT hot_entries_pkey, ADD CONSTRAINT hot_entries_pkey PRIMARY KEY (book_id, account_id, id);
+ALTER TABLE ledger.events DROP CONSTRAINT events_pkey, ADD CONSTRAINT events_pkey PRIMARY KEY (book_id, xid, id);
+ALTER TABLE ledger.monitors DROP CONSTRAINT monitors_pkey, ADD CONSTRAINT monitors_pkey PRIMARY KEY (book_id, id);
+ALTER TABLE ledger.velocity_limits DROP CONSTRAINT velocity_limits_pkey, ADD CONSTRAINT velocity_limits_pkey PRIMARY KEY (book_id, id);
+ALTER EVENT TRIGGER ledger_guard_ddl ENABLE;
+ALTER EVENT TRIGGER ledger_guard_ddl_drop ENABLE;
+SQL
+done
+# A worker's tables become shells; the book 1 its CREATE EXTENSION made
+# would stay in one, unseen: the coordinator's is the one copied.
+for i in 1 2; do
+	citus_psql "$i" -c "ALTER TABLE ledger.books DISABLE TRIGGER USER" -c "TRUNCATE ledger.books" \
+		-c "ALTER TABLE ledger.books ENABLE TRIGGER USER" >/dev/null
+done
+# Book 1 is copied into the coordinator's own placement by this backend,
+# which is not a ledger function: the books' triggers are off for it.
+citus_psql 0 >/dev/null 2>&1 <<'SQL' || fail "distributing the tables failed"
+SET citus.enable_unsafe_triggers = on;
+ALTER TABLE ledger.books DISABLE TRIGGER USER;
+SELECT create_reference_table('ledger.books');
+SELECT truncate_local_data_after_distributing_table('ledger.books');
+ALTER TABLE ledger.books ENABLE TRIGGER USER;
+SELECT create_reference_table(t) FROM unnest(ARRAY['ledger.assets', 'ledger.grants', 'ledger.consumers']::regclass[]) AS t;
+SELECT create_distributed_table('ledger.accounts', 'book_id');
+SELECT create_distributed_table(t, 'book_id', colocate_with => 'ledger.accounts')
+  FROM unnest(ARRAY['ledger.transfers', 'ledger.entries', 'ledger.hold_records', 'ledger.hot_entries',
+                    'ledger.events', 'ledger.monitors', 'ledger.velocity_limits']::regclass[]) AS t;
+ALTER TABLE ledger.accounts ADD CONSTRAINT accounts_asset_fkey FOREIGN KEY (asset) REFERENCES ledger.assets (code);
+ALTER TABLE ledger.grants ADD CONSTRAINT grants_book_id_fkey FOREIGN KEY (book_id) REFERENCES ledger.books (id);
+SQL
+[ "$(citus_psql 0 -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'ledger.%'")" = 12 ] ||
+	fail "not every table of the ledger is a Citus table"
+
+# The ledger's functions, through the coordinator.
+got=$(citus_psql 0 <<'SQL'
+SELECT ledger.create_asset('USD', 2);
+SELECT ledger.create_book('acme');
+SELECT ledger.create_book_account(2, 'USD', 'wallet');
+SELECT ledger.create_account('USD', 'cash');
+SELECT string_agg(id || ':' || book_id || ':' || name, ' ' ORDER BY id) FROM ledger.accounts;
+SQL
+) || fail "the ledger functions failed on the cluster"
+[ "$got" = "USD
+2
+1
+2
+1:2:wallet 2:1:cash" ] || fail "the ledger functions through the coordinator gave:
+$got"
+for i in 0 1 2; do
+	[ "$(citus_psql "$i" -c "SELECT string_agg(code, ',') FROM ledger.assets")" = USD ] ||
+		fail "node $i does not see the asset"
+	[ "$(citus_psql "$i" -c "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM ledger.books")" = "1:default,2:acme" ] ||
+		fail "node $i does not see the books"
+done
+
+# refused NODE SQL [SETTING] - the statement fails with LG901 on node NODE.
+refused() {
+	local out
+	if out=$(citus_psql "$1" -v VERBOSITY=verbose -c "SET ${3:-client_min_messages = warning}" -c "$2" 2>&1); then
+		fail "node $1 let through: $2"
+	fi
+	grep -q "LG901" <<<"$out" || fail "node $1 refused \"$2\" otherwise: $out"
+}
+for i in 0 1; do
+	refused "$i" "INSERT INTO ledger.assets (code, scale) VALUES ('EUR', 2)"
+	refused "$i" "UPDATE ledger.accounts SET debits_posted = 5"
+	refused "$i" "UPDATE ledger.accounts SET name = 'renamed'"
+	refused "$i" "DELETE FROM ledger.books WHERE id = 2"
+	refused "$i" "WITH gone AS (DELETE FROM ledger.transfers RETURNING 1) SELECT count(*) FROM gone"
+	refused "$i" "TRUNCATE ledger.entries"
+	refused "$i" "COPY ledger.assets (code, scale) FROM PROGRAM 'echo EUR,2' (FORMAT csv)"
+done
+# The shards, by their names, on the nodes that hold them (the single
+# shard of a reference table is on every node), with Citus's own refusal
+# of changes to a shard turned off, as a DBA may.
+one_shard() {
+	citus_psql 0 -c "SELECT 'ledger.' || split_part('$1', '.', 2) || '_' || s.shardid
+	                   FROM pg_dist_shard AS s JOIN pg_dist_shard_placement AS p USING (shardid)
+	                  WHERE s.logicalrelid = '$1'::regclass AND p.nodeport = $2
+	                  ORDER BY s.shardid LIMIT 1"
+}
+manual="citus.enable_manual_changes_to_shards = on"
+refused 1 "INSERT INTO $(one_shard ledger.assets 5433) (code, scale) VALUES ('EUR', 2)" "$manual"
+refused 1 "DELETE FROM $(one_shard ledger.books 5433) WHERE id = 2" "$manual"
+refused 1 "TRUNCATE $(one_shard ledger.events 5433)" "$manual"
+read -r wallet_shard wallet_port <<<"$(citus_psql 0 -F ' ' -c "
+	SELECT 'ledger.accounts_' || p.shardid, p.nodeport FROM pg_dist_shard_placement AS p
+	 WHERE p.shardid = get_shard_id_for_distribution_column('ledger.accounts', 2)")"
+refused $((wallet_port - 5432)) "UPDATE $wallet_shard SET debits_posted = 5" "$manual"
+refused $((wallet_port - 5432)) "INSERT INTO $wallet_shard (id, asset, book_id) VALUES (99, 'USD', 2)" "$manual"
+
+# Nothing changed, and every row is in a shard.
+got=$(citus_psql 0 -c "SELECT (SELECT string_agg(code, ',') FROM ledger.assets) || ' ' ||
+                              (SELECT string_agg(name || '=' || debits_posted, ',' ORDER BY id) FROM ledger.accounts) || ' ' ||
+                              (SELECT count(*) FROM ledger.books)")
+[ "$got" = "USD wallet=0,cash=0 2" ] || fail "a refused statement changed something: $got"
+for i in 0 1 2; do
+	shells=$(citus_psql "$i" -c "SELECT string_agg(c.relname, ',') FROM pg_class AS c
+	                              WHERE c.relnamespace = 'ledger'::regnamespace AND c.relkind = 'r'
+	                                AND c.oid IN (SELECT logicalrelid FROM pg_dist_partition)
+	                                AND pg_relation_size(c.oid) > 0")
+	[ -z "$shells" ] || fail "node $i: rows written to the shell tables $shells"
+done
+echo "citus guards: 12 tables distributed, assets, books and accounts made through the coordinator into the shards," \
+	"no row in any shell; 19 writes by hand refused with LG901, nothing changed"
