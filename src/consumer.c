@@ -7,8 +7,13 @@
  * drawn before commit: a transaction that drew id 10 may commit after one
  * that drew id 11, and a reader that had moved past 11 never sees 10.  Here
  * an event is handed out only when its transaction, and every transaction
- * with a smaller id, has ended: its xid is below the xmin of the reading
- * statement's snapshot.  Every transaction still running then, and every
+ * with a smaller id, has ended: its xid is below the xmin of a snapshot
+ * the call takes before it reads (the fence), so that the read, with a
+ * snapshot no older, sees every one of them that committed.  The events
+ * are read by walking events_pkey from the position (table.c,
+ * TableScanAfter) up to the fence, so that a call costs the events it
+ * passes, however many were written and pruned before it.  Every
+ * transaction still running then, and every
  * one that starts later, has an xid at or above that xmin, so none can add
  * an event before one already handed out; rolled-back transactions' events
  * are never visible.  The order is the same for every consumer.  The price

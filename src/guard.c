@@ -7,6 +7,11 @@
  * append-only and a balance never changes without its entries.  A superuser
  * can still switch triggers off (session_replication_role = replica, as a
  * restore does); ledger.verify() is the answer to that.
+ *
+ * On a Citus cluster the triggers fire on the tables' shards, to which
+ * every write comes through Citus's connections; so a statement on a
+ * distributed ledger table is judged where it is issued, by statement
+ * hooks, and a shard trusts what Citus sends it (the end of this file).
  */
 #include "ledger.h"
 

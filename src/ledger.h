@@ -24,8 +24,8 @@
  *   7. asset.c book.c grant.c account.c transfer.c batch.c hold.c
  *      reverse.c hot.c history.c verify.c guard.c consumer.c monitor.c
  *      limit.c worker.c
- *                                    the SQL-callable functions, triggers
- *                                    and background worker
+ *                                    the SQL-callable functions, triggers,
+ *                                    statement hooks and background worker
  *   8. ledger.c                      _PG_init
  */
 #ifndef LEDGER_H
@@ -290,7 +290,6 @@ extern void LedgerBecomeOwner(LedgerSavedUser *saved);
 extern void LedgerRestoreUser(const LedgerSavedUser *saved);
 extern Oid	LedgerAmountTypeOid(void);
 extern void LedgerRegisterCacheCallbacks(void);
-extern void GuardRegisterHooks(void);
 extern void LedgerOnRelcacheInvalidation(RelcacheCallbackFunction func);
 extern void LedgerConnect(void);
 extern int	LedgerExecute(LedgerStatement *stmt, Datum *values, const char *nulls,
@@ -520,6 +519,9 @@ extern bytea *VelocityMarksEncode(const int64 *marks, int nmarks);
 extern int64 *VelocityMarksDecode(const bytea *raw, int64 hold, int *nmarks);
 extern void VelocityUsage(const VelocityRule *rule, TimestampTz t, Amount *amount,
 						  int64 *count);
+
+/* guard.c */
+extern void GuardRegisterHooks(void);
 
 /* worker.c */
 extern void LedgerDefineExpiryGucs(void);

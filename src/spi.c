@@ -98,10 +98,10 @@ catalog_cache_callback(Datum arg, int cacheid, uint32 hashvalue)
  * PostgreSQL keeps room for ten relcache callbacks in a backend, for the
  * core and every library together (MAX_RELCACHE_CALLBACKS), and Citus takes
  * several: a ledger registering one per cache made every connection to a
- * server preloading both fail ("out of relcache_callback_list slots").  The ledger's caches
- * therefore listen through one callback of its own.
+ * server preloading both fail ("out of relcache_callback_list slots").
+ * The ledger's caches therefore listen through one callback of its own.
  */
-#define MAX_RELCACHE_LISTENERS 8
+#define MAX_RELCACHE_LISTENERS 16
 
 static RelcacheCallbackFunction relcache_listeners[MAX_RELCACHE_LISTENERS];
 static int	relcache_listener_count = 0;

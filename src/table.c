@@ -46,14 +46,16 @@
  *  - lacks one of the caller's columns, has it with another type or a type
  *    modifier, or has it as an identity column GENERATED ALWAYS;
  *  - does not grant the statement's privileges to the current user;
+ *  - is distributed by Citus, whose shards only its executor finds;
  * and for DELETE.  An update that finds at its end that a foreign key check
  * would fire for one of its rows (RI_FKey_fk_upd_check_required: the row
  * was written earlier in this transaction) runs through SQL with the rows
  * it had made.
  *
- * Reads by key (TableFetchByKey, TableFetchAll) see the rows as a new
- * statement of the transaction would: how a call finds the transfer that
- * already holds its idempotency key.
+ * Reads by key (TableFetchByKey, TableFetchAll) and walks in key order
+ * (TableScanAfter) see the rows as a new statement of the transaction
+ * would: how a call finds the transfer that already holds its idempotency
+ * key, and a consumer its next events.
  */
 #include "ledger.h"
 
@@ -500,8 +502,9 @@ TableIsDistributed(Oid relid)
  * Does rel have what only the executor honours, whatever the command: a
  * kind or access method other than a plain heap table, rules, row level
  * security, stored generated columns, or no grant of the privileges the
- * SQL statement would need; or is it a shell of Citus's?  The statement would run as the ledger's owner
- * (spi.c), not as the caller, so those are the owner's privileges.
+ * SQL statement would need; or is it a shell of Citus's?  The statement
+ * would run as the ledger's owner (spi.c), not as the caller, so those are
+ * the owner's privileges.
  */
 static bool
 relation_allows_direct(Relation rel, AclMode privileges)
