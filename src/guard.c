@@ -19,7 +19,6 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_namespace.h"
-#include "catalog/pg_type.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "parser/analyze.h"
@@ -59,96 +58,27 @@ reject_direct_write(TriggerData *trigdata, const char *hint)
 }
 
 /*
- * A table of the ledger distributed by Citus keeps its rows in shards,
- * tables of the same schema named after it with "_<shard id>", which carry
- * its triggers: a guard firing on one guards the table it is a shard of.
- * Which shards are the ledger's is asked of Citus's catalog once per
- * relation and kept until the relation cache changes.
- */
-#define SHARD_NAMES_KEPT 64
-
-typedef struct ShardName
-{
-	Oid			relid;
-	const char *table;			/* NULL: not a shard of a ledger table */
-} ShardName;
-
-static ShardName shard_names[SHARD_NAMES_KEPT];
-static int	shard_names_count = 0;
-static bool shard_names_listening = false;
-
-static void
-forget_shard_names(Datum arg, Oid relid)
-{
-	shard_names_count = 0;
-}
-
-/* Is rel a Citus shard of the ledger table named table? */
-static bool
-is_shard_of(Relation rel, const char *table)
-{
-	const char *name = RelationGetRelationName(rel);
-	size_t		len = strlen(table);
-	const char *digits = name + len + 1;
-	Oid			argtypes[2] = {INT8OID, OIDOID};
-	Datum		values[2];
-	Oid			relid;
-	bool		found;
-
-	if (strncmp(name, table, len) != 0 || name[len] != '_' || *digits == '\0' ||
-		strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 18)
-		return false;
-	if (!OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)))
-		return false;
-	relid = get_relname_relid(table, LedgerNamespaceOid());
-	if (!OidIsValid(relid))
-		return false;
-	values[0] = Int64GetDatum(strtoll(digits, NULL, 10));
-	values[1] = ObjectIdGetDatum(relid);
-	LedgerConnect();
-	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_shard"
-							  " WHERE shardid OPERATOR(pg_catalog.=) $1"
-							  "   AND logicalrelid OPERATOR(pg_catalog.=) $2",
-							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_dist_shard");
-	found = SPI_processed > 0;
-	SPI_finish();
-	return found;
-}
-
-/*
- * guarded_table - the name of the ledger table rel is or is a shard of,
- * among tables (NULL-terminated); NULL if none.
+ * guarded_table - the name of the ledger table rel is, among tables
+ * (NULL-terminated), or that it is a Citus shard of (table.c asks Citus's
+ * catalog); NULL if none.
  */
 static const char *
 guarded_table(Relation rel, const char *const *tables)
 {
-	const char *found = NULL;
+	Oid			shard_of;
 
 	if (RelationGetNamespace(rel) != LedgerNamespaceOid())
 		return NULL;
 	for (const char *const *t = tables; *t; t++)
 		if (strcmp(RelationGetRelationName(rel), *t) == 0)
 			return *t;
-
-	for (int i = 0; i < shard_names_count; i++)
-		if (shard_names[i].relid == RelationGetRelid(rel))
-			return shard_names[i].table;
-	for (const char *const *t = tables; *t && !found; t++)
-		if (is_shard_of(rel, *t))
-			found = *t;
-	if (!shard_names_listening)
-	{
-		LedgerOnRelcacheInvalidation(forget_shard_names);
-		shard_names_listening = true;
-	}
-	if (shard_names_count < SHARD_NAMES_KEPT)
-	{
-		shard_names[shard_names_count].relid = RelationGetRelid(rel);
-		shard_names[shard_names_count].table = found;
-		shard_names_count++;
-	}
-	return found;
+	shard_of = TableShardOf(RelationGetRelid(rel));
+	if (!OidIsValid(shard_of) || get_rel_namespace(shard_of) != LedgerNamespaceOid())
+		return NULL;
+	for (const char *const *t = tables; *t; t++)
+		if (strcmp(get_rel_name(shard_of), *t) == 0)
+			return *t;
+	return NULL;
 }
 
 /*

@@ -440,62 +440,109 @@ trigger_fires(const Trigger *trigger)
 }
 
 /*
- * TableIsDistributed - is relid a table Citus distributes (or replicates)?
- * On every node such a table is a shell: its rows are in its shards, which
- * only Citus's executor finds, so it is never read or written directly.
- * Asked of pg_dist_partition once per table, until a relcache invalidation
- * (Citus invalidates a table's entry when it distributes it).  Without
- * Citus, one catalog cache probe.
+ * What Citus's catalog says of a relation: whether Citus distributes (or
+ * replicates) it, and whether it is a shard, and of which table.  On every
+ * node a distributed table is a shell: its rows are in its shards, which
+ * only Citus's executor finds, so it is never read or written directly; a
+ * shard is a table of the same schema named <table>_<shard id>, with its
+ * table's triggers.  Asked once per relation and kept until a relcache
+ * invalidation (Citus invalidates a table's entry when it distributes it);
+ * without Citus, one catalog cache probe.
  */
-#define CITUS_TABLES_KEPT 32
+#define CITUS_RELATIONS_KEPT 64
 
-typedef struct CitusTable
+typedef struct CitusRelation
 {
 	Oid			relid;
 	bool		distributed;
-} CitusTable;
+	Oid			shard_of;		/* InvalidOid: not a shard */
+} CitusRelation;
 
-static CitusTable citus_tables[CITUS_TABLES_KEPT];
-static int	citus_tables_count = 0;
-static bool citus_tables_listening = false;
+static CitusRelation citus_relations[CITUS_RELATIONS_KEPT];
+static int	citus_relations_count = 0;
+static bool citus_relations_listening = false;
 
 static void
-forget_citus_tables(Datum arg, Oid relid)
+forget_citus_relations(Datum arg, Oid relid)
 {
-	citus_tables_count = 0;
+	citus_relations_count = 0;
 }
 
+/* The shard id a relation's name ends with ("_<digits>"), or -1. */
+static int64
+shard_id_of_name(const char *name)
+{
+	const char *underscore = strrchr(name, '_');
+	const char *digits = underscore ? underscore + 1 : NULL;
+
+	if (digits == NULL || *digits == '\0' || strlen(digits) > 18 ||
+		strspn(digits, "0123456789") != strlen(digits))
+		return -1;
+	return strtoll(digits, NULL, 10);
+}
+
+static const CitusRelation *
+citus_relation(Oid relid)
+{
+	static const CitusRelation none = {InvalidOid, false, InvalidOid};
+	Oid			argtypes[2] = {OIDOID, INT8OID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	char	   *name;
+	int64		shardid;
+	CitusRelation found = {relid, false, InvalidOid};
+	bool		isnull;
+
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return &none;
+	for (int i = 0; i < citus_relations_count; i++)
+		if (citus_relations[i].relid == relid)
+			return &citus_relations[i];
+
+	name = get_rel_name(relid);
+	shardid = name ? shard_id_of_name(name) : -1;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = Int64GetDatum(shardid);
+	nulls[1] = shardid < 0 ? 'n' : ' ';
+	LedgerConnect();
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition"
+							  "               WHERE logicalrelid OPERATOR(pg_catalog.=) $1),"
+							  "       (SELECT logicalrelid FROM pg_catalog.pg_dist_shard"
+							  "         WHERE shardid OPERATOR(pg_catalog.=) $2)",
+							  2, argtypes, values, nulls, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read Citus's catalog");
+	found.distributed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+	found.shard_of = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		found.shard_of = InvalidOid;
+	SPI_finish();
+
+	if (!citus_relations_listening)
+	{
+		LedgerOnRelcacheInvalidation(forget_citus_relations);
+		citus_relations_listening = true;
+	}
+	if (citus_relations_count == CITUS_RELATIONS_KEPT)
+		citus_relations_count = 0;
+	citus_relations[citus_relations_count] = found;
+	return &citus_relations[citus_relations_count++];
+}
+
+/* TableIsDistributed - does Citus distribute (or replicate) relid? */
 bool
 TableIsDistributed(Oid relid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	bool		distributed;
+	return citus_relation(relid)->distributed;
+}
 
-	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
-		return false;
-	for (int i = 0; i < citus_tables_count; i++)
-		if (citus_tables[i].relid == relid)
-			return citus_tables[i].distributed;
-	LedgerConnect();
-	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_partition"
-							  " WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_dist_partition");
-	distributed = SPI_processed > 0;
-	SPI_finish();
-	if (!citus_tables_listening)
-	{
-		LedgerOnRelcacheInvalidation(forget_citus_tables);
-		citus_tables_listening = true;
-	}
-	if (citus_tables_count < CITUS_TABLES_KEPT)
-	{
-		citus_tables[citus_tables_count].relid = relid;
-		citus_tables[citus_tables_count].distributed = distributed;
-		citus_tables_count++;
-	}
-	return distributed;
+/* TableShardOf - the table relid is a Citus shard of, or InvalidOid. */
+Oid
+TableShardOf(Oid relid)
+{
+	return citus_relation(relid)->shard_of;
 }
 
 /*

@@ -58,6 +58,7 @@ extern int	TableFetchAll(const char *table, const TableColumn *key, Datum keyval
 						  Datum **values, bool **nulls);
 
 extern bool TableIsDistributed(Oid relid);
+extern Oid	TableShardOf(Oid relid);
 
 /* Called with each row TableScanAfter walks; returns whether to go on. */
 typedef bool (*TableVisitor) (const Datum *values, const bool *nulls, void *arg);
