@@ -14,9 +14,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/pg.sh"
 . "$LEDGER_ROOT/test/lib/citus.sh"
 
-citus_require
-trap citus_stop_cluster EXIT
-citus_start_cluster 2
+citus_test_begin 2
 
 fail() { echo "FAILED: $*" >&2; exit 1; }
 

@@ -142,3 +142,11 @@ citus_stop_cluster() {
 	rm -rf "$CITUS_DIR"
 	CITUS_DIR=
 }
+
+# citus_test_begin WORKERS - how a cluster test starts: Citus there (or exit
+# 77), a coordinator and WORKERS workers, stopped when the test exits.
+citus_test_begin() {
+	citus_require
+	trap citus_stop_cluster EXIT
+	citus_start_cluster "$1"
+}
