@@ -356,13 +356,9 @@ ledger_drop_consumer(PG_FUNCTION_ARGS)
 {
 	char	   *name = consumer_name_arg(fcinfo, 0);
 	Datum		arg = CStringGetTextDatum(name);
-	TableColumn key = {"id", INT8OID};
 	bool		isnull;
 	int64		id;
 	Oid			owner;
-	Datum		value;
-	bool		null = false;
-	TableWrite *w;
 
 	LedgerConnect();
 	LedgerExecute(&lock_consumer, &arg, NULL, 1);
@@ -380,10 +376,7 @@ ledger_drop_consumer(PG_FUNCTION_ARGS)
 						GetUserNameFromId(GetUserId(), false), name),
 				 errdetail("The consumer belongs to role \"%s\".",
 						   GetUserNameFromId(owner, true))));
-	value = Int64GetDatum(id);
-	w = TableWriteBegin("consumers", TABLE_DELETE, &key, 1);
-	TableWriteRow(w, &value, &null);
-	if (TableWriteEnd(w) != 1)
+	if (TableDeleteById("consumers", id) != 1)
 		elog(ERROR, "consumer \"%s\" vanished while locked", name);
 	SPI_finish();
 	PG_RETURN_BOOL(true);

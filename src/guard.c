@@ -117,11 +117,12 @@ ledger_writing(Relation rel, const char *table)
  * Reject being called other than as a trigger on one of the tables the
  * guard was written for.  The guards read columns by position, so fired on
  * any other table they would misread it; tables is a NULL-terminated list
- * of names in the extension's schema.
+ * of names in the extension's schema.  *table is set to the one it fired
+ * on (the table a shard is of).
  */
 static TriggerData *
 check_trigger_call(FunctionCallInfo fcinfo, const char *name,
-				   const char *const *tables)
+				   const char *const *tables, const char **table)
 {
 	TriggerData *trigdata;
 	Relation	rel;
@@ -132,7 +133,7 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *name,
 				 errmsg("function \"%s\" was not called by trigger manager", name)));
 	trigdata = (TriggerData *) fcinfo->context;
 	rel = trigdata->tg_relation;
-	if (guarded_table(rel, tables) != NULL)
+	if ((*table = guarded_table(rel, tables)) != NULL)
 		return trigdata;
 	ereport(ERROR,
 			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -160,9 +161,9 @@ PG_FUNCTION_INFO_V1(ledger_guard_history);
 Datum
 ledger_guard_history(PG_FUNCTION_ARGS)
 {
+	const char *table;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_history",
-											   history_tables);
-	const char *table = guarded_table(trigdata->tg_relation, history_tables);
+											   history_tables, &table);
 
 	bool		writing = ledger_writing(trigdata->tg_relation, table);
 
@@ -289,13 +290,14 @@ PG_FUNCTION_INFO_V1(ledger_guard_accounts);
 Datum
 ledger_guard_accounts(PG_FUNCTION_ARGS)
 {
+	const char *table;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_accounts",
-											   accounts_table);
+											   accounts_table, &table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	const AttrNumber *att = LedgerTableColumns(trigdata->tg_relation, LEDGER_ACCOUNTS);
 	HeapTuple	newtuple;
 
-	bool		writing = ledger_writing(trigdata->tg_relation, "accounts");
+	bool		writing = ledger_writing(trigdata->tg_relation, table);
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
@@ -343,8 +345,9 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 {
 	static LedgerStatement asset_in_use = LEDGER_STATEMENT(
 		"SELECT 1 FROM ledger.accounts WHERE asset OPERATOR(pg_catalog.=) $1 LIMIT 1", "t");
+	const char *table;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_assets",
-											   assets_table);
+											   assets_table, &table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	const AttrNumber *att = LedgerTableColumns(trigdata->tg_relation, LEDGER_ASSETS);
 	HeapTuple	oldtuple = trigdata->tg_trigtuple;
@@ -354,7 +357,7 @@ ledger_guard_assets(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!ledger_writing(trigdata->tg_relation, "assets"))
+		if (!ledger_writing(trigdata->tg_relation, table))
 			reject_direct_write(trigdata, "Use ledger.create_asset().");
 		return PointerGetDatum(trigdata->tg_trigtuple);
 	}
@@ -407,8 +410,9 @@ PG_FUNCTION_INFO_V1(ledger_guard_holds);
 Datum
 ledger_guard_holds(PG_FUNCTION_ARGS)
 {
+	const char *table;
 	TriggerData *trigdata = check_trigger_call(fcinfo, "ledger.guard_holds",
-											   holds_table);
+											   holds_table, &table);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	const AttrNumber *att = LedgerTableColumns(trigdata->tg_relation, LEDGER_HOLDS);
 	HeapTuple	oldtuple = trigdata->tg_trigtuple;
@@ -420,13 +424,13 @@ ledger_guard_holds(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 	{
-		if (!ledger_writing(trigdata->tg_relation, "hold_records"))
+		if (!ledger_writing(trigdata->tg_relation, table))
 			reject_direct_write(trigdata, "Holds change through ledger.capture(), ledger.release() and ledger.expire_holds().");
 		return PointerGetDatum(oldtuple);
 	}
 
 	id = DatumGetInt64(heap_getattr(oldtuple, att[HOLD_ID], desc, &isnull));
-	if (!ledger_writing(trigdata->tg_relation, "hold_records"))
+	if (!ledger_writing(trigdata->tg_relation, table))
 	{
 		/* Only the columns a DBA added may be updated directly. */
 		for (int c = 0; c < HOLDS_NCOLUMNS; c++)

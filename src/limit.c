@@ -162,14 +162,11 @@ PG_FUNCTION_INFO_V1(ledger_drop_velocity_limit);
 Datum
 ledger_drop_velocity_limit(PG_FUNCTION_ARGS)
 {
-	TableColumn key = {"id", INT8OID};
 	AccountRequest a = {.change = CHANGE_DROP_VELOCITY};
 	VelocityRule rule;
 	Datum		arg;
 	bool		isnull;
-	bool		null = false;
 	int64		account_id;
-	TableWrite *w;
 
 	CheckArgNotNull(fcinfo, 0, "velocity_limit_id");
 	arg = PG_GETARG_DATUM(0);
@@ -190,9 +187,7 @@ ledger_drop_velocity_limit(PG_FUNCTION_ARGS)
 	PostingChangeAccount(account_id, &a);
 
 	LedgerConnect();
-	w = TableWriteBegin("velocity_limits", TABLE_DELETE, &key, 1);
-	TableWriteRow(w, &arg, &null);
-	if (TableWriteEnd(w) != 1)
+	if (TableDeleteById("velocity_limits", rule.id) != 1)
 		elog(ERROR, "velocity limit %lld vanished while locked", (long long) rule.id);
 	SPI_finish();
 	PG_RETURN_BOOL(true);

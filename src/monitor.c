@@ -104,11 +104,8 @@ PG_FUNCTION_INFO_V1(ledger_drop_monitor);
 Datum
 ledger_drop_monitor(PG_FUNCTION_ARGS)
 {
-	TableColumn key = {"id", INT8OID};
 	Datum		arg;
 	bool		isnull;
-	bool		null = false;
-	TableWrite *w;
 
 	CheckArgNotNull(fcinfo, 0, "monitor_id");
 	arg = PG_GETARG_DATUM(0);
@@ -121,9 +118,7 @@ ledger_drop_monitor(PG_FUNCTION_ARGS)
 	}
 	AuthorityCheck(DatumGetInt64(LedgerGetColumn(0, 2, &isnull)), LEDGER_MANAGE,
 				   DatumGetInt64(LedgerGetColumn(0, 1, &isnull)));
-	w = TableWriteBegin("monitors", TABLE_DELETE, &key, 1);
-	TableWriteRow(w, &arg, &null);
-	if (TableWriteEnd(w) != 1)
+	if (TableDeleteById("monitors", DatumGetInt64(arg)) != 1)
 		elog(ERROR, "monitor %lld vanished while locked", (long long) DatumGetInt64(arg));
 	monitors_changed();
 	SPI_finish();

@@ -2774,3 +2774,20 @@ TableWriteEnd(TableWrite *w)
 	pfree(w);
 	return written;
 }
+
+/*
+ * TableDeleteById - delete the row of the ledger's table whose id (its
+ * bigint primary key) is id; returns how many rows went.  Caller is
+ * connected to SPI.
+ */
+int64
+TableDeleteById(const char *table, int64 id)
+{
+	TableColumn key = {"id", INT8OID};
+	Datum		value = Int64GetDatum(id);
+	bool		null = false;
+	TableWrite *w = TableWriteBegin(table, TABLE_DELETE, &key, 1);
+
+	TableWriteRow(w, &value, &null);
+	return TableWriteEnd(w);
+}

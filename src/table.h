@@ -42,6 +42,7 @@ extern bool TableWriteRowUnlessKey(TableWrite *w, const int *key_columns, int nk
 extern bool TableWriteUpdate(TableWrite *w, int64 key, ItemPointer hint,
 							 const Datum *values, const bool *nulls);
 extern int64 TableWriteEnd(TableWrite *w);
+extern int64 TableDeleteById(const char *table, int64 id);
 
 /* The largest number of columns a read by key returns. */
 #define TABLE_FETCH_MAX_COLUMNS	16
