@@ -189,7 +189,7 @@ set_position(const Consumer *c, FullTransactionId xid, int64 id)
 	values[1] = Int64GetDatum(id);
 	values[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	w = TableWriteBegin("consumers", TABLE_UPDATE, columns, 3);
-	if (!TableWriteUpdate(w, c->id, NULL, values, nulls))
+	if (!TableWriteUpdate(w, 0, c->id, NULL, values, nulls))
 		elog(ERROR, "consumer %lld vanished while locked", (long long) c->id);
 	(void) TableWriteEnd(w);
 }
@@ -230,7 +230,7 @@ ledger_set_book_events(PG_FUNCTION_ARGS)
 		bool		null = false;
 		TableWrite *w = TableWriteBegin("books", TABLE_UPDATE, &column, 1);
 
-		if (!TableWriteUpdate(w, book, NULL, &value, &null))
+		if (!TableWriteUpdate(w, 0, book, NULL, &value, &null))
 			elog(ERROR, "book %lld vanished while locked", (long long) book);
 		(void) TableWriteEnd(w);
 		/* Every backend forgets what it knew of the books at our commit. */

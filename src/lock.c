@@ -28,6 +28,8 @@
  */
 #include "ledger.h"
 
+#include "table.h"
+
 #include "access/genam.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -42,6 +44,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -84,57 +87,64 @@ column(TupleTableSlot *slot, int c, bool *isnull)
 	return slot->tts_values[attnum - 1];
 }
 
-/* Copy the locked row in slot into *account. */
+/*
+ * Copy an account row into *account: its columns in the library's order
+ * (schema.c), values[c] and nulls[c] for column c.
+ */
 static void
-account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
+account_from_values(const Datum *values, const bool *nulls, LedgerAccount *account)
 {
-	bool		isnull;
-	Datum		d;
-
-	slot_getallattrs(slot);
 	memset(account, 0, sizeof(LedgerAccount));
-	account->id = DatumGetInt64(column(slot, ACC_ID, &isnull));
-	account->book_id = DatumGetInt64(column(slot, ACC_BOOK_ID, &isnull));
-	text_to_cstring_buffer(DatumGetTextPP(column(slot, ACC_ASSET, &isnull)),
+	account->id = DatumGetInt64(values[ACC_ID]);
+	account->book_id = DatumGetInt64(values[ACC_BOOK_ID]);
+	text_to_cstring_buffer(DatumGetTextPP(values[ACC_ASSET]),
 						   account->asset, sizeof(account->asset));
 	account->credit_normal =
-		strcmp(TextDatumGetCString(column(slot, ACC_NORMAL_BALANCE, &isnull)),
-			   "credit") == 0;
-	d = column(slot, ACC_MIN_BALANCE, &isnull);
-	account->has_min = !isnull;
-	if (!isnull)
-		account->min_balance = DatumGetAmount(d);
-	d = column(slot, ACC_MAX_BALANCE, &isnull);
-	account->has_max = !isnull;
-	if (!isnull)
-		account->max_balance = DatumGetAmount(d);
-	account->debits_posted = DatumGetAmount(column(slot, ACC_DEBITS_POSTED, &isnull));
-	account->credits_posted = DatumGetAmount(column(slot, ACC_CREDITS_POSTED, &isnull));
-	account->debits_pending = DatumGetAmount(column(slot, ACC_DEBITS_PENDING, &isnull));
-	account->credits_pending = DatumGetAmount(column(slot, ACC_CREDITS_PENDING, &isnull));
-	account->version = DatumGetInt64(column(slot, ACC_VERSION, &isnull));
-	account->closed = DatumGetBool(column(slot, ACC_CLOSED, &isnull));
-	account->updated_at = DatumGetTimestampTz(column(slot, ACC_UPDATED_AT, &isnull));
-	d = column(slot, ACC_HOLDS_EXPIRE_AT, &isnull);
-	if (isnull)
+		strcmp(TextDatumGetCString(values[ACC_NORMAL_BALANCE]), "credit") == 0;
+	account->has_min = !nulls[ACC_MIN_BALANCE];
+	if (account->has_min)
+		account->min_balance = DatumGetAmount(values[ACC_MIN_BALANCE]);
+	account->has_max = !nulls[ACC_MAX_BALANCE];
+	if (account->has_max)
+		account->max_balance = DatumGetAmount(values[ACC_MAX_BALANCE]);
+	account->debits_posted = DatumGetAmount(values[ACC_DEBITS_POSTED]);
+	account->credits_posted = DatumGetAmount(values[ACC_CREDITS_POSTED]);
+	account->debits_pending = DatumGetAmount(values[ACC_DEBITS_PENDING]);
+	account->credits_pending = DatumGetAmount(values[ACC_CREDITS_PENDING]);
+	account->version = DatumGetInt64(values[ACC_VERSION]);
+	account->closed = DatumGetBool(values[ACC_CLOSED]);
+	account->updated_at = DatumGetTimestampTz(values[ACC_UPDATED_AT]);
+	if (nulls[ACC_HOLDS_EXPIRE_AT])
 		TIMESTAMP_NOEND(account->holds_expire_at);
 	else
-		account->holds_expire_at = DatumGetTimestampTz(d);
-	d = column(slot, ACC_ENTRY_HASH, &isnull);
-	account->has_entry_hash = !isnull;
-	if (!isnull)
+		account->holds_expire_at = DatumGetTimestampTz(values[ACC_HOLDS_EXPIRE_AT]);
+	account->has_entry_hash = !nulls[ACC_ENTRY_HASH];
+	if (account->has_entry_hash)
 	{
-		bytea	   *hash = DatumGetByteaPP(d);
+		bytea	   *hash = DatumGetByteaPP(values[ACC_ENTRY_HASH]);
 
 		if (VARSIZE_ANY_EXHDR(hash) != LEDGER_HASH_LEN)
 			elog(ERROR, "entry hash of account %lld has the wrong length",
 				 (long long) account->id);
 		memcpy(account->entry_hash, VARDATA_ANY(hash), LEDGER_HASH_LEN);
 	}
-	account->hot = DatumGetBool(column(slot, ACC_HOT, &isnull));
-	d = column(slot, ACC_VELOCITY, &isnull);
-	if (!isnull)
-		account->velocity = VelocityDecode(DatumGetByteaPP(d), account->id);
+	account->hot = DatumGetBool(values[ACC_HOT]);
+	if (!nulls[ACC_VELOCITY])
+		account->velocity = VelocityDecode(DatumGetByteaPP(values[ACC_VELOCITY]),
+										   account->id);
+}
+
+/* Copy the locked row in slot into *account. */
+static void
+account_from_slot(TupleTableSlot *slot, LedgerAccount *account)
+{
+	Datum		values[ACCOUNTS_NCOLUMNS];
+	bool		nulls[ACCOUNTS_NCOLUMNS];
+
+	slot_getallattrs(slot);
+	for (int c = 0; c < ACCOUNTS_NCOLUMNS; c++)
+		values[c] = column(slot, c, &nulls[c]);
+	account_from_values(values, nulls, account);
 }
 
 /*
@@ -197,6 +207,222 @@ lock_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot, Snapshot snapsh
 }
 
 /*
+ * On a Citus cluster ledger.accounts is distributed by book_id: its rows are
+ * in shards on the workers, which only Citus's executor reaches, and it
+ * runs a statement with a row lock only when the statement names one
+ * shard, by the book.  So the rows are read through SQL, one statement per
+ * book, and the book of each account is found first: a read of every
+ * shard the first time this backend meets the account, then from a cache,
+ * since an account never changes book and ids are never used again.  The
+ * rows of one call are locked book by book, in ascending (book, account)
+ * order: a total order that every call on a cluster follows, so that two
+ * calls never wait for each other in a cycle.
+ */
+#define ACCOUNT_COLUMNS_SQL \
+	"id, asset, name, normal_balance, min_balance, max_balance, closed, metadata," \
+	" created_at, debits_pending, credits_pending, holds_expire_at, debits_posted," \
+	" credits_posted, version, updated_at, entry_hash, hot, book_id, velocity"
+#define ACCOUNTS_OF_BOOK_SQL \
+	"SELECT " ACCOUNT_COLUMNS_SQL " FROM ledger.accounts" \
+	" WHERE book_id OPERATOR(pg_catalog.=) $1 AND id OPERATOR(pg_catalog.=) ANY ($2)" \
+	" ORDER BY id"
+
+static LedgerStatement books_of_accounts = LEDGER_STATEMENT(
+	"SELECT id, book_id FROM ledger.accounts WHERE id OPERATOR(pg_catalog.=) ANY ($1)", "B");
+static LedgerStatement read_in_book = LEDGER_STATEMENT(ACCOUNTS_OF_BOOK_SQL, "bB");
+static LedgerStatement lock_in_book = LEDGER_STATEMENT(
+	ACCOUNTS_OF_BOOK_SQL " FOR UPDATE", "bB");
+static LedgerStatement lock_in_book_skip_locked = LEDGER_STATEMENT(
+	ACCOUNTS_OF_BOOK_SQL " FOR UPDATE SKIP LOCKED", "bB");
+
+/* The cache of accounts' books; cleared when it is full, and with the relcache. */
+#define ACCOUNT_BOOKS_KEPT	65536
+
+typedef struct AccountBook
+{
+	int64		id;				/* hash key */
+	int64		book_id;
+} AccountBook;
+
+static HTAB *account_books = NULL;
+
+static void
+forget_account_books(Datum arg, Oid relid)
+{
+	if (account_books != NULL)
+	{
+		hash_destroy(account_books);
+		account_books = NULL;
+	}
+}
+
+/* An account and its book, sorted by book, then account. */
+typedef struct BookAccount
+{
+	int64		book_id;
+	int64		id;
+} BookAccount;
+
+static int
+compare_book_accounts(const void *a, const void *b)
+{
+	const BookAccount *x = a;
+	const BookAccount *y = b;
+
+	if (x->book_id != y->book_id)
+		return x->book_id < y->book_id ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
+static int
+compare_accounts_by_id(const void *a, const void *b)
+{
+	const LedgerAccount *x = a;
+	const LedgerAccount *y = b;
+
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
+/*
+ * Find the books of ids[] into books[]: 0 for an account that does not
+ * exist.  Caller is connected to SPI.
+ */
+static void
+find_books(const int64 *ids, int n, int64 *books)
+{
+	Datum	   *unknown = palloc(sizeof(Datum) * n);
+	int			nunknown = 0;
+
+	if (account_books == NULL ||
+		hash_get_num_entries(account_books) >= ACCOUNT_BOOKS_KEPT)
+	{
+		HASHCTL		ctl;
+		static bool listening = false;
+
+		forget_account_books(0, InvalidOid);
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(AccountBook);
+		account_books = hash_create("ledger account books", 1024, &ctl,
+									HASH_ELEM | HASH_BLOBS);
+		if (!listening)
+		{
+			LedgerOnRelcacheInvalidation(forget_account_books);
+			listening = true;
+		}
+	}
+	for (int i = 0; i < n; i++)
+	{
+		AccountBook *known = hash_search(account_books, &ids[i], HASH_FIND, NULL);
+
+		books[i] = known ? known->book_id : 0;
+		if (!known)
+			unknown[nunknown++] = Int64GetDatum(ids[i]);
+	}
+	if (nunknown > 0)
+	{
+		Datum		arg = PointerGetDatum(construct_array(unknown, nunknown, INT8OID,
+														  sizeof(int64), FLOAT8PASSBYVAL,
+														  TYPALIGN_DOUBLE));
+
+		LedgerQuery(&books_of_accounts, &arg, NULL, 0);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(LedgerGetColumn(r, 1, &isnull));
+			AccountBook *entry = hash_search(account_books, &id, HASH_ENTER, NULL);
+
+			entry->book_id = DatumGetInt64(LedgerGetColumn(r, 2, &isnull));
+			for (int i = 0; i < n; i++)
+				if (ids[i] == id)
+					books[i] = entry->book_id;
+		}
+	}
+	pfree(unknown);
+}
+
+/* read_rows on a cluster: see above. */
+static bool
+read_rows_distributed(const int64 *ids, int n, ReadMode mode, LedgerAccount *accounts,
+					  int64 *missing)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	int64	   *books = palloc(sizeof(int64) * n);
+	BookAccount *order = palloc(sizeof(BookAccount) * n);
+	LedgerAccount *found = palloc(sizeof(LedgerAccount) * n);
+	int			nfound = 0;
+	LedgerStatement *stmt = mode == READ_LOCK ? &lock_in_book :
+		mode == READ_LOCK_SKIP_LOCKED ? &lock_in_book_skip_locked : &read_in_book;
+
+	LedgerConnect();
+	find_books(ids, n, books);
+	for (int i = 0; i < n; i++)
+	{
+		if (books[i] == 0)
+		{
+			SPI_finish();
+			*missing = ids[i];
+			return false;
+		}
+		order[i].book_id = books[i];
+		order[i].id = ids[i];
+	}
+	qsort(order, n, sizeof(BookAccount), compare_book_accounts);
+	for (int first = 0; first < n;)
+	{
+		int			last = first;
+		Datum	   *of_book;
+		Datum		args[2];
+
+		CHECK_FOR_INTERRUPTS();
+		while (last + 1 < n && order[last + 1].book_id == order[first].book_id)
+			last++;
+		of_book = palloc(sizeof(Datum) * (last - first + 1));
+		for (int i = first; i <= last; i++)
+			of_book[i - first] = Int64GetDatum(order[i].id);
+		args[0] = Int64GetDatum(order[first].book_id);
+		args[1] = PointerGetDatum(construct_array(of_book, last - first + 1, INT8OID,
+												  sizeof(int64), FLOAT8PASSBYVAL,
+												  TYPALIGN_DOUBLE));
+		if (mode == READ_CALLER_SNAPSHOT)
+			LedgerQuery(stmt, args, NULL, 0);
+		else
+			LedgerExecute(stmt, args, NULL, 0);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			Datum		values[ACCOUNTS_NCOLUMNS];
+			bool		nulls[ACCOUNTS_NCOLUMNS];
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			for (int c = 0; c < ACCOUNTS_NCOLUMNS; c++)
+				values[c] = LedgerGetColumn(r, c + 1, &nulls[c]);
+			account_from_values(values, nulls, &found[nfound]);
+			ItemPointerSetInvalid(&found[nfound].tid);
+			nfound++;
+			MemoryContextSwitchTo(spi);
+		}
+		first = last + 1;
+	}
+	SPI_finish();
+
+	qsort(found, nfound, sizeof(LedgerAccount), compare_accounts_by_id);
+	for (int i = 0; i < n; i++)
+	{
+		LedgerAccount key;
+		LedgerAccount *row;
+
+		key.id = ids[i];
+		row = bsearch(&key, found, nfound, sizeof(LedgerAccount), compare_accounts_by_id);
+		if (row == NULL)
+		{
+			*missing = ids[i];
+			return false;
+		}
+		accounts[i] = *row;
+	}
+	return true;
+}
+
+/*
  * read_rows - read the accounts of ids into accounts[] as mode says; see
  * LockAccountRows.
  */
@@ -216,6 +442,8 @@ read_rows(const int64 *ids, int n, ReadMode mode, LedgerAccount *accounts, int64
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		elog(ERROR, "table ledger.accounts or its primary key does not exist");
+	if (TableIsDistributed(relid))
+		return read_rows_distributed(ids, n, mode, accounts, missing);
 	rel = table_open(relid, mode == READ_LOCK || mode == READ_LOCK_SKIP_LOCKED ?
 					 RowShareLock : AccessShareLock);
 	index = index_open(indexid, AccessShareLock);

@@ -1841,7 +1841,7 @@ write_hold_changes(Run *r)
 			values[3] = TimestampTzGetDatum(plan->resolved_at);
 			values[4] = BoolGetDatum(plan->hold.debit_reserved);
 			values[5] = BoolGetDatum(plan->hold.credit_reserved);
-			if (!TableWriteUpdate(resolutions, plan->hold.id, NULL, values, nulls))
+			if (!TableWriteUpdate(resolutions, plan->hold.book_id, plan->hold.id, NULL, values, nulls))
 				elog(ERROR, "hold %lld vanished while locked", (long long) plan->hold.id);
 		}
 		else
@@ -1850,7 +1850,7 @@ write_hold_changes(Run *r)
 				releases = TableWriteBegin("hold_records", TABLE_UPDATE, columns + 4, 2);
 			values[0] = BoolGetDatum(plan->hold.debit_reserved);
 			values[1] = BoolGetDatum(plan->hold.credit_reserved);
-			if (!TableWriteUpdate(releases, plan->hold.id, NULL, values, nulls))
+			if (!TableWriteUpdate(releases, plan->hold.book_id, plan->hold.id, NULL, values, nulls))
 				elog(ERROR, "hold %lld vanished while locked", (long long) plan->hold.id);
 		}
 	}
@@ -1895,7 +1895,7 @@ save_account(TableWrite *w, LedgerAccount *account, HashBytea *hash)
 	velocity = VelocityEncode(account->velocity);
 	values[AC_VELOCITY] = PointerGetDatum(velocity);
 	nulls[AC_VELOCITY] = velocity == NULL;
-	if (!TableWriteUpdate(w, account->id, &account->tid, values, nulls))
+	if (!TableWriteUpdate(w, account->book_id, account->id, &account->tid, values, nulls))
 		elog(ERROR, "account %lld vanished while locked", (long long) account->id);
 }
 

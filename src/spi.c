@@ -24,6 +24,7 @@
 #include "ledger.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -314,6 +315,24 @@ arg_type_oid(char letter)
 	return InvalidOid;			/* keep compiler quiet */
 }
 
+/*
+ * The cursor options the statements are prepared with: always the generic
+ * plan, except beside Citus.  The statements are short and keyed by their
+ * parameters, so a custom plan is never better, and the plan cache would
+ * otherwise re-plan some of them (an array parameter looks costly in a
+ * generic plan) on every call.  Citus plans a statement on a distributed
+ * table that it cannot route to one shard by the parameters only once
+ * their values are known, and makes such generic plans look costly so
+ * that the plan cache plans each execution with its values.
+ */
+static int
+plan_options(void)
+{
+	if (OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return 0;
+	return CURSOR_OPT_GENERIC_PLAN;
+}
+
 /* Prepare stmt if it has no plan for the current catalog. */
 static SPIPlanPtr
 statement_plan(LedgerStatement *stmt)
@@ -330,13 +349,7 @@ statement_plan(LedgerStatement *stmt)
 	for (int i = 0; i < nargs; i++)
 		argtypes[i] = arg_type_oid(stmt->argtypes[i]);
 
-	/*
-	 * Always the generic plan: the statements are short and keyed by their
-	 * parameters, so a custom plan is never better, and the plan cache would
-	 * otherwise re-plan some of them (an array parameter looks costly in a
-	 * generic plan) on every call.
-	 */
-	plan = SPI_prepare_cursor(stmt->sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	plan = SPI_prepare_cursor(stmt->sql, nargs, argtypes, plan_options());
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 stmt->sql, SPI_result_code_string(SPI_result));

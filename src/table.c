@@ -2336,6 +2336,9 @@ struct TableWrite
 	int			ncolumns;
 	TableColumn *columns;
 	char	   *key_name;		/* UPDATE: the primary key's column */
+	bool		by_book;		/* UPDATE of a table Citus distributes by
+								 * book_id: one statement per book */
+	int64		sql_book;		/* the book of the rows in sql */
 	TableInsert *ins;			/* direct insertion, or NULL */
 	TableUpdate *upd;			/* direct update, or NULL */
 	SqlRows		sql;			/* rows for SQL (UPDATE: the key first) */
@@ -2497,7 +2500,7 @@ sql_rows_run(TableWrite *w)
 {
 	SqlRows    *rows = &w->sql;
 	StringInfoData sql;
-	char		argtypes[TABLE_UPDATE_MAX_COLUMNS + 2];
+	char		argtypes[TABLE_UPDATE_MAX_COLUMNS + 3];
 	Datum	   *params;
 	const char *t = quote_identifier(w->table);
 
@@ -2528,6 +2531,15 @@ sql_rows_run(TableWrite *w)
 				appendStringInfo(&sql, ", v%d", c + 1);
 			appendStringInfo(&sql, ") WHERE t.%s OPERATOR(pg_catalog.=) u.k",
 							 quote_identifier(w->key_name));
+			if (w->by_book)
+			{
+				/* The book as a value of its own, by which Citus routes it. */
+				appendStringInfo(&sql, " AND t.book_id OPERATOR(pg_catalog.=) $%d",
+								 rows->ncolumns + 1);
+				params = repalloc(params, sizeof(Datum) * (rows->ncolumns + 1));
+				params[rows->ncolumns] = Int64GetDatum(w->sql_book);
+				strcat(argtypes, "b");
+			}
 			break;
 		case TABLE_DELETE:
 			appendStringInfo(&sql, "DELETE FROM ledger.%s AS t USING", t);
@@ -2549,8 +2561,9 @@ sql_rows_run(TableWrite *w)
 
 /* The one bigint column of the table's primary key, for a SQL update. */
 static char *
-primary_key_column(const char *table)
+primary_key_column(const char *table, bool *by_book)
 {
+	int			form_nkeys = 0;
 	Relation	rel = table_open(get_relname_relid(table, LedgerNamespaceOid()), AccessShareLock);
 	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
 	HeapTuple	tuple = OidIsValid(pkey) ?
@@ -2561,13 +2574,20 @@ primary_key_column(const char *table)
 	{
 		Form_pg_index form = (Form_pg_index) GETSTRUCT(tuple);
 
+		form_nkeys = form->indnkeyatts;
 		if (form->indnkeyatts == 1)
 			name = get_attname(RelationGetRelid(rel), form->indkey.values[0], false);
+		else if (form->indnkeyatts == 2 && TableIsDistributed(RelationGetRelid(rel)) &&
+				 strcmp(get_attname(RelationGetRelid(rel), form->indkey.values[0], false),
+						"book_id") == 0)
+			name = get_attname(RelationGetRelid(rel), form->indkey.values[1], false);
 		ReleaseSysCache(tuple);
 	}
 	table_close(rel, AccessShareLock);
 	if (name == NULL)
 		elog(ERROR, "table ledger.%s has no one-column primary key", table);
+	if (by_book)
+		*by_book = form_nkeys == 2;
 	return name;
 }
 
@@ -2584,7 +2604,7 @@ sql_mode(TableWrite *w)
 	oldcxt = MemoryContextSwitchTo(w->cxt);
 	if (w->command == TABLE_UPDATE)
 	{
-		w->key_name = primary_key_column(w->table);
+		w->key_name = primary_key_column(w->table, &w->by_book);
 		types[0] = INT8OID;
 	}
 	for (int c = 0; c < w->ncolumns; c++)
@@ -2697,11 +2717,13 @@ TableWriteRowUnlessKey(TableWrite *w, const int *key_columns, int nkeys, const D
  * whose primary key is key, which is looked for at hint (where the caller
  * locked it; NULL if unknown) first.  Caller holds the row's lock.  False if
  * a direct update finds no such row (or the guard skips it); through SQL the
- * row is found when the statement runs, and TableWriteEnd counts it.
+ * row is found when the statement runs, and TableWriteEnd counts it.  book
+ * is the row's book, by which a table that Citus distributes is updated
+ * (one statement for each run of rows of one book); 0 for other tables.
  */
 bool
-TableWriteUpdate(TableWrite *w, int64 key, ItemPointer hint, const Datum *values,
-				 const bool *nulls)
+TableWriteUpdate(TableWrite *w, int64 book, int64 key, ItemPointer hint,
+				 const Datum *values, const bool *nulls)
 {
 	Datum		k = Int64GetDatum(key);
 	MemoryContext oldcxt;
@@ -2709,6 +2731,11 @@ TableWriteUpdate(TableWrite *w, int64 key, ItemPointer hint, const Datum *values
 	Assert(w->command == TABLE_UPDATE);
 	if (w->upd != NULL)
 		return TableUpdateRow(w->upd, key, hint, values, nulls);
+	if (w->by_book && book != w->sql_book)
+	{
+		sql_rows_run(w);
+		w->sql_book = book;
+	}
 	oldcxt = MemoryContextSwitchTo(w->cxt);
 	sql_rows_add(&w->sql, &k, 1, values, nulls);
 	MemoryContextSwitchTo(oldcxt);

@@ -39,7 +39,7 @@ extern TableWrite *TableWriteBegin(const char *table, TableCommand command,
 extern void TableWriteRow(TableWrite *w, const Datum *values, const bool *nulls);
 extern bool TableWriteRowUnlessKey(TableWrite *w, const int *key_columns, int nkeys,
 								   const Datum *values, const bool *nulls);
-extern bool TableWriteUpdate(TableWrite *w, int64 key, ItemPointer hint,
+extern bool TableWriteUpdate(TableWrite *w, int64 book, int64 key, ItemPointer hint,
 							 const Datum *values, const bool *nulls);
 extern int64 TableWriteEnd(TableWrite *w);
 extern int64 TableDeleteById(const char *table, int64 id);
