@@ -46,6 +46,7 @@ static LedgerStatement account_at = LEDGER_STATEMENT(
 	"                               THEN q.amount ELSE OPERATOR(ledger.-) q.amount END)"
 	"          FROM ledger.hot_entries AS q"
 	"         WHERE a.hot AND q.account_id OPERATOR(pg_catalog.=) a.id"
+	"           AND q.book_id OPERATOR(pg_catalog.=) a.book_id"
 	"           AND q.created_at OPERATOR(pg_catalog.<=) $2),"
 	"       a.book_id"
 	"  FROM ledger.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1", "bT");
@@ -59,9 +60,14 @@ static LedgerStatement account_version = LEDGER_STATEMENT(
 static LedgerStatement entry_at = LEDGER_STATEMENT(
 	"SELECT e.created_at, e.balance_after FROM ledger.entries AS e"
 	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
-	"   AND e.account_version OPERATOR(pg_catalog.=) $2", "bb");
+	"   AND e.account_version OPERATOR(pg_catalog.=) $2"
+	"   AND e.book_id OPERATOR(pg_catalog.=) $3", "bbb");
 
-/* An account's entries as a statement's rows, with the other account. */
+/*
+ * An account's entries as a statement's rows, with the other account.  The
+ * statements name the account's book, by which Citus finds the shard of a
+ * distributed ledger.
+ */
 #define STATEMENT_ROWS \
 	"SELECT e.account_version, e.id, e.transfer_id, e.direction, e.amount," \
 	"       e.balance_after," \
@@ -70,21 +76,22 @@ static LedgerStatement entry_at = LEDGER_STATEMENT(
 	"       t.description, e.created_at" \
 	"  FROM ledger.entries AS e" \
 	"  LEFT JOIN ledger.transfers AS t ON t.id OPERATOR(pg_catalog.=) e.transfer_id" \
-	" WHERE e.account_id OPERATOR(pg_catalog.=) $1"
+	"                                AND t.book_id OPERATOR(pg_catalog.=) e.book_id" \
+	" WHERE e.account_id OPERATOR(pg_catalog.=) $1 AND e.book_id OPERATOR(pg_catalog.=) $5"
 
 /* One page of a statement, newest first: versions before $2, after $3. */
 static LedgerStatement statement_page_desc = LEDGER_STATEMENT(
 	STATEMENT_ROWS
 	"   AND e.account_version OPERATOR(pg_catalog.<) $2"
 	"   AND e.account_version OPERATOR(pg_catalog.>) $3"
-	" ORDER BY e.account_version DESC LIMIT $4", "bbbb");
+	" ORDER BY e.account_version DESC LIMIT $4", "bbbbb");
 
 /* One page of a statement: versions after $2, up to $3, in version order. */
 static LedgerStatement statement_page = LEDGER_STATEMENT(
 	STATEMENT_ROWS
 	"   AND e.account_version OPERATOR(pg_catalog.>) $2"
 	"   AND e.account_version OPERATOR(pg_catalog.<=) $3"
-	" ORDER BY e.account_version LIMIT $4", "bbbb");
+	" ORDER BY e.account_version LIMIT $4", "bbbbb");
 
 /*
  * Where a statement is between calls.  The versions it returns are those
@@ -94,6 +101,7 @@ static LedgerStatement statement_page = LEDGER_STATEMENT(
 typedef struct StatementState
 {
 	int64		account_id;
+	int64		book_id;
 	bool		newest_first;
 	int64		low;			/* exclusive; moves up as rows are read */
 	int64		high;			/* inclusive; moves down, newest first */
@@ -111,14 +119,15 @@ typedef struct StatementState
  * exist unless someone has tampered with the table behind the guards.
  */
 static TimestampTz
-read_entry(int64 account_id, int64 version, Amount *balance_after)
+read_entry(int64 account_id, int64 book_id, int64 version, Amount *balance_after)
 {
-	Datum		values[2];
+	Datum		values[3];
 	bool		isnull;
 	TimestampTz created_at;
 
 	values[0] = Int64GetDatum(account_id);
 	values[1] = Int64GetDatum(version);
+	values[2] = Int64GetDatum(book_id);
 	LedgerQuery(&entry_at, values, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -141,7 +150,7 @@ read_entry(int64 account_id, int64 version, Amount *balance_after)
  * later are the commonest questions, and then one probe answers.
  */
 static int64
-last_version_before(int64 account_id, int64 version, TimestampTz at,
+last_version_before(int64 account_id, int64 book_id, int64 version, TimestampTz at,
 					bool inclusive, Amount *balance_after)
 {
 	int64		low = 0;		/* qualifies, or 0 */
@@ -154,7 +163,7 @@ last_version_before(int64 account_id, int64 version, TimestampTz at,
 	/* Nothing is stamped -infinity: statement()'s default since. */
 	if (version <= 0 || TIMESTAMP_IS_NOBEGIN(at))
 		return 0;
-	t = read_entry(account_id, version, &probe_balance);
+	t = read_entry(account_id, book_id, version, &probe_balance);
 	if (t < at || (inclusive && t == at))
 	{
 		*balance_after = probe_balance;
@@ -167,7 +176,7 @@ last_version_before(int64 account_id, int64 version, TimestampTz at,
 		int64		mid = low + (high - low + 1) / 2;
 
 		CHECK_FOR_INTERRUPTS();
-		t = read_entry(account_id, mid, &probe_balance);
+		t = read_entry(account_id, book_id, mid, &probe_balance);
 		if (t < at || (inclusive && t == at))
 		{
 			low = mid;
@@ -181,13 +190,13 @@ last_version_before(int64 account_id, int64 version, TimestampTz at,
 }
 
 /*
- * read_account - the account's last version and, unless queued is NULL,
+ * read_account - the account's last version and book and, unless queued is NULL,
  * into *queued what its queued hot postings stamped at or before `at` add
  * (0 if none).  Raises LG004 for an unknown account, and 42501 unless the
  * caller may read its book.  Caller is connected to SPI.
  */
 static int64
-read_account(int64 account_id, TimestampTz at, Amount *queued)
+read_account(int64 account_id, TimestampTz at, Amount *queued, int64 *book_id)
 {
 	Datum		values[2];
 	Datum		d;
@@ -199,8 +208,8 @@ read_account(int64 account_id, TimestampTz at, Amount *queued)
 	LedgerQuery(queued != NULL ? &account_at : &account_version, values, NULL, 1);
 	if (SPI_processed == 0)
 		ReportUnknownAccount(account_id);
-	AuthorityCheck(DatumGetInt64(LedgerGetColumn(0, queued != NULL ? 3 : 2, &isnull)),
-				   LEDGER_READ, account_id);
+	*book_id = DatumGetInt64(LedgerGetColumn(0, queued != NULL ? 3 : 2, &isnull));
+	AuthorityCheck(*book_id, LEDGER_READ, account_id);
 	version = DatumGetInt64(LedgerGetColumn(0, 1, &isnull));
 	if (queued != NULL)
 	{
@@ -221,6 +230,7 @@ ledger_balance_at(PG_FUNCTION_ARGS)
 	int64		account_id;
 	TimestampTz at;
 	int64		version;
+	int64		book_id;
 	Amount		queued;
 	Amount		result;
 
@@ -230,8 +240,8 @@ ledger_balance_at(PG_FUNCTION_ARGS)
 	at = PG_GETARG_TIMESTAMPTZ(1);
 
 	LedgerConnect();
-	version = read_account(account_id, at, &queued);
-	(void) last_version_before(account_id, version, at, true, &result);
+	version = read_account(account_id, at, &queued, &book_id);
+	(void) last_version_before(account_id, book_id, version, at, true, &result);
 	if (__builtin_add_overflow(result, queued, &result))
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_BALANCE_OVERFLOW),
@@ -249,7 +259,7 @@ ledger_balance_at(PG_FUNCTION_ARGS)
 static void
 read_page(StatementState *state, TupleDesc desc)
 {
-	Datum		values[4];
+	Datum		values[5];
 	MemoryContext oldcontext;
 	int64		limit = Min(state->remaining, STATEMENT_PAGE);
 
@@ -263,6 +273,7 @@ read_page(StatementState *state, TupleDesc desc)
 	LedgerConnect();
 	values[0] = Int64GetDatum(state->account_id);
 	values[3] = Int64GetDatum(limit);
+	values[4] = Int64GetDatum(state->book_id);
 	if (state->newest_first)
 	{
 		values[1] = Int64GetDatum(state->high + 1);
@@ -355,9 +366,11 @@ statement_rows(FunctionCallInfo fcinfo, int64 account_id, TimestampTz since,
 		 * to the last entry before until; empty when that is none.
 		 */
 		LedgerConnect();
-		version = read_account(account_id, until, NULL);
-		state->low = last_version_before(account_id, version, since, false, &unused);
-		state->high = last_version_before(account_id, version, until, false, &unused);
+		version = read_account(account_id, until, NULL, &state->book_id);
+		state->low = last_version_before(account_id, state->book_id, version, since, false,
+										 &unused);
+		state->high = last_version_before(account_id, state->book_id, version, until, false,
+										  &unused);
 		SPI_finish();
 		state->low = Max(state->low, after_version);
 		if (before_version <= state->high)

@@ -63,7 +63,8 @@ static LedgerStatement lock_due_holds = LEDGER_STATEMENT(
 	" WHERE ((debit_account_id OPERATOR(pg_catalog.=) ANY ($1) AND debit_reserved)"
 	"     OR (credit_account_id OPERATOR(pg_catalog.=) ANY ($1) AND credit_reserved))"
 	"   AND expires_at OPERATOR(pg_catalog.<=) $2"
-	" ORDER BY id FOR UPDATE", "BT");
+	"   AND book_id OPERATOR(pg_catalog.=) $3"
+	" ORDER BY id FOR UPDATE", "BTb");
 
 static LedgerStatement next_expiry = LEDGER_STATEMENT(
 	"SELECT pg_catalog.min(expires_at) FROM ledger.hold_records"
@@ -73,7 +74,8 @@ static LedgerStatement next_expiry = LEDGER_STATEMENT(
 static LedgerStatement lock_hold = LEDGER_STATEMENT(
 	"SELECT amount, expires_at, description, metadata, status,"
 	" debit_reserved, credit_reserved, velocity FROM ledger.hold_records"
-	" WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE", "b");
+	" WHERE id OPERATOR(pg_catalog.=) $1 AND book_id OPERATOR(pg_catalog.=) $2"
+	" FOR UPDATE", "bb");
 
 static LedgerStatement existing_keys = LEDGER_STATEMENT(
 	"SELECT t.book_id, t.idempotency_key"
@@ -472,40 +474,10 @@ release_side(HoldRow *hold, LedgerAccount *account, LedgerSide side, Amount capt
 		hold->credit_reserved = false;
 }
 
-/*
- * expire_holds - release the expired holds reserved on the locked accounts.
- *
- * A hold's other side is released too when its account is among the run's
- * or can be locked without waiting (a caller that locks in ascending order
- * would deadlock with a wait here); otherwise that side stays reserved
- * until its own account is next locked.  Hence each side of a hold is
- * released on its own, and an account's pending column is always the sum
- * of the holds reserved on it.
- */
+/* Plan the release of the due holds lock_due_holds found, nholds rows. */
 static void
-expire_holds(Run *r)
+read_due_holds(Run *r, int nholds)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * r->naccounts);
-	int			nlocked = 0;
-	bool		due = false;
-	Datum		values[2];
-	int			nholds;
-
-	for (int a = 0; a < r->naccounts; a++)
-	{
-		if (!r->locked[a])
-			continue;
-		elems[nlocked++] = Int64GetDatum(r->ids[a]);
-		due |= r->accounts[a].holds_expire_at <= r->now;
-	}
-	if (!due)
-		return;
-
-	values[0] = PointerGetDatum(construct_array(elems, nlocked, INT8OID, sizeof(int64),
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = TimestampTzGetDatum(r->now);
-	LedgerExecute(&lock_due_holds, values, NULL, 0);
-	nholds = (int) SPI_processed;
 	for (int h = 0; h < nholds; h++)
 	{
 		PlanHold   *plan = PLAN_PUSH(r->holds, r->nholds, r->holdscap, PlanHold);
@@ -527,8 +499,59 @@ expire_holds(Run *r)
 		hold->metadata = LedgerGetColumn(h, 10, &hold->metadata_null);
 		hold_marks(hold, h, 11);
 	}
+}
 
-	for (int h = r->nholds - nholds; h < r->nholds; h++)
+/*
+ * expire_holds - release the expired holds reserved on the locked accounts.
+ *
+ * A hold's other side is released too when its account is among the run's
+ * or can be locked without waiting (a caller that locks in ascending order
+ * would deadlock with a wait here); otherwise that side stays reserved
+ * until its own account is next locked.  Hence each side of a hold is
+ * released on its own, and an account's pending column is always the sum
+ * of the holds reserved on it.
+ */
+static void
+expire_holds(Run *r)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * r->naccounts);
+	int64	   *due_books = palloc(sizeof(int64) * r->naccounts);
+	int			ndue_books = 0;
+	int			first_hold = r->nholds;
+
+	for (int a = 0; a < r->naccounts; a++)
+	{
+		bool		known = false;
+
+		if (!r->locked[a] || r->accounts[a].holds_expire_at > r->now)
+			continue;
+		for (int b = 0; b < ndue_books && !known; b++)
+			known = due_books[b] == r->accounts[a].book_id;
+		if (!known)
+			due_books[ndue_books++] = r->accounts[a].book_id;
+	}
+
+	/*
+	 * One statement per book with a due account (a batch may span books):
+	 * the holds of a book are in its shard when Citus distributes them.
+	 */
+	for (int b = 0; b < ndue_books; b++)
+	{
+		int			nlocked = 0;
+		Datum		values[3];
+
+		for (int a = 0; a < r->naccounts; a++)
+			if (r->locked[a] && r->accounts[a].book_id == due_books[b])
+				elems[nlocked++] = Int64GetDatum(r->ids[a]);
+		values[0] = PointerGetDatum(construct_array(elems, nlocked, INT8OID, sizeof(int64),
+													FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[1] = TimestampTzGetDatum(r->now);
+		values[2] = Int64GetDatum(due_books[b]);
+		LedgerExecute(&lock_due_holds, values, NULL, 0);
+		read_due_holds(r, (int) SPI_processed);
+	}
+
+	for (int h = first_hold; h < r->nholds; h++)
 	{
 		PlanHold   *plan = &r->holds[h];
 		HoldRow    *hold = &plan->hold;
@@ -938,12 +961,12 @@ plan_transfer(Run *r, int i)
 static void
 lock_hold_row(Run *r, Movement *m)
 {
-	Datum		arg = Int64GetDatum(m->req.hold_id);
+	Datum		args[2] = {Int64GetDatum(m->req.hold_id), Int64GetDatum(m->book_id)};
 	HoldRow    *hold = palloc0(sizeof(HoldRow));
 	bool		isnull;
 
 	m->hold = hold;
-	LedgerExecute(&lock_hold, &arg, NULL, 1);
+	LedgerExecute(&lock_hold, args, NULL, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_LEDGER_UNKNOWN_HOLD),
