@@ -66,41 +66,49 @@ typedef struct CursorStatement
 	" a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending," \
 	" a.version, a.entry_hash"
 
-/* Every account with the sums of the holds reserved on each of its sides. */
+/*
+ * Every account with the sums of the holds reserved on each of its sides.
+ * Every join and grouping includes the book, so that on a Citus cluster
+ * (tables distributed by book_id) each runs within a shard.
+ */
 static CursorStatement all_accounts = {
 	"SELECT " VERIFY_ACCOUNT_COLUMNS ", h.debits, h.credits, a.hot,"
 	"       q.debits, q.credits"
 	"  FROM ledger.accounts AS a"
-	"  LEFT JOIN (SELECT r.account_id,"
+	"  LEFT JOIN (SELECT r.book_id, r.account_id,"
 	"                    ledger.sum(r.amount) FILTER (WHERE r.debit) AS debits,"
 	"                    ledger.sum(r.amount) FILTER (WHERE NOT r.debit) AS credits"
-	"               FROM (SELECT debit_account_id AS account_id, amount, true AS debit"
+	"               FROM (SELECT book_id, debit_account_id AS account_id, amount, true AS debit"
 	"                       FROM ledger.hold_records WHERE debit_reserved"
 	"                     UNION ALL"
-	"                     SELECT credit_account_id, amount, false"
+	"                     SELECT book_id, credit_account_id, amount, false"
 	"                       FROM ledger.hold_records WHERE credit_reserved) AS r"
-	"              GROUP BY r.account_id) AS h"
-	"    ON h.account_id OPERATOR(pg_catalog.=) a.id"
-	"  LEFT JOIN (SELECT account_id,"
+	"              GROUP BY r.book_id, r.account_id) AS h"
+	"    ON h.book_id OPERATOR(pg_catalog.=) a.book_id AND h.account_id OPERATOR(pg_catalog.=) a.id"
+	"  LEFT JOIN (SELECT book_id, account_id,"
 	"                    ledger.sum(amount) FILTER (WHERE direction OPERATOR(pg_catalog.=) 'debit') AS debits,"
 	"                    ledger.sum(amount) FILTER (WHERE direction OPERATOR(pg_catalog.=) 'credit') AS credits"
-	"               FROM ledger.hot_entries GROUP BY account_id) AS q"
-	"    ON q.account_id OPERATOR(pg_catalog.=) a.id"
+	"               FROM ledger.hot_entries GROUP BY book_id, account_id) AS q"
+	"    ON q.book_id OPERATOR(pg_catalog.=) a.book_id AND q.account_id OPERATOR(pg_catalog.=) a.id"
 	" ORDER BY a.id", 0, NULL};
 
 /* One account, likewise. */
 static CursorStatement one_account = {
 	"SELECT " VERIFY_ACCOUNT_COLUMNS ","
 	"       (SELECT ledger.sum(h.amount) FROM ledger.hold_records AS h"
-	"         WHERE h.debit_account_id OPERATOR(pg_catalog.=) a.id AND h.debit_reserved),"
+	"         WHERE h.debit_account_id OPERATOR(pg_catalog.=) a.id AND h.debit_reserved"
+	"           AND h.book_id OPERATOR(pg_catalog.=) a.book_id),"
 	"       (SELECT ledger.sum(h.amount) FROM ledger.hold_records AS h"
-	"         WHERE h.credit_account_id OPERATOR(pg_catalog.=) a.id AND h.credit_reserved),"
+	"         WHERE h.credit_account_id OPERATOR(pg_catalog.=) a.id AND h.credit_reserved"
+	"           AND h.book_id OPERATOR(pg_catalog.=) a.book_id),"
 	"       a.hot,"
 	"       (SELECT ledger.sum(q.amount) FROM ledger.hot_entries AS q"
 	"         WHERE q.account_id OPERATOR(pg_catalog.=) a.id"
+	"           AND q.book_id OPERATOR(pg_catalog.=) a.book_id"
 	"           AND q.direction OPERATOR(pg_catalog.=) 'debit'),"
 	"       (SELECT ledger.sum(q.amount) FROM ledger.hot_entries AS q"
 	"         WHERE q.account_id OPERATOR(pg_catalog.=) a.id"
+	"           AND q.book_id OPERATOR(pg_catalog.=) a.book_id"
 	"           AND q.direction OPERATOR(pg_catalog.=) 'credit')"
 	"  FROM ledger.accounts AS a WHERE a.id OPERATOR(pg_catalog.=) $1", 1, NULL};
 
@@ -878,44 +886,64 @@ verify_ids(Verify *v)
 static void
 verify_books(Verify *v, const Datum *account_id)
 {
+	/*
+	 * The rows whose account is not in their book, found within each book
+	 * (a shard, on a Citus cluster), then joined to their accounts for the
+	 * book those are in.  %1$s narrows to one account, if any.
+	 */
 	static const char *const accounts_part =
-		"SELECT a.id, pg_catalog.format('account %s belongs to book %s, which does not exist', a.id, a.book_id)"
-		"  FROM ledger.accounts AS a"
-		" WHERE NOT EXISTS (SELECT FROM ledger.books AS b WHERE b.id OPERATOR(pg_catalog.=) a.book_id)"
+		"SELECT 1 AS kind, e.id, e.transfer_id, e.book_id, e.account_id FROM ledger.entries AS e"
+		" WHERE NOT EXISTS (SELECT FROM ledger.accounts AS a"
+		"                    WHERE a.book_id OPERATOR(pg_catalog.=) e.book_id"
+		"                      AND a.id OPERATOR(pg_catalog.=) e.account_id)%1$s"
 		" UNION ALL "
-		"SELECT a.id, pg_catalog.format('entry %s (transfer %s) is in book %s, its account in book %s',"
-		"                               e.id, e.transfer_id, e.book_id, a.book_id)"
-		"  FROM ledger.entries AS e JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) e.account_id"
-		" WHERE e.book_id OPERATOR(pg_catalog.<>) a.book_id"
-		" UNION ALL "
-		"SELECT a.id, pg_catalog.format('queued posting %s (transfer %s) is in book %s, its account in book %s',"
-		"                               q.id, q.transfer_id, q.book_id, a.book_id)"
-		"  FROM ledger.hot_entries AS q JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) q.account_id"
-		" WHERE q.book_id OPERATOR(pg_catalog.<>) a.book_id";
+		"SELECT 2, q.id, q.transfer_id, q.book_id, q.account_id FROM ledger.hot_entries AS q"
+		" WHERE NOT EXISTS (SELECT FROM ledger.accounts AS a"
+		"                    WHERE a.book_id OPERATOR(pg_catalog.=) q.book_id"
+		"                      AND a.id OPERATOR(pg_catalog.=) q.account_id)%2$s";
 	static const char *const movements_part =
 		" UNION ALL "
-		"SELECT a.id, pg_catalog.format('transfer %s is in book %s, its account %s in book %s',"
-		"                               t.id, t.book_id, a.id, a.book_id)"
-		"  FROM ledger.transfers AS t"
+		"SELECT 3, t.id, NULL, t.book_id, s.account_id FROM ledger.transfers AS t"
 		" CROSS JOIN LATERAL (VALUES (t.debit_account_id), (t.credit_account_id)) AS s(account_id)"
-		"  JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) s.account_id"
-		" WHERE t.book_id OPERATOR(pg_catalog.<>) a.book_id"
+		" WHERE NOT EXISTS (SELECT FROM ledger.accounts AS a"
+		"                    WHERE a.book_id OPERATOR(pg_catalog.=) t.book_id"
+		"                      AND a.id OPERATOR(pg_catalog.=) s.account_id)"
 		" UNION ALL "
-		"SELECT a.id, pg_catalog.format('hold %s is in book %s, its account %s in book %s',"
-		"                               h.id, h.book_id, a.id, a.book_id)"
-		"  FROM ledger.hold_records AS h"
+		"SELECT 4, h.id, NULL, h.book_id, s.account_id FROM ledger.hold_records AS h"
 		" CROSS JOIN LATERAL (VALUES (h.debit_account_id), (h.credit_account_id)) AS s(account_id)"
-		"  JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) s.account_id"
-		" WHERE h.book_id OPERATOR(pg_catalog.<>) a.book_id";
+		" WHERE NOT EXISTS (SELECT FROM ledger.accounts AS a"
+		"                    WHERE a.book_id OPERATOR(pg_catalog.=) h.book_id"
+		"                      AND a.id OPERATOR(pg_catalog.=) s.account_id)";
+	static const char *const report_part =
+		"SELECT a.id, pg_catalog.format('account %%s belongs to book %%s, which does not exist', a.id, a.book_id)"
+		"  FROM ledger.accounts AS a"
+		" WHERE NOT EXISTS (SELECT FROM ledger.books AS b WHERE b.id OPERATOR(pg_catalog.=) a.book_id)%s"
+		" UNION ALL "
+		"SELECT a.id, CASE bad.kind"
+		"  WHEN 1 THEN pg_catalog.format('entry %%s (transfer %%s) is in book %%s, its account in book %%s',"
+		"                                bad.id, bad.transfer_id, bad.book_id, a.book_id)"
+		"  WHEN 2 THEN pg_catalog.format('queued posting %%s (transfer %%s) is in book %%s, its account in book %%s',"
+		"                                bad.id, bad.transfer_id, bad.book_id, a.book_id)"
+		"  WHEN 3 THEN pg_catalog.format('transfer %%s is in book %%s, its account %%s in book %%s',"
+		"                                bad.id, bad.book_id, a.id, a.book_id)"
+		"  ELSE pg_catalog.format('hold %%s is in book %%s, its account %%s in book %%s',"
+		"                         bad.id, bad.book_id, a.id, a.book_id) END"
+		"  FROM bad JOIN ledger.accounts AS a ON a.id OPERATOR(pg_catalog.=) bad.account_id"
+		" ORDER BY 1, 2";
 	Oid			argtypes[1] = {INT8OID};
+	char	   *bad;
 	char	   *sql;
 	bool		isnull;
 
 	CHECK_FOR_INTERRUPTS();
-	sql = account_id != NULL ?
-		psprintf("SELECT * FROM (%s) AS p (account_id, problem)"
-				 " WHERE p.account_id OPERATOR(pg_catalog.=) $1 ORDER BY 2", accounts_part) :
-		psprintf("%s%s ORDER BY 1, 2", accounts_part, movements_part);
+	if (account_id != NULL)
+		bad = psprintf(accounts_part, " AND e.account_id OPERATOR(pg_catalog.=) $1",
+					   " AND q.account_id OPERATOR(pg_catalog.=) $1");
+	else
+		bad = psprintf("%s%s", psprintf(accounts_part, "", ""), movements_part);
+	sql = psprintf("WITH bad AS MATERIALIZED (%s) %s", bad,
+				   psprintf(report_part,
+							account_id != NULL ? " AND a.id OPERATOR(pg_catalog.=) $1" : ""));
 	if (SPI_execute_with_args(sql, account_id != NULL ? 1 : 0, argtypes, (Datum *) account_id,
 							  NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the books of the ledger's rows");
