@@ -117,6 +117,7 @@ extern char *AmountToCString(Amount a);
 #define ERRCODE_LEDGER_PROTECTED_TABLE		MAKE_SQLSTATE('L','G','9','0','1')
 #define ERRCODE_LEDGER_UNSUPPORTED_DDL		MAKE_SQLSTATE('L','G','9','0','2')
 #define ERRCODE_LEDGER_ID_TAKEN				MAKE_SQLSTATE('L','G','9','0','3')
+#define ERRCODE_LEDGER_NOT_COORDINATOR		MAKE_SQLSTATE('L','G','9','0','4')
 
 /* Limits on caller-supplied text. */
 #define LEDGER_ASSET_CODE_MAX	16
@@ -315,6 +316,7 @@ typedef struct LedgerIdKey
 
 extern int	LedgerIdKeys(const LedgerIdKey **keys);
 extern int64 LedgerNextId(const char *sequence);
+extern bool LedgerIsCitusWorker(void);
 extern void LedgerRethrowIdCollision(MemoryContext cxt);
 extern void LedgerRepairIds(void);
 

@@ -444,8 +444,62 @@ LedgerIdKeys(const LedgerIdKey **keys)
 }
 
 /*
+ * Whether this server is a worker of a Citus cluster over which the ledger
+ * is distributed: -1 unknown, until a relcache invalidation (Citus
+ * invalidates a table's entry when it distributes it) asks again.
+ */
+static int	citus_worker = -1;
+
+static void
+forget_citus_worker(Datum arg, Oid relid)
+{
+	citus_worker = -1;
+}
+
+/*
+ * LedgerIsCitusWorker - is this a Citus worker holding shards of the
+ * ledger's tables?  There the ledger writes nothing of its own: each node
+ * has its own copy of the ledger's sequences, so ids drawn on two nodes
+ * would meet, and the calls go through the coordinator.
+ */
+bool
+LedgerIsCitusWorker(void)
+{
+	static bool listening = false;
+	bool		isnull;
+
+	if (citus_worker >= 0)
+		return citus_worker == 1;
+	if (!listening)
+	{
+		LedgerOnRelcacheInvalidation(forget_citus_worker);
+		listening = true;
+	}
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)) ||
+		!OidIsValid(get_relname_relid("pg_dist_local_group", PG_CATALOG_NAMESPACE)))
+	{
+		citus_worker = 0;
+		return false;
+	}
+	LedgerConnect();
+	if (SPI_execute("SELECT (SELECT groupid FROM pg_catalog.pg_dist_local_group)"
+					"       OPERATOR(pg_catalog.<>) 0"
+					"   AND EXISTS (SELECT FROM pg_catalog.pg_dist_partition"
+					"                WHERE logicalrelid OPERATOR(pg_catalog.=)"
+					"                      pg_catalog.to_regclass('ledger.accounts'))",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read Citus's catalog");
+	citus_worker = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull)) &&
+		!isnull ? 1 : 0;
+	SPI_finish();
+	return citus_worker == 1;
+}
+
+/*
  * LedgerNextId - the next id of a ledger table's sequence (one of id_keys'),
- * drawn as nextval() draws it.
+ * drawn as nextval() draws it.  Refused on a Citus worker: see
+ * LedgerIsCitusWorker.
  */
 int64
 LedgerNextId(const char *sequence)
@@ -466,6 +520,13 @@ LedgerNextId(const char *sequence)
 		if (!OidIsValid(sequence_oids[k]))
 			elog(ERROR, "sequence ledger.%s does not exist", sequence);
 	}
+	if (LedgerIsCitusWorker())
+		ereport(ERROR,
+				(errcode(ERRCODE_LEDGER_NOT_COORDINATOR),
+				 errmsg("the ledger writes through the Citus coordinator, and this node is a worker"),
+				 errdetail("The ledger's tables are distributed; each node has its own sequence ledger.%s.",
+						   sequence),
+				 errhint("Connect to the coordinator.")));
 	LedgerRepairIds();
 	return nextval_internal(sequence_oids[k], false);
 }
