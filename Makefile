@@ -32,6 +32,7 @@ OBJS = \
 	src/history.o \
 	src/verify.o \
 	src/worker.o \
+	src/distribute.o \
 	src/ledger.o
 
 DATA = $(wildcard sql/ledger--*.sql)

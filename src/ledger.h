@@ -23,7 +23,7 @@
  *   6. posting.c                     the posting pipeline
  *   7. asset.c book.c grant.c account.c transfer.c batch.c hold.c
  *      reverse.c hot.c history.c verify.c guard.c consumer.c monitor.c
- *      limit.c worker.c
+ *      limit.c worker.c distribute.c
  *                                    the SQL-callable functions, triggers,
  *                                    statement hooks and background worker
  *   8. ledger.c                      _PG_init
@@ -360,6 +360,7 @@ typedef enum GrantsColumn
 } GrantsColumn;
 
 extern const AttrNumber *LedgerTableColumns(Relation rel, LedgerTable table);
+extern bool LedgerDistributing;
 
 /* chain.c */
 extern void EntryHash(const uint8 *prev, int64 transfer_id, int64 account_id,

@@ -370,6 +370,9 @@ check_table(Oid ns, const TableSpec *spec)
 				   "Rename it back, or move it back into the schema.");
 }
 
+/* Set by ledger.distribute() (distribute.c) around its changes of the keys. */
+bool		LedgerDistributing = false;
+
 /*
  * check_ledger_schema_if - check every ledger table if the query over the
  * event trigger's commands (which names the ledger's schema as $1) finds
@@ -383,8 +386,9 @@ check_ledger_schema_if(const char *query)
 	Datum		values[1];
 	bool		concerned;
 
-	/* The extension's own scripts change the tables in steps. */
-	if (creating_extension || !OidIsValid(get_extension_oid("ledger", true)))
+	/* The extension's own scripts, and ledger.distribute(), change the tables in steps. */
+	if (creating_extension || LedgerDistributing ||
+		!OidIsValid(get_extension_oid("ledger", true)))
 		return;
 	ns = LedgerNamespaceOid();
 	LedgerConnect();

@@ -18,7 +18,7 @@ citus_test_begin 2
 
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-citus_distribute_by_hand
+citus_distribute
 [ "$(citus_psql 0 -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'ledger.%'")" = 12 ] ||
 	fail "not every table of the ledger is a Citus table"
 

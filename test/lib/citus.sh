@@ -143,54 +143,10 @@ citus_stop_cluster() {
 	CITUS_DIR=
 }
 
-# citus_distribute_by_hand - distribute the ledger's tables by book_id, as
-# the plan in docs/operations.md ("Citus") does: books, assets, grants and
-# consumers as reference tables, the others distributed and colocated.
-citus_distribute_by_hand() {
-	local i
-	# Each node's tables are the extension's own: the keys change alike on all.
-	for ((i = 0; i < CITUS_NODES; i++)); do
-		citus_psql "$i" >/dev/null <<'SQL'
-ALTER EVENT TRIGGER ledger_guard_ddl DISABLE;
-ALTER EVENT TRIGGER ledger_guard_ddl_drop DISABLE;
-ALTER TABLE ledger.accounts DROP CONSTRAINT accounts_asset_fkey;
-ALTER TABLE ledger.grants DROP CONSTRAINT grants_book_id_fkey;
-ALTER TABLE ledger.accounts DROP CONSTRAINT accounts_pkey, ADD CONSTRAINT accounts_pkey PRIMARY KEY (book_id, id);
-ALTER TABLE ledger.transfers DROP CONSTRAINT transfers_pkey, ADD CONSTRAINT transfers_pkey PRIMARY KEY (book_id, id);
-ALTER TABLE ledger.entries DROP CONSTRAINT entries_pkey, ADD CONSTRAINT entries_pkey PRIMARY KEY (book_id, account_id, account_version);
-DROP INDEX ledger.entries_id_key;
-CREATE UNIQUE INDEX entries_id_key ON ledger.entries (book_id, id);
-ALTER TABLE ledger.hold_records DROP CONSTRAINT hold_records_pkey, ADD CONSTRAINT hold_records_pkey PRIMARY KEY (book_id, id);
-ALTER TABLE ledger.hot_entries DROP CONSTRAINT hot_entries_pkey, ADD CONSTRAINT hot_entries_pkey PRIMARY KEY (book_id, account_id, id);
-ALTER TABLE ledger.events DROP CONSTRAINT events_pkey, ADD CONSTRAINT events_pkey PRIMARY KEY (book_id, xid, id);
-ALTER TABLE ledger.monitors DROP CONSTRAINT monitors_pkey, ADD CONSTRAINT monitors_pkey PRIMARY KEY (book_id, id);
-ALTER TABLE ledger.velocity_limits DROP CONSTRAINT velocity_limits_pkey, ADD CONSTRAINT velocity_limits_pkey PRIMARY KEY (book_id, id);
-ALTER EVENT TRIGGER ledger_guard_ddl ENABLE;
-ALTER EVENT TRIGGER ledger_guard_ddl_drop ENABLE;
-SQL
-	done
-	# A worker's tables become shells; the book 1 its CREATE EXTENSION made
-	# would stay in one, unseen: the coordinator's is the one copied.
-	for ((i = 1; i < CITUS_NODES; i++)); do
-		citus_psql "$i" -c "ALTER TABLE ledger.books DISABLE TRIGGER USER" -c "TRUNCATE ledger.books" \
-			-c "ALTER TABLE ledger.books ENABLE TRIGGER USER" >/dev/null
-	done
-	# Book 1 is copied into the coordinator's own placement by this backend,
-	# which is not a ledger function: the books' triggers are off for it.
-	citus_psql 0 >/dev/null 2>&1 <<'SQL' || { echo "FAILED: distributing the tables failed" >&2; exit 1; }
-SET citus.enable_unsafe_triggers = on;
-ALTER TABLE ledger.books DISABLE TRIGGER USER;
-SELECT create_reference_table('ledger.books');
-SELECT truncate_local_data_after_distributing_table('ledger.books');
-ALTER TABLE ledger.books ENABLE TRIGGER USER;
-SELECT create_reference_table(t) FROM unnest(ARRAY['ledger.assets', 'ledger.grants', 'ledger.consumers']::regclass[]) AS t;
-SELECT create_distributed_table('ledger.accounts', 'book_id');
-SELECT create_distributed_table(t, 'book_id', colocate_with => 'ledger.accounts')
-  FROM unnest(ARRAY['ledger.transfers', 'ledger.entries', 'ledger.hold_records', 'ledger.hot_entries',
-                    'ledger.events', 'ledger.monitors', 'ledger.velocity_limits']::regclass[]) AS t;
-ALTER TABLE ledger.accounts ADD CONSTRAINT accounts_asset_fkey FOREIGN KEY (asset) REFERENCES ledger.assets (code);
-ALTER TABLE ledger.grants ADD CONSTRAINT grants_book_id_fkey FOREIGN KEY (book_id) REFERENCES ledger.books (id);
-SQL
+# citus_distribute - distribute the ledger over the cluster (ledger.distribute()).
+citus_distribute() {
+	citus_psql 0 -c "SELECT ledger.distribute()" >/dev/null ||
+		{ echo "FAILED: ledger.distribute() failed" >&2; exit 1; }
 }
 
 # citus_test_begin WORKERS - how a cluster test starts: Citus there (or exit
