@@ -40,8 +40,6 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#define LEDGER_MAX_ARGS 48
-
 static int	errtableconstraint_name(const ErrorData *edata);
 
 static Oid	ledger_namespace_oid = InvalidOid;
@@ -337,15 +335,16 @@ plan_options(void)
 static SPIPlanPtr
 statement_plan(LedgerStatement *stmt)
 {
-	Oid			argtypes[LEDGER_MAX_ARGS];
 	int			nargs = strlen(stmt->argtypes);
+	Oid		   *argtypes;
 	SPIPlanPtr	plan;
 
 	(void) LedgerAmountTypeOid();
 	if (stmt->plan != NULL && stmt->generation == plan_generation)
 		return stmt->plan;
 
-	Assert(nargs <= LEDGER_MAX_ARGS);
+	/* Many, for the rows of an INSERT ... VALUES into a Citus table. */
+	argtypes = palloc(sizeof(Oid) * Max(nargs, 1));
 	for (int i = 0; i < nargs; i++)
 		argtypes[i] = arg_type_oid(stmt->argtypes[i]);
 
@@ -359,6 +358,7 @@ statement_plan(LedgerStatement *stmt)
 		SPI_freeplan(stmt->plan);
 	stmt->plan = plan;
 	stmt->generation = plan_generation;
+	pfree(argtypes);
 	return plan;
 }
 

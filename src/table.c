@@ -2336,6 +2336,7 @@ struct TableWrite
 	int			ncolumns;
 	TableColumn *columns;
 	char	   *key_name;		/* UPDATE: the primary key's column */
+	bool		distributed;	/* Citus distributes (or replicates) it */
 	bool		by_book;		/* UPDATE of a table Citus distributes by
 								 * book_id: one statement per book */
 	int64		sql_book;		/* the book of the rows in sql */
@@ -2494,6 +2495,72 @@ append_unnests(StringInfo sql, int n)
 	appendStringInfoChar(sql, ')');
 }
 
+/*
+ * Rows per INSERT ... VALUES statement into a table Citus distributes:
+ * the largest that the rows left fill, so that a few statements of a few
+ * shapes carry any number of rows.
+ */
+static const int values_chunks[] = {512, 64, 8, 2, 1};
+
+/*
+ * Insert the rows gathered into a table Citus distributes, as INSERT ...
+ * VALUES statements, which Citus routes row by row to their shards.  It
+ * would run INSERT ... SELECT FROM unnest() on the coordinator and COPY
+ * the rows into the shards, and a COPY always commits by two-phase commit,
+ * even when one node has all the rows.
+ */
+static void
+sql_rows_insert_values(TableWrite *w)
+{
+	SqlRows    *rows = &w->sql;
+	int			ncols = rows->ncolumns;
+
+	for (int first = 0; first < rows->n;)
+	{
+		int			chunk = 1;
+		StringInfoData sql;
+		char	   *argtypes;
+		Datum	   *params;
+		char	   *nulls;
+		int			p = 0;
+
+		for (int k = 0; k < (int) lengthof(values_chunks); k++)
+			if (values_chunks[k] <= rows->n - first)
+			{
+				chunk = values_chunks[k];
+				break;
+			}
+		argtypes = palloc(chunk * ncols + 1);
+		params = palloc(sizeof(Datum) * chunk * ncols);
+		nulls = palloc(chunk * ncols);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "INSERT INTO ledger.%s (", quote_identifier(w->table));
+		for (int c = 0; c < w->ncolumns; c++)
+			appendStringInfo(&sql, "%s%s", c > 0 ? ", " : "",
+							 quote_identifier(w->columns[c].name));
+		appendStringInfoString(&sql, ") VALUES ");
+		for (int r = first; r < first + chunk; r++)
+		{
+			appendStringInfoString(&sql, r > first ? ", (" : "(");
+			for (int c = 0; c < ncols; c++)
+			{
+				appendStringInfo(&sql, "%s$%d", c > 0 ? ", " : "", p + 1);
+				argtypes[p] = type_letter(rows->types[c], false);
+				params[p] = rows->values[c][r];
+				nulls[p] = rows->nulls[c][r] ? 'n' : ' ';
+				p++;
+			}
+			appendStringInfoChar(&sql, ')');
+		}
+		argtypes[p] = '\0';
+		LedgerExecuteWrite(generated_statement(sql.data, argtypes), params, nulls, 0);
+		w->written += (int64) SPI_processed;
+		pfree(sql.data);
+		first += chunk;
+	}
+	rows->n = 0;
+}
+
 /* Run the statement for the rows gathered, and forget them. */
 static void
 sql_rows_run(TableWrite *w)
@@ -2506,6 +2573,11 @@ sql_rows_run(TableWrite *w)
 
 	if (rows->n == 0)
 		return;
+	if (w->command == TABLE_INSERT && w->distributed)
+	{
+		sql_rows_insert_values(w);
+		return;
+	}
 	Assert(rows->ncolumns <= TABLE_UPDATE_MAX_COLUMNS + 1);
 	params = sql_rows_params(rows, argtypes);
 	initStringInfo(&sql);
@@ -2602,6 +2674,7 @@ sql_mode(TableWrite *w)
 	w->cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger table write",
 								   ALLOCSET_SMALL_SIZES);
 	oldcxt = MemoryContextSwitchTo(w->cxt);
+	w->distributed = TableIsDistributed(get_relname_relid(w->table, LedgerNamespaceOid()));
 	if (w->command == TABLE_UPDATE)
 	{
 		w->key_name = primary_key_column(w->table, &w->by_book);

@@ -65,6 +65,7 @@ citus_init_node() {
 		echo "max_wal_senders = 20"
 		echo "max_replication_slots = 20"
 		echo "citus.shard_count = 8"
+		echo "ledger.expiry_database = '${DB:-ledger}'"
 		echo "log_min_messages = warning"
 		echo "log_line_prefix = '%m [%p] '"
 		local setting
