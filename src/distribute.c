@@ -150,8 +150,10 @@ prepare_tables(bool keep_books)
 
 /*
  * ledger_prepare_distribution - ledger.prepare_distribution(): a worker's
- * part of ledger.distribute(), which calls it on each worker; true if it
- * changed the keys, false if a run before had.
+ * part of ledger.distribute(), which calls it on each worker, and the step
+ * that readies a new server before citus_add_node adds it to a
+ * distributed ledger; true if it changed the keys, false if a run before
+ * had.  Refused on a coordinator.
  */
 PG_FUNCTION_INFO_V1(ledger_prepare_distribution);
 Datum
@@ -161,7 +163,9 @@ ledger_prepare_distribution(PG_FUNCTION_ARGS)
 
 	check_superuser("ledger.prepare_distribution");
 	LedgerConnect();
-	if (!is_worker())
+	/* A worker, or a server not yet in a cluster (about to be added). */
+	if (!is_worker() &&
+		run("SELECT 'x' FROM pg_catalog.pg_dist_node LIMIT 1") != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("ledger.prepare_distribution() runs on the workers only"),

@@ -40,7 +40,8 @@
 static LedgerStatement hot_accounts_with_queue = LEDGER_STATEMENT(
 	"SELECT a.id FROM ledger.accounts AS a WHERE a.hot"
 	"   AND EXISTS (SELECT 1 FROM ledger.hot_entries AS q"
-	"                WHERE q.account_id OPERATOR(pg_catalog.=) a.id)"
+	"                WHERE q.book_id OPERATOR(pg_catalog.=) a.book_id"
+	"                  AND q.account_id OPERATOR(pg_catalog.=) a.id)"
 	" ORDER BY a.id", "");
 
 /*

@@ -245,15 +245,17 @@ typedef struct AccountBook
 } AccountBook;
 
 static HTAB *account_books = NULL;
+static bool account_books_stale = false;
 
+/*
+ * An invalidation can arrive in the middle of find_books, while it reads
+ * (relations are opened), so the cache is only marked here, and made anew
+ * when find_books next starts.
+ */
 static void
 forget_account_books(Datum arg, Oid relid)
 {
-	if (account_books != NULL)
-	{
-		hash_destroy(account_books);
-		account_books = NULL;
-	}
+	account_books_stale = true;
 }
 
 /* An account and its book, sorted by book, then account. */
@@ -293,13 +295,15 @@ find_books(const int64 *ids, int n, int64 *books)
 	Datum	   *unknown = palloc(sizeof(Datum) * n);
 	int			nunknown = 0;
 
-	if (account_books == NULL ||
+	if (account_books == NULL || account_books_stale ||
 		hash_get_num_entries(account_books) >= ACCOUNT_BOOKS_KEPT)
 	{
 		HASHCTL		ctl;
 		static bool listening = false;
 
-		forget_account_books(0, InvalidOid);
+		if (account_books != NULL)
+			hash_destroy(account_books);
+		account_books_stale = false;
 		ctl.keysize = sizeof(int64);
 		ctl.entrysize = sizeof(AccountBook);
 		account_books = hash_create("ledger account books", 1024, &ctl,

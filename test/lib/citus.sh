@@ -65,6 +65,7 @@ citus_init_node() {
 		echo "max_wal_senders = 20"
 		echo "max_replication_slots = 20"
 		echo "citus.shard_count = 8"
+		echo "citus.local_hostname = '$CITUS_DIR'"
 		echo "ledger.expiry_database = '${DB:-ledger}'"
 		echo "log_min_messages = warning"
 		echo "log_line_prefix = '%m [%p] '"
@@ -122,13 +123,20 @@ citus_add_database() {
 	citus_psql "$1" -c "CREATE EXTENSION citus" -c "CREATE EXTENSION ledger" >/dev/null
 }
 
-# citus_add_worker - start one more worker and add it to the cluster; prints
-# its node number.
+# citus_add_worker - start one more worker (its keys changed first when the
+# ledger is distributed: ledger.prepare_distribution()) and add it to the
+# cluster; prints its node number.
 citus_add_worker() {
 	local i=$CITUS_NODES
 	citus_init_node "$i" >&2
 	citus_add_database "$i" >&2
+	# A distributed ledger's tables have their keys changed on every node.
+	if [ "$(citus_psql 0 -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'ledger.accounts'::regclass")" = 1 ]; then
+		citus_psql "$i" -c "SELECT ledger.prepare_distribution()" >/dev/null
+	fi
 	citus_psql 0 -c "SELECT citus_add_node('$CITUS_DIR', $(citus_node_port "$i"))" >/dev/null
+	# Shards move to it only once it has the reference tables.
+	citus_psql 0 -c "SELECT replicate_reference_tables()" >/dev/null
 	CITUS_NODES=$((i + 1))
 	echo "$i"
 }
@@ -140,7 +148,12 @@ citus_stop_cluster() {
 		[ -d "$CITUS_DIR/node$i" ] || continue
 		citus_stop_node "$i" fast || citus_stop_node "$i" immediate || true
 	done
-	rm -rf "$CITUS_DIR"
+	# CITUS_KEEP=1 keeps the nodes' directories and logs, to look into.
+	if [ -n "${CITUS_KEEP:-}" ]; then
+		echo "kept $CITUS_DIR" >&2
+	else
+		rm -rf "$CITUS_DIR"
+	fi
 	CITUS_DIR=
 }
 
