@@ -269,6 +269,18 @@ ledger_create_consumer(PG_FUNCTION_ARGS)
 	TableWrite *w;
 	bool		created;
 
+	/*
+	 * A consumer's position is a transaction id of the node it reads on;
+	 * on a Citus cluster a transaction's events on two workers become
+	 * visible there one after the other, after the coordinator's commit,
+	 * so the fence could pass events not yet visible: a skip.
+	 */
+	if (TableIsDistributed(get_relname_relid("events", LedgerNamespaceOid())))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("event consumers are not supported on a distributed ledger"),
+				 errdetail("A transaction's events on two nodes become visible one after the other, which a consumer's position cannot order."),
+				 errhint("Read the events of a Citus cluster with logical decoding on each worker.")));
 	LedgerConnect();
 	if (PG_ARGISNULL(1))
 	{

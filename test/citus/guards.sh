@@ -22,6 +22,12 @@ citus_distribute
 [ "$(citus_psql 0 -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'ledger.%'")" = 12 ] ||
 	fail "not every table of the ledger is a Citus table"
 
+# A second distribute() is refused, and so is distributing from a worker.
+out=$(citus_psql 0 -c "SELECT ledger.distribute()" 2>&1) && fail "a second distribute() ran"
+grep -q "the ledger is distributed already" <<<"$out" || fail "a second distribute() failed otherwise: $out"
+out=$(citus_psql 1 -c "SELECT ledger.distribute()" 2>&1) && fail "distribute() ran on a worker"
+grep -q "distributed already\|from a worker" <<<"$out" || fail "distribute() on a worker failed otherwise: $out"
+
 # The ledger's functions, through the coordinator.
 got=$(citus_psql 0 <<'SQL'
 SELECT ledger.create_asset('USD', 2);
@@ -43,6 +49,14 @@ for i in 0 1 2; do
 	[ "$(citus_psql "$i" -c "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM ledger.books")" = "1:default,2:acme" ] ||
 		fail "node $i does not see the books"
 done
+
+# On a worker the ledger draws no id (LG904), and no consumer is made.
+out=$(citus_psql 1 -v VERBOSITY=verbose -c "SELECT ledger.create_book('elsewhere')" 2>&1) &&
+	fail "a worker made a book"
+grep -q "LG904" <<<"$out" || fail "a book made on a worker failed otherwise: $out"
+out=$(citus_psql 0 -v VERBOSITY=verbose -c "SELECT ledger.create_consumer('payouts')" 2>&1) &&
+	fail "a consumer was made on a distributed ledger"
+grep -q "0A000" <<<"$out" || fail "create_consumer failed otherwise: $out"
 
 # refused NODE SQL [SETTING] - the statement fails with LG901 on node NODE.
 refused() {
@@ -92,5 +106,6 @@ for i in 0 1 2; do
 	                                AND pg_relation_size(c.oid) > 0")
 	[ -z "$shells" ] || fail "node $i: rows written to the shell tables $shells"
 done
-echo "citus guards: 12 tables distributed, assets, books and accounts made through the coordinator into the shards," \
-	"no row in any shell; 19 writes by hand refused with LG901, nothing changed"
+echo "citus guards: 12 tables distributed by ledger.distribute() (a second run refused), assets, books and accounts made through the coordinator into the shards," \
+	"no row in any shell; ids refused on a worker (LG904), consumers refused (0A000);" \
+	"19 writes by hand refused with LG901, nothing changed"
