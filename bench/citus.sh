@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench/citus.sh - what the ledger costs on a Citus cluster.
+#
+# On this machine, side by side: a single server, and a Citus cluster of a
+# coordinator and two workers with the ledger distributed
+# (ledger.distribute()).  Each holds one book of 200 wallets; the cluster
+# also 8 books of 25 wallets, spread over both workers.  16 clients of
+# single transfers between random wallets (synchronous_commit on) run for T
+# seconds on: the single server's book ("single"), the cluster's one book
+# through the coordinator ("one book"), the cluster's 8 books through the
+# coordinator ("8 books"); ROUNDS rounds, the order turning from round to
+# round.  A warm-up run of each first: on a cluster each backend looks up
+# an account's book once (a read of every shard), then keeps it.  Printed:
+# each run's transfers per second and mean latency, the medians, and the
+# ratios to the single server.  On 2 CPUs all three servers of the cluster
+# share the cores, so this measures what a call costs, not how a cluster
+# scales; see docs/performance.md for the model.
+# Usage: bench/citus.sh [-T SECONDS] [--rounds N] [--no-build]
+set -euo pipefail
+
+TIME=10
+ROUNDS=3
+BUILD=1
+while [ $# -gt 0 ]; do
+	case $1 in
+		-T|--time) TIME=${2:?}; shift 2 ;;
+		--rounds) ROUNDS=${2:?}; shift 2 ;;
+		--no-build) BUILD=0; shift ;;
+		-h|--help) sed -n 2,19p "$0"; exit 0 ;;
+		*) echo "usage: bench/citus.sh [-T SECONDS] [--rounds N] [--no-build]" >&2; exit 2 ;;
+	esac
+done
+
+. "$(dirname "$0")/../test/lib/pg.sh"
+. "$LEDGER_ROOT/test/lib/citus.sh"
+cd "$LEDGER_ROOT"
+ledger_require_packages
+[ "$BUILD" = 1 ] && ledger_build_install
+citus_require
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+WORK=$(mktemp -d)
+trap 'citus_stop_cluster; ledger_stop_server; rm -rf "$WORK"' EXIT
+
+ledger_start_server bench_citus
+SINGLE_HOST=$PGHOST SINGLE_PORT=$PGPORT
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE ledger" -c "\\c ledger" \
+	-c "CREATE EXTENSION ledger" >/dev/null
+citus_start_cluster 2
+citus_distribute
+
+# books HOST PORT BOOKS WALLETS - BOOKS books of WALLETS funded wallets;
+# prints "first_wallet_id" of each book, one per line.
+books() {
+	"$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U postgres -d ledger <<SQL
+CREATE TEMP TABLE firsts (id bigint);
+DO \$\$
+DECLARE b bigint; f bigint; w bigint; lo bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM ledger.assets) THEN
+        PERFORM ledger.create_asset('USD', 2);
+    END IF;
+    FOR k IN 1..$3 LOOP
+        b := ledger.create_book('bench' || clock_timestamp() || k);
+        f := ledger.create_book_account(b, 'USD', 'fund', normal_balance => 'debit', min_balance => NULL);
+        lo := NULL;
+        FOR i IN 1..$4 LOOP
+            w := ledger.create_book_account(b, 'USD', 'w' || i);
+            lo := coalesce(lo, w);
+            PERFORM ledger.transfer(f, w, 100000000);
+        END LOOP;
+        INSERT INTO firsts VALUES (lo);
+    END LOOP;
+END
+\$\$;
+SELECT id FROM firsts ORDER BY id;
+SQL
+}
+single_first=$(books "$SINGLE_HOST" "$SINGLE_PORT" 1 200)
+one_first=$(books "$CITUS_DIR" "$(citus_node_port 0)" 1 200)
+mapfile -t many_firsts < <(books "$CITUS_DIR" "$(citus_node_port 0)" 8 25)
+
+# One book of 200 wallets from FIRST; or 8 books of 25.
+one_book_script() {
+	printf '\\set x random(0, 199)\n\\set y random(0, 198)\n\\set amount random(1, 1000)\n'
+	printf 'SELECT ledger.transfer(%d + :x, %d + (:x + 1 + :y) %% 200, :amount);\n' "$1" "$1"
+}
+one_book_script "$single_first" >"$WORK/single.sql"
+one_book_script "$one_first" >"$WORK/one.sql"
+{
+	printf '\\set b random(0, 7)\n\\set x random(0, 24)\n\\set y random(0, 23)\n\\set amount random(1, 1000)\n'
+	# The books' first wallets are 26 ids apart (a fund, then 25 wallets).
+	printf 'SELECT ledger.transfer(%d + :b * 26 + :x, %d + :b * 26 + (:x + 1 + :y) %% 25, :amount);\n' \
+		"${many_firsts[0]}" "${many_firsts[0]}"
+} >"$WORK/many.sql"
+[ $((many_firsts[7] - many_firsts[0])) = $((7 * 26)) ] || { echo "bench: the books' ids are not 26 apart" >&2; exit 1; }
+
+# run KIND - "tps latency_ms" of one run.
+run() {
+	local host=$CITUS_DIR port out
+	port=$(citus_node_port 0)
+	[ "$1" = single ] && host=$SINGLE_HOST port=$SINGLE_PORT
+	out=$("$PG_BIN/pgbench" -n -c 16 -j 2 -T "$TIME" -f "$WORK/$1.sql" -h "$host" -p "$port" -U postgres ledger 2>&1) ||
+		{ echo "$out" >&2; exit 1; }
+	echo "$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' <<<"$out")" \
+		"$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")"
+}
+
+for kind in single one many; do run "$kind" >/dev/null; done
+: >"$WORK/runs"
+kinds=(single one many)
+for r in $(seq 1 "$ROUNDS"); do
+	for k in 0 1 2; do
+		kind=${kinds[$(((k + r - 1) % 3))]}
+		res=$(run "$kind")
+		echo "$r $kind $res" >>"$WORK/runs"
+		log "round $r, $kind: $res"
+	done
+done
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo
+echo "citus benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, ledger" \
+	"$(citus_psql 0 -c "SELECT extversion FROM pg_extension WHERE extname = 'ledger'") (commit $commit)," \
+	"Citus $(citus_psql 0 -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'");" \
+	"-T $TIME, $ROUNDS rounds; 16 clients of single transfers, synchronous_commit on"
+echo
+echo "| round | single server | one book through the coordinator | 8 books over 2 workers |"
+echo "|---|--:|--:|--:|"
+for r in $(seq 1 "$ROUNDS"); do
+	printf '| %d |' "$r"
+	for kind in single one many; do
+		awk -v r="$r" -v k="$kind" '$1 == r && $2 == k { printf " %.0f/s, %.1f ms |", $3, $4 }' "$WORK/runs"
+	done
+	echo
+done
+s=$(awk '$2 == "single" { print $3 }' "$WORK/runs" | median)
+o=$(awk '$2 == "one" { print $3 }' "$WORK/runs" | median)
+m=$(awk '$2 == "many" { print $3 }' "$WORK/runs" | median)
+awk -v s="$s" -v o="$o" -v m="$m" 'BEGIN {
+	printf "| median | %.0f/s | %.0f/s | %.0f/s |\n", s, o, m
+	printf "| to the single server | 1 | %.2fx | %.2fx |\n", o / s, m / s }'
