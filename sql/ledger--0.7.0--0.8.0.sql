@@ -93,8 +93,7 @@ CREATE FUNCTION ledger.distribute()
 RETURNS void
 AS 'MODULE_PATHNAME', 'ledger_distribute'
 LANGUAGE C VOLATILE
-SET search_path = pg_catalog, pg_temp
-SET client_min_messages = warning;
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION ledger.distribute() IS
     'distribute the ledger over a Citus cluster by book; once, on the coordinator, before the first account';
 REVOKE ALL ON FUNCTION ledger.distribute() FROM PUBLIC;

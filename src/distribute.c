@@ -216,6 +216,7 @@ ledger_distribute(PG_FUNCTION_ARGS)
 {
 	Oid			ns = LedgerNamespaceOid();
 	char	   *version;
+	int			gucs;
 
 	check_superuser("ledger.distribute");
 	if (!OidIsValid(get_extension_oid("citus", true)))
@@ -242,6 +243,22 @@ ledger_distribute(PG_FUNCTION_ARGS)
 							distributed_tables[t]),
 					 errhint("Distribute the ledger before its first account.")));
 
+	/*
+	 * Settings for this call only, undone on return as a SET clause would
+	 * be: Citus's NOTICEs for each table are quieted; Citus copies a
+	 * reference table's rows into its placement on this node through this
+	 * backend, which is not a ledger function, so the guards are off for
+	 * it; and a foreign key to a reference table wants one connection per
+	 * node.
+	 */
+	gucs = NewGUCNestLevel();
+	(void) set_config_option("client_min_messages", "warning", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("citus.enable_unsafe_triggers", "on", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("citus.multi_shard_modify_mode", "sequential", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
 	version = run("SELECT extversion FROM pg_catalog.pg_extension"
 				  " WHERE extname OPERATOR(pg_catalog.=) 'ledger'");
 	on_workers("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'ledger'",
@@ -253,14 +270,6 @@ ledger_distribute(PG_FUNCTION_ARGS)
 	LedgerDistributing = true;
 	PG_TRY();
 	{
-		/*
-		 * Citus copies a reference table's rows into its placement on this
-		 * node through this backend, which is not a ledger function: the
-		 * guards are off for it.
-		 */
-		(void) run("SELECT pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true)");
-		/* A foreign key to a reference table wants one connection per node. */
-		(void) run("SELECT pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true)");
 		for (int t = 0; t < (int) lengthof(reference_tables); t++)
 		{
 			const char *name = reference_tables[t];
@@ -285,6 +294,7 @@ ledger_distribute(PG_FUNCTION_ARGS)
 		LedgerDistributing = false;
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, gucs);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -157,10 +157,15 @@ citus_stop_cluster() {
 	CITUS_DIR=
 }
 
-# citus_distribute - distribute the ledger over the cluster (ledger.distribute()).
+# citus_distribute - distribute the ledger over the cluster (ledger.distribute()),
+# which prints nothing and leaves the session's settings as they were.
 citus_distribute() {
-	citus_psql 0 -c "SELECT ledger.distribute()" >/dev/null ||
-		{ echo "FAILED: ledger.distribute() failed" >&2; exit 1; }
+	local out
+	out=$(citus_psql 0 -c "SELECT ledger.distribute()" -c "SHOW client_min_messages" \
+		-c "SHOW citus.enable_unsafe_triggers" -c "SHOW citus.multi_shard_modify_mode" 2>&1) ||
+		{ echo "FAILED: ledger.distribute() failed: $out" >&2; exit 1; }
+	[ "$out" = $'\nnotice\noff\nparallel' ] ||
+		{ echo "FAILED: ledger.distribute() printed or left settings changed: $out" >&2; exit 1; }
 }
 
 # citus_test_begin WORKERS - how a cluster test starts: Citus there (or exit

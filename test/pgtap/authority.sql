@@ -157,6 +157,9 @@ INSERT INTO calls VALUES
     ('account_velocity', 'read', NULL, NULL, format('SELECT * FROM ledger.account_velocity(%s)', :a1)),
     ('verify of the whole ledger', 'owner', NULL, NULL, 'SELECT * FROM ledger.verify()'),
     ('create_account in book 1', 'owner', NULL, NULL, 'SELECT ledger.create_account(''TAPUSD'')'),
+    -- a Citus cluster's setup: a superuser's, checked before anything else
+    ('distribute', 'owner', NULL, NULL, 'SELECT ledger.distribute()'),
+    ('prepare_distribution', 'owner', NULL, NULL, 'SELECT ledger.prepare_distribution()'),
     -- book B, reached from book A's privileges
     ('transfer in book B', 'never', NULL, NULL, format('SELECT ledger.transfer(%s, %s, 1)', :b_bank, :b1)),
     ('batch with an item in book B', 'never', NULL, NULL,
