@@ -8,11 +8,14 @@
 # single transfers between random wallets (synchronous_commit on) run for T
 # seconds on: the single server's book ("single"), the cluster's one book
 # through the coordinator ("one book"), the cluster's 8 books through the
-# coordinator ("8 books"); ROUNDS rounds, the order turning from round to
-# round.  A warm-up run of each first: on a cluster each backend looks up
+# coordinator ("8 books"); and batches of two transfers through the
+# coordinator, both in one book ("batch") or one in a book on each worker
+# ("across": a two-phase commit); ROUNDS rounds, the order turning from
+# round to round.  A warm-up run of each first: on a cluster each backend looks up
 # an account's book once (a read of every shard), then keeps it.  Printed:
-# each run's transfers per second and mean latency, the medians, and the
-# ratios to the single server.  On 2 CPUs all three servers of the cluster
+# each run's calls per second (a batch is one call of two transfers) and
+# mean latency, the medians, and the ratios to the single server and, for
+# the batches, of across to one book.  On 2 CPUs all three servers of the cluster
 # share the cores, so this measures what a call costs, not how a cluster
 # scales; see docs/performance.md for the model.
 # Usage: bench/citus.sh [-T SECONDS] [--rounds N] [--no-build]
@@ -26,7 +29,7 @@ while [ $# -gt 0 ]; do
 		-T|--time) TIME=${2:?}; shift 2 ;;
 		--rounds) ROUNDS=${2:?}; shift 2 ;;
 		--no-build) BUILD=0; shift ;;
-		-h|--help) sed -n 2,19p "$0"; exit 0 ;;
+		-h|--help) sed -n 2,21p "$0"; exit 0 ;;
 		*) echo "usage: bench/citus.sh [-T SECONDS] [--rounds N] [--no-build]" >&2; exit 2 ;;
 	esac
 done
@@ -94,6 +97,28 @@ one_book_script "$one_first" >"$WORK/one.sql"
 } >"$WORK/many.sql"
 [ $((many_firsts[7] - many_firsts[0])) = $((7 * 26)) ] || { echo "bench: the books' ids are not 26 apart" >&2; exit 1; }
 
+# Batches of two transfers: both in one book ("batch"), or one in a book on
+# each worker ("across", a two-phase commit).  worker_of WALLET - the port of
+# the worker holding the wallet's book.
+worker_of() {
+	citus_psql 0 -c "SELECT p.nodeport FROM ledger.accounts AS a
+		JOIN pg_dist_shard_placement AS p ON p.shardid = get_shard_id_for_distribution_column('ledger.accounts', a.book_id)
+		WHERE a.id = $1"
+}
+batch_a=${many_firsts[0]} batch_b=
+for f in "${many_firsts[@]:1}"; do
+	[ "$(worker_of "$f")" != "$(worker_of "$batch_a")" ] && { batch_b=$f; break; }
+done
+[ -n "$batch_b" ] || { echo "bench: the 8 books are all on one worker" >&2; exit 1; }
+pair() { printf '%d + :%s, %d + (:%s + 1 + :%s) %% 25' "$1" "$2" "$1" "$2" "$3"; }
+batch_script() {
+	printf '\\set x random(0, 24)\n\\set y random(0, 23)\n\\set u random(0, 24)\n\\set v random(0, 23)\n'
+	printf 'SELECT ledger.transfer_batch(ARRAY[ROW(%s, 100, NULL, NULL, NULL), ROW(%s, 100, NULL, NULL, NULL)]::ledger.transfer_request[]);\n' \
+		"$(pair "$1" x y)" "$(pair "$2" u v)"
+}
+batch_script "$batch_a" "$batch_a" >"$WORK/batch.sql"
+batch_script "$batch_a" "$batch_b" >"$WORK/across.sql"
+
 # run KIND - "tps latency_ms" of one run.
 run() {
 	local host=$CITUS_DIR port out
@@ -105,12 +130,12 @@ run() {
 		"$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")"
 }
 
-for kind in single one many; do run "$kind" >/dev/null; done
+kinds=(single one many batch across)
+for kind in "${kinds[@]}"; do run "$kind" >/dev/null; done
 : >"$WORK/runs"
-kinds=(single one many)
 for r in $(seq 1 "$ROUNDS"); do
-	for k in 0 1 2; do
-		kind=${kinds[$(((k + r - 1) % 3))]}
+	for k in "${!kinds[@]}"; do
+		kind=${kinds[$(((k + r - 1) % ${#kinds[@]}))]}
 		res=$(run "$kind")
 		echo "$r $kind $res" >>"$WORK/runs"
 		log "round $r, $kind: $res"
@@ -122,20 +147,20 @@ echo
 echo "citus benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, ledger" \
 	"$(citus_psql 0 -c "SELECT extversion FROM pg_extension WHERE extname = 'ledger'") (commit $commit)," \
 	"Citus $(citus_psql 0 -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'");" \
-	"-T $TIME, $ROUNDS rounds; 16 clients of single transfers, synchronous_commit on"
+	"-T $TIME, $ROUNDS rounds; 16 clients, synchronous_commit on"
 echo
-echo "| round | single server | one book through the coordinator | 8 books over 2 workers |"
-echo "|---|--:|--:|--:|"
+echo "| round | single server | one book through the coordinator | 8 books over 2 workers | batches of 2 in one book | batches of 2 across 2 workers |"
+echo "|---|--:|--:|--:|--:|--:|"
 for r in $(seq 1 "$ROUNDS"); do
 	printf '| %d |' "$r"
-	for kind in single one many; do
+	for kind in "${kinds[@]}"; do
 		awk -v r="$r" -v k="$kind" '$1 == r && $2 == k { printf " %.0f/s, %.1f ms |", $3, $4 }' "$WORK/runs"
 	done
 	echo
 done
-s=$(awk '$2 == "single" { print $3 }' "$WORK/runs" | median)
-o=$(awk '$2 == "one" { print $3 }' "$WORK/runs" | median)
-m=$(awk '$2 == "many" { print $3 }' "$WORK/runs" | median)
-awk -v s="$s" -v o="$o" -v m="$m" 'BEGIN {
-	printf "| median | %.0f/s | %.0f/s | %.0f/s |\n", s, o, m
-	printf "| to the single server | 1 | %.2fx | %.2fx |\n", o / s, m / s }'
+for kind in "${kinds[@]}"; do
+	printf '%s ' "$(awk -v k="$kind" '$2 == k { print $3 }' "$WORK/runs" | median)"
+done | awk '{
+	printf "| median | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.0f/s |\n", $1, $2, $3, $4, $5
+	printf "| to the single server | 1 | %.2fx | %.2fx | | |\n", $2 / $1, $3 / $1
+	printf "| across to one book | | | | 1 | %.2fx |\n", $5 / $4 }'
