@@ -11,17 +11,23 @@
 # coordinator ("8 books"); and batches of two transfers through the
 # coordinator, both in one book ("batch") or one in a book on each worker
 # ("across": a two-phase commit); ROUNDS rounds, the order turning from
-# round to round.  A warm-up run of each first: on a cluster each backend looks up
-# an account's book once (a read of every shard), then keeps it.  Printed:
-# each run's calls per second (a batch is one call of two transfers) and
-# mean latency, the medians, and the ratios to the single server and, for
-# the batches, of across to one book.  On 2 CPUs all three servers of the cluster
-# share the cores, so this measures what a call costs, not how a cluster
-# scales; see docs/performance.md for the model.
-# Usage: bench/citus.sh [-T SECONDS] [--rounds N] [--no-build]
+# round to round, after a warm-up run of each.  A run's figures are its
+# seconds after the fifth (pgbench -P 1): before that the clients' new
+# backends on the coordinator load Citus's metadata, connect to the
+# workers and look up their accounts' books.  Printed: each run's calls
+# per second (a batch is one call of two transfers) and mean latency, the
+# medians, and the ratios to the single server and, for the batches, of
+# across to one book.  Then, for one call of each kind, the commands the
+# coordinator sends the workers (each a round trip), the nodes it reaches
+# and its two-phase commits; and what the first call of 16 new clients at
+# once costs.  On 2 CPUs all three servers of the cluster share the cores,
+# so this measures what a call costs, not how a cluster scales; see
+# docs/performance.md for the model.
+# Usage: bench/citus.sh [-T SECONDS (15)] [--rounds N (3)] [--no-build]
 set -euo pipefail
 
-TIME=10
+TIME=15
+SKIP=5
 ROUNDS=3
 BUILD=1
 while [ $# -gt 0 ]; do
@@ -29,7 +35,7 @@ while [ $# -gt 0 ]; do
 		-T|--time) TIME=${2:?}; shift 2 ;;
 		--rounds) ROUNDS=${2:?}; shift 2 ;;
 		--no-build) BUILD=0; shift ;;
-		-h|--help) sed -n 2,21p "$0"; exit 0 ;;
+		-h|--help) sed -n 2,26p "$0"; exit 0 ;;
 		*) echo "usage: bench/citus.sh [-T SECONDS] [--rounds N] [--no-build]" >&2; exit 2 ;;
 	esac
 done
@@ -119,15 +125,20 @@ batch_script() {
 batch_script "$batch_a" "$batch_a" >"$WORK/batch.sql"
 batch_script "$batch_a" "$batch_b" >"$WORK/across.sql"
 
-# run KIND - "tps latency_ms" of one run.
+# run KIND - "tps latency_ms" of one run, over its seconds after the first
+# SKIP: a new backend on a Citus coordinator loads Citus's metadata and
+# opens its connections to the workers first, which for 16 new clients at
+# once on 2 cores takes seconds (see "first call of a backend" below), and
+# a pool of connections pays once.
 run() {
 	local host=$CITUS_DIR port out
 	port=$(citus_node_port 0)
 	[ "$1" = single ] && host=$SINGLE_HOST port=$SINGLE_PORT
-	out=$("$PG_BIN/pgbench" -n -c 16 -j 2 -T "$TIME" -f "$WORK/$1.sql" -h "$host" -p "$port" -U postgres ledger 2>&1) ||
+	out=$("$PG_BIN/pgbench" -n -c 16 -j 2 -T "$TIME" -P 1 -f "$WORK/$1.sql" -h "$host" -p "$port" -U postgres ledger 2>&1) ||
 		{ echo "$out" >&2; exit 1; }
-	echo "$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' <<<"$out")" \
-		"$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")"
+	awk -v skip="$SKIP" '/^progress: / && $2 + 0 > skip { n++; tps += $4; lat += $7 }
+		END { if (n == 0) exit 1; printf "%.1f %.3f\n", tps / n, lat / n }' <<<"$out" ||
+		{ echo "bench: no progress line after ${SKIP}s: $out" >&2; exit 1; }
 }
 
 kinds=(single one many batch across)
@@ -147,7 +158,7 @@ echo
 echo "citus benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, ledger" \
 	"$(citus_psql 0 -c "SELECT extversion FROM pg_extension WHERE extname = 'ledger'") (commit $commit)," \
 	"Citus $(citus_psql 0 -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'");" \
-	"-T $TIME, $ROUNDS rounds; 16 clients, synchronous_commit on"
+	"-T $TIME (figures of the seconds after the ${SKIP}th), $ROUNDS rounds; 16 clients, synchronous_commit on"
 echo
 echo "| round | single server | one book through the coordinator | 8 books over 2 workers | batches of 2 in one book | batches of 2 across 2 workers |"
 echo "|---|--:|--:|--:|--:|--:|"
@@ -164,3 +175,48 @@ done | awk '{
 	printf "| median | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.0f/s |\n", $1, $2, $3, $4, $5
 	printf "| to the single server | 1 | %.2fx | %.2fx | | |\n", $2 / $1, $3 / $1
 	printf "| across to one book | | | | 1 | %.2fx |\n", $5 / $4 }'
+
+# What one call sends from the coordinator to the workers, as Citus logs it
+# (citus.log_remote_commands): each command is a round trip.  remote
+# WARM SQL - "commands nodes prepared" for SQL called once with logging on,
+# after WARM calls of it in the same session (0: a new backend, which
+# first looks the accounts' books up).
+remote() {
+	local out i args=()
+	for ((i = 0; i < $1; i++)); do args+=(-c "$2"); done
+	out=$(citus_psql 0 "${args[@]}" -c "SET citus.log_remote_commands = on" \
+		-c "SET client_min_messages = log" -c "$2" 2>&1 >/dev/null)
+	echo "$(grep -c '^[A-Z]*:  issuing ' <<<"$out")" \
+		"$(grep -o 'on server [^ ]*' <<<"$out" | sort -u | wc -l)" \
+		"$(grep -c '^[A-Z]*:  issuing PREPARE TRANSACTION' <<<"$out")"
+}
+item() { printf 'ROW(%d, %d, 100, NULL, NULL, NULL)' "$1" "$2"; }
+batch_sql() { echo "SELECT ledger.transfer_batch(ARRAY[$1, $2]::ledger.transfer_request[])"; }
+echo
+echo "| one call through the coordinator | commands sent to workers | nodes | two-phase commits |"
+echo "|---|--:|--:|--:|"
+while IFS='|' read -r label warm sql; do
+	read -r n nodes prepared < <(remote "$warm" "$sql")
+	echo "| $label | $n | $nodes | $prepared |"
+done <<ROWS
+transfer, first call of a backend|0|SELECT ledger.transfer($one_first, $((one_first + 1)), 1)
+transfer|1|SELECT ledger.transfer($one_first, $((one_first + 1)), 1)
+transfer with an idempotency key|1|SELECT ledger.transfer($one_first, $((one_first + 1)), 1, 'bench-' || clock_timestamp())
+hold|1|SELECT ledger.hold($one_first, $((one_first + 1)), 1)
+balance|1|SELECT * FROM ledger.balance($one_first)
+batch of 2 in one book|1|$(batch_sql "$(item "$batch_a" $((batch_a + 1)))" "$(item $((batch_a + 1)) $((batch_a + 2)))")
+batch of 2 across 2 workers|1|$(batch_sql "$(item "$batch_a" $((batch_a + 1)))" "$(item "$batch_b" $((batch_b + 1)))")
+ROWS
+
+# The first call of 16 new clients at once: one transaction each.
+first() {
+	local host=$CITUS_DIR port out
+	port=$(citus_node_port 0)
+	[ "$1" = single ] && host=$SINGLE_HOST port=$SINGLE_PORT
+	out=$("$PG_BIN/pgbench" -n -c 16 -j 2 -t 1 -f "$WORK/$2.sql" -h "$host" -p "$port" -U postgres ledger 2>&1) ||
+		{ echo "$out" >&2; exit 1; }
+	sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out" | awk '{ printf "%.0f", $1 }'
+}
+echo
+echo "First call of 16 new clients at once (pgbench -t 1, mean latency): single server $(first single single) ms," \
+	"one book through the coordinator $(first cluster one) ms."
