@@ -548,6 +548,36 @@ ledger_guard_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *j
 		check_query_writes(query);
 }
 
+/*
+ * Refuse DROP EXTENSION ledger on a distributed ledger: Citus would drop
+ * the distributed tables' metadata and shell tables on every node but
+ * leave their shards, with the ledger's rows, in schema ledger, where a
+ * later CREATE EXTENSION ledger fails on them.
+ */
+static void
+check_drop_extension(DropStmt *stmt)
+{
+	ListCell   *lc;
+	Oid			nsp;
+	Oid			accounts;
+
+	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		return;
+	foreach(lc, stmt->objects)
+	{
+		if (strcmp(strVal(lfirst(lc)), "ledger") != 0)
+			continue;
+		nsp = get_namespace_oid("ledger", true);
+		accounts = OidIsValid(nsp) ? get_relname_relid("accounts", nsp) : InvalidOid;
+		if (OidIsValid(accounts) && TableIsDistributed(accounts))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot drop extension \"ledger\" while the ledger is distributed by Citus"),
+					 errdetail("Citus would leave the shards of the ledger's tables, and their rows, on every node."),
+					 errhint("To remove a distributed ledger, drop its database on every node.")));
+	}
+}
+
 static void
 ledger_guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 							 bool readOnlyTree, ProcessUtilityContext context,
@@ -568,6 +598,9 @@ ledger_guard_process_utility(PlannedStmt *pstmt, const char *queryString,
 			 ((CopyStmt *) parsetree)->relation != NULL)
 		check_distributed_write(RangeVarGetRelid(((CopyStmt *) parsetree)->relation, NoLock, true),
 								"copy into");
+
+	else if (IsA(parsetree, DropStmt) && ((DropStmt *) parsetree)->removeType == OBJECT_EXTENSION)
+		check_drop_extension((DropStmt *) parsetree);
 
 	if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,

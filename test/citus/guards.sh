@@ -9,7 +9,8 @@
 #  - no statement by hand writes a ledger table, on the coordinator or on a
 #    worker, through the table (INSERT, UPDATE, DELETE, a writing CTE,
 #    TRUNCATE, COPY) or through one of its shards: each is refused with
-#    LG901 and changes nothing.
+#    LG901 and changes nothing;
+#  - DROP EXTENSION ledger is refused on the coordinator and on a worker.
 set -euo pipefail
 . "$(dirname "$0")/../lib/pg.sh"
 . "$LEDGER_ROOT/test/lib/citus.sh"
@@ -27,6 +28,16 @@ out=$(citus_psql 0 -c "SELECT ledger.distribute()" 2>&1) && fail "a second distr
 grep -q "the ledger is distributed already" <<<"$out" || fail "a second distribute() failed otherwise: $out"
 out=$(citus_psql 1 -c "SELECT ledger.distribute()" 2>&1) && fail "distribute() ran on a worker"
 grep -q "distributed already\|from a worker" <<<"$out" || fail "distribute() on a worker failed otherwise: $out"
+
+# DROP EXTENSION ledger is refused on every node (Citus would leave the
+# shards behind), and the ledger stays whole.
+for i in 0 1; do
+	out=$(citus_psql "$i" -c "DROP EXTENSION ledger CASCADE" 2>&1) && fail "DROP EXTENSION ledger ran on node $i"
+	grep -q 'cannot drop extension "ledger" while the ledger is distributed by Citus' <<<"$out" ||
+		fail "DROP EXTENSION ledger on node $i failed otherwise: $out"
+done
+[ "$(citus_psql 0 -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'ledger.%'")" = 12 ] ||
+	fail "a refused DROP EXTENSION changed the ledger's tables"
 
 # The ledger's functions, through the coordinator.
 got=$(citus_psql 0 <<'SQL'
@@ -107,5 +118,5 @@ for i in 0 1 2; do
 	[ -z "$shells" ] || fail "node $i: rows written to the shell tables $shells"
 done
 echo "citus guards: 12 tables distributed by ledger.distribute() (a second run refused), assets, books and accounts made through the coordinator into the shards," \
-	"no row in any shell; ids refused on a worker (LG904), consumers refused (0A000);" \
+	"no row in any shell; ids refused on a worker (LG904), consumers and DROP EXTENSION refused (0A000);" \
 	"19 writes by hand refused with LG901, nothing changed"
