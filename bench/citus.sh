@@ -19,8 +19,8 @@
 # medians, and the ratios to the single server and, for the batches, of
 # across to one book.  Then, for one call of each kind, the commands the
 # coordinator sends the workers (each a round trip), the nodes it reaches
-# and its two-phase commits; and what the first call of 16 new clients at
-# once costs.  On 2 CPUs all three servers of the cluster share the cores,
+# and its two-phase commits; the CPU time a call costs each node; and
+# what the first call of 16 new clients at once costs.  On 2 CPUs all three servers of the cluster share the cores,
 # so this measures what a call costs, not how a cluster scales; see
 # docs/performance.md for the model.
 # Usage: bench/citus.sh [-T SECONDS (15)] [--rounds N (3)] [--no-build]
@@ -207,6 +207,65 @@ balance|1|SELECT * FROM ledger.balance($one_first)
 batch of 2 in one book|1|$(batch_sql "$(item "$batch_a" $((batch_a + 1)))" "$(item $((batch_a + 1)) $((batch_a + 2)))")
 batch of 2 across 2 workers|1|$(batch_sql "$(item "$batch_a" $((batch_a + 1)))" "$(item "$batch_b" $((batch_b + 1)))")
 ROWS
+
+# The CPU a call costs each node: the CPU time its postmaster's children
+# (the backends, and on a worker the coordinator's connections to it)
+# used in a run of KIND, once they have all exited, less that of a run of
+# one call per client (the new backends' start), per further call.
+# node_cpu DIR - the CPU ticks of DIR's server's exited children.
+node_cpu() { awk '{ print $16 + $17 }' "/proc/$(head -1 "$1/postmaster.pid")/stat"; }
+# cpu_of KIND ARGS... - "calls ticks..." of a pgbench run of KIND with ARGS,
+# one figure per node (the single server's, or the coordinator's and the
+# workers').
+cpu_of() {
+	local kind=$1 host=$CITUS_DIR port dirs=() before=() out i n busy
+	shift
+	port=$(citus_node_port 0)
+	if [ "$kind" = single ]; then
+		host=$SINGLE_HOST port=$SINGLE_PORT dirs=("$LEDGER_PGDATA/data")
+	else
+		for ((i = 0; i < CITUS_NODES; i++)); do dirs+=("$CITUS_DIR/node$i"); done
+	fi
+	for i in "${!dirs[@]}"; do before[i]=$(node_cpu "${dirs[i]}"); done
+	out=$("$PG_BIN/pgbench" -n -c 16 -j 2 "$@" -f "$WORK/$kind.sql" -h "$host" -p "$port" -U postgres ledger 2>&1) ||
+		{ echo "$out" >&2; exit 1; }
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+	# Until every backend of the run (and its connections to the workers)
+	# has exited, then a moment for the postmasters to count them.
+	for ((i = 0; i < 100; i++)); do
+		busy=0
+		for d in "${dirs[@]}"; do
+			[ "$("$PG_BIN/psql" -X -At -h "$(sed -n 5p "$d/postmaster.pid")" -p "$(sed -n 4p "$d/postmaster.pid")" \
+				-U postgres -d ledger -c "SELECT count(*) FROM pg_stat_activity
+				                           WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+				                             AND application_name NOT LIKE 'citus_%'")" = 0 ] || busy=1
+		done
+		[ "$busy" = 0 ] && break
+		sleep 0.1
+	done
+	sleep 0.5
+	printf '%s' "$n"
+	for i in "${!dirs[@]}"; do printf ' %s' $(($(node_cpu "${dirs[i]}") - before[i])); done
+	echo
+}
+ticks=$(getconf CLK_TCK)
+echo
+echo "| CPU per call (ms) | single server, or coordinator | worker 1 | worker 2 | all nodes |"
+echo "|---|--:|--:|--:|--:|"
+for kind in single one across; do
+	read -r -a start <<<"$(cpu_of "$kind" -t 1)"
+	read -r -a full <<<"$(cpu_of "$kind" -T "$TIME")"
+	awk -v k="$kind" -v t="$ticks" -v s="${start[*]}" -v f="${full[*]}" 'BEGIN {
+		ns = split(s, a, " "); split(f, b, " "); calls = b[1] - a[1]; all = 0
+		label = k == "single" ? "transfer, single server" : k == "one" ? "transfer, one book through the coordinator" : "batch of 2 across 2 workers"
+		printf "| %s |", label
+		for (i = 2; i <= 4; i++) {
+			if (i > ns) { printf " |"; continue }
+			ms = (b[i] - a[i]) * 1000 / t / calls; all += ms
+			printf " %.2f |", ms
+		}
+		printf " %.2f |\n", all }'
+done
 
 # The first call of 16 new clients at once: one transaction each.
 first() {
