@@ -20,9 +20,10 @@
 # across to one book.  Then, for one call of each kind, the commands the
 # coordinator sends the workers (each a round trip), the nodes it reaches
 # and its two-phase commits; the CPU time a call costs each node; and
-# what the first call of 16 new clients at once costs.  On 2 CPUs all three servers of the cluster share the cores,
-# so this measures what a call costs, not how a cluster scales; see
-# docs/performance.md for the model.
+# what the first call of 16 new clients at once costs.  On 2 CPUs all
+# three servers of the cluster share the cores, so this measures what a
+# call costs, not how a cluster scales; see docs/performance.md for the
+# model.
 # Usage: bench/citus.sh [-T SECONDS (15)] [--rounds N (3)] [--no-build]
 set -euo pipefail
 
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
 		-T|--time) TIME=${2:?}; shift 2 ;;
 		--rounds) ROUNDS=${2:?}; shift 2 ;;
 		--no-build) BUILD=0; shift ;;
-		-h|--help) sed -n 2,26p "$0"; exit 0 ;;
+		-h|--help) sed -n 2,27p "$0"; exit 0 ;;
 		*) echo "usage: bench/citus.sh [-T SECONDS] [--rounds N] [--no-build]" >&2; exit 2 ;;
 	esac
 done
