@@ -45,12 +45,6 @@ citus_test_begin 2
 
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
-# The header every suite starts with, as its input has it.
-header='SET client_min_messages = warning;
-DROP EXTENSION ledger CASCADE;
-CREATE EXTENSION ledger;
-RESET client_min_messages;'
-
 # suite_database NAME - database NAME on every node, with both extensions,
 # the workers added and the ledger distributed; set as pg_regress sets its
 # databases.
@@ -70,23 +64,30 @@ suite_database() {
 	DB=$db citus_distribute
 }
 
-# without_header FILE - FILE without the suite's header, and up to its
-# next DROP EXTENSION ledger (a part that needs a new ledger), if any.
+# without_header FILE - FILE without the suite's header (its first four
+# lines of this kind), and without the part from its next DROP EXTENSION
+# ledger (a part that needs a new ledger) on, if any.
 without_header() {
-	python3 - "$1" "$header" <<'PY'
-import sys
-text = open(sys.argv[1]).read()
-header = sys.argv[2] + "\n"
-if header not in text:
-    sys.exit("the suite's header is not in " + sys.argv[1])
-lines = text.replace(header, "", 1).split("\n")
-if "DROP EXTENSION ledger CASCADE;" in lines:
-    cut = lines.index("DROP EXTENSION ledger CASCADE;")
-    while cut > 0 and lines[cut - 1] == "SET client_min_messages = warning;":
-        cut -= 1
-    lines = lines[:cut] + [""]
-sys.stdout.write("\n".join(lines))
-PY
+	local -a l out
+	local i start=-1 cut
+	local h=("SET client_min_messages = warning;" "DROP EXTENSION ledger CASCADE;" "CREATE EXTENSION ledger;"
+		"RESET client_min_messages;")
+	mapfile -t l <"$1"
+	for ((i = 0; i + 3 < ${#l[@]}; i++)); do
+		if [ "${l[i]}" = "${h[0]}" ] && [ "${l[i + 1]}" = "${h[1]}" ] && [ "${l[i + 2]}" = "${h[2]}" ] &&
+			[ "${l[i + 3]}" = "${h[3]}" ]; then
+			start=$i
+			break
+		fi
+	done
+	[ "$start" -ge 0 ] || return 1
+	out=("${l[@]:0:start}" "${l[@]:start+4}")
+	cut=${#out[@]}
+	for ((i = 0; i < ${#out[@]}; i++)); do
+		[ "${out[i]}" = "${h[1]}" ] && { cut=$i; break; }
+	done
+	while ((cut > 0)) && [ "${out[cut - 1]}" = "${h[0]}" ]; do cut=$((cut - 1)); done
+	printf '%s\n' "${out[@]:0:cut}"
 }
 
 work=$(mktemp -d)
